@@ -1,0 +1,29 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Each installs what is missing.
+.PHONY: setup demo serve test lint fmt bench clean
+
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	./scripts/setup.sh
+	touch $@
+
+demo: setup
+	./scripts/ensure-chromium.sh
+	.venv/bin/pims-sync demo
+
+serve: setup
+	.venv/bin/pims-sync serve
+
+test: setup
+	./scripts/test.sh
+
+fmt: setup
+	.venv/bin/ruff format src tests bench migrations
+	.venv/bin/ruff check --fix src tests bench migrations
+
+bench: setup
+	./scripts/ensure-chromium.sh
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf .venv .pgtest pims-sync.db*

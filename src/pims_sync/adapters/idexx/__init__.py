@@ -1,0 +1,1 @@
+"""IDEXX Neo provider: Playwright login and JSON endpoints."""

@@ -1,0 +1,1 @@
+"""Job queues: in-process (embedded) and procrastinate (Postgres)."""

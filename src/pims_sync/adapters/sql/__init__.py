@@ -1,0 +1,1 @@
+"""SQL adapters: tables, engine and stores on SQLite and Postgres."""

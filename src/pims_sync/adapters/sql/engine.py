@@ -1,0 +1,52 @@
+"""Database URLs and engines: the service picks its drivers itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _backend(url: str) -> str:
+    scheme = make_url(url).get_backend_name()
+    return "postgresql" if scheme in ("postgres", "postgresql") else scheme
+
+
+def driver_url(url: str, *, asynchronous: bool) -> str:
+    """Rewrite `sqlite:///…` or `postgresql://…` (as Supabase gives it) to our drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    drivers = ASYNC_DRIVERS if asynchronous else SYNC_DRIVERS
+    parsed = make_url(url)
+    return parsed.set(drivername=drivers[_backend(url)]).render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default on SQLite; WAL lets readers work during a sync.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_async_db_engine(url: str) -> AsyncEngine:
+    """The engine the service uses at run time."""
+    is_sqlite = _backend(url) == "sqlite"
+    engine = create_async_engine(driver_url(url, asynchronous=True), pool_pre_ping=not is_sqlite)
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def create_sync_db_engine(url: str) -> Engine:
+    """A blocking engine, for migrations and schema checks."""
+    engine = create_engine(driver_url(url, asynchronous=False))
+    if _backend(url) == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine

@@ -1,0 +1,178 @@
+"""The data model (spec §3) as SQLAlchemy Core tables; migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+
+from pims_sync.adapters.sql.types import JsonDocument, TextList, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("CURRENT_TIMESTAMP")
+
+
+def _created_at() -> Column[object]:
+    return Column("created_at", UtcDateTime(), nullable=False, server_default=NOW)
+
+
+def _updated_at() -> Column[object]:
+    return Column("updated_at", UtcDateTime(), nullable=False, server_default=NOW)
+
+
+def _clinic_fk(*, nullable: bool = False, unique: bool = False) -> Column[object]:
+    return Column(
+        "clinic_id",
+        Uuid(),
+        ForeignKey("clinics.id", ondelete="CASCADE"),
+        nullable=nullable,
+        unique=unique,
+    )
+
+
+clinics = Table(
+    "clinics",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("name", Text(), nullable=False),
+    Column("timezone", Text(), nullable=False, server_default="America/Los_Angeles"),
+    Column("pims_type", Text(), nullable=False, server_default="idexx_neo"),
+    Column("is_active", Boolean(), nullable=False, server_default=text("true")),
+    _created_at(),
+    _updated_at(),
+)
+
+clinic_api_keys = Table(
+    "clinic_api_keys",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(nullable=True),
+    Column("name", Text(), nullable=False, server_default="default"),
+    Column("key_prefix", Text(), nullable=False),
+    Column("key_hash", Text(), nullable=False, unique=True),
+    Column("permissions", TextList, nullable=True),
+    Column("is_active", Boolean(), nullable=False, server_default=text("true")),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    _created_at(),
+    Index(None, "key_prefix"),
+    Index(None, "clinic_id"),
+)
+
+pims_credentials = Table(
+    "pims_credentials",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(unique=True),
+    Column("provider_type", Text(), nullable=False, server_default="idexx"),
+    Column("encrypted_data", Text(), nullable=False),
+    _created_at(),
+    _updated_at(),
+)
+
+case_sync_audits = Table(
+    "case_sync_audits",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(),
+    Column("sync_type", Text(), nullable=False),
+    Column("status", Text(), nullable=False, server_default="in_progress"),
+    Column("appointments_found", Integer(), nullable=False, server_default="0"),
+    Column("cases_created", Integer(), nullable=False, server_default="0"),
+    Column("cases_updated", Integer(), nullable=False, server_default="0"),
+    Column("cases_enriched", Integer(), nullable=False, server_default="0"),
+    Column("cases_deleted", Integer(), nullable=False, server_default="0"),
+    Column("cases_skipped", Integer(), nullable=False, server_default="0"),
+    Column("cases_failed", Integer(), nullable=False, server_default="0"),
+    Column("total_items", Integer(), nullable=False, server_default="0"),
+    Column("processed_items", Integer(), nullable=False, server_default="0"),
+    Column("progress_percentage", Integer(), nullable=False, server_default="0"),
+    Column("last_progress_update", UtcDateTime(), nullable=True),
+    Column("error_message", Text(), nullable=True),
+    Column("parent_id", Uuid(), ForeignKey("case_sync_audits.id", ondelete="CASCADE")),
+    Column("triggered_by", Text(), nullable=False, server_default="api"),
+    Column("result", JsonDocument, nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("started_at", UtcDateTime(), nullable=False, server_default=NOW),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    _created_at(),
+    _updated_at(),
+    Index(None, "clinic_id"),
+    Index(None, "sync_type"),
+    Index(None, "parent_id"),
+)
+
+clinic_schedule_configs = Table(
+    "clinic_schedule_configs",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(unique=True),
+    Column("sync_schedules", JsonDocument, nullable=False, server_default=text("'[]'")),
+    _created_at(),
+    _updated_at(),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(),
+    Column("external_id", Text(), nullable=False),
+    Column("source", Text(), nullable=False),
+    Column("status", Text(), nullable=False, server_default="draft"),
+    Column("type", Text(), nullable=False, server_default="checkup"),
+    Column("visibility", Text(), nullable=False, server_default="private"),
+    Column("scheduled_at", UtcDateTime(), nullable=True),
+    Column("metadata", JsonDocument, nullable=False, server_default=text("'{}'")),
+    _created_at(),
+    _updated_at(),
+    UniqueConstraint("clinic_id", "external_id"),
+    Index(None, "clinic_id", "scheduled_at"),
+)
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("case_id", Uuid(), ForeignKey("cases.id", ondelete="CASCADE"), unique=True),
+    _clinic_fk(),
+    Column("name", Text(), nullable=True),
+    Column("species", Text(), nullable=True),
+    Column("breed", Text(), nullable=True),
+    Column("owner_name", Text(), nullable=True),
+    Column("owner_phone", Text(), nullable=True),
+    Column("owner_email", Text(), nullable=True),
+    _created_at(),
+    _updated_at(),
+    Index(None, "clinic_id"),
+)
+
+pims_session_cache = Table(
+    "pims_session_cache",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(unique=True),
+    Column("encrypted_cookies", Text(), nullable=False),
+    _created_at(),
+    Column("last_used_at", UtcDateTime(), nullable=False, server_default=NOW),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)

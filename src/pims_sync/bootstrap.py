@@ -1,0 +1,42 @@
+"""The composition root: Settings → concrete adapters → a Services bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
+from pims_sync.adapters.sql.clinics import SqlClinicStore
+from pims_sync.adapters.sql.credentials import SqlCredentialStore
+from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything the entry points (API, CLI, worker) need, built once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    clinics: SqlClinicStore
+    api_keys: SqlApiKeyStore
+    credentials: SqlCredentialStore
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    async def aclose(self) -> None:
+        """Release the database pool."""
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire the adapters the settings ask for."""
+    engine = create_async_db_engine(settings.database_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        clinics=SqlClinicStore(engine),
+        api_keys=SqlApiKeyStore(engine),
+        credentials=SqlCredentialStore(engine),
+    )

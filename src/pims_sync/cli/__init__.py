@@ -1,0 +1,1 @@
+"""The `pims-sync` command line."""

@@ -1,0 +1,10 @@
+"""`pims-sync db` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands to the root command."""
+    del root

@@ -1,0 +1,1 @@
+"""The domain: clinics, appointments, consultations, cases, runs, schedules. No I/O."""

@@ -1,0 +1,1 @@
+"""Ports: small Protocols owned by the code that uses them."""

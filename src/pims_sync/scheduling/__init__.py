@@ -1,0 +1,1 @@
+"""Per-clinic schedules: which runs are due, and enqueueing them."""

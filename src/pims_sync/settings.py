@@ -1,0 +1,150 @@
+"""Settings from the environment and `.env`, validated once by the entry point."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pims_sync.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///./pims-sync.db"
+MIN_KEY_LENGTH = 32
+BROWSER_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL")
+    )
+    encryption_key: str | None = Field(
+        None, validation_alias=AliasChoices("ENCRYPTION_KEY", "IDEXX_ENCRYPTION_KEY")
+    )
+    encryption_key_previous: str | None = Field(
+        None, validation_alias=AliasChoices("ENCRYPTION_KEY_PREVIOUS")
+    )
+    port: int = Field(3001, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
+    host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST"))  # noqa: S104
+    environment: Literal["development", "production", "test"] = Field(
+        "development", validation_alias=AliasChoices("ENVIRONMENT", "NODE_ENV")
+    )
+    headless: bool = Field(True, validation_alias=AliasChoices("HEADLESS"))
+    browser_executable_path: str | None = Field(
+        None, validation_alias=AliasChoices("BROWSER_EXECUTABLE_PATH")
+    )
+    idexx_base_url: str = Field(
+        "https://us.idexxneo.com", validation_alias=AliasChoices("IDEXX_BASE_URL")
+    )
+    enable_scheduler: bool = Field(True, validation_alias=AliasChoices("ENABLE_SCHEDULER"))
+    sync_timeout_ms: int = Field(300_000, ge=1000, validation_alias=AliasChoices("SYNC_TIMEOUT_MS"))
+    pims_max_concurrency: int = Field(
+        5, ge=1, le=100, validation_alias=AliasChoices("PIMS_MAX_CONCURRENCY")
+    )
+    pims_rate_limit_per_second: float = Field(
+        10, gt=0, le=1000, validation_alias=AliasChoices("PIMS_RATE_LIMIT_PER_SECOND")
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias=AliasChoices("LOG_LEVEL")
+    )
+    supabase_url: str | None = Field(None, validation_alias=AliasChoices("SUPABASE_URL"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+")[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("encryption_key", "encryption_key_previous")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters")
+        return value
+
+    @field_validator("idexx_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    def require_encryption_key(self) -> str:
+        """The encryption key, or a ConfigError saying it is needed."""
+        if not self.encryption_key:
+            raise ConfigError(
+                "ENCRYPTION_KEY is required (at least 32 characters; "
+                "generate one with: openssl rand -base64 32)"
+            )
+        return self.encryption_key
+
+    def browser_path(self) -> str | None:
+        """The Chromium to launch: the configured one, else the first found."""
+        if self.browser_executable_path:
+            return self.browser_executable_path
+        for candidate in BROWSER_CANDIDATES:
+            if Path(candidate).exists():
+                return candidate
+        return shutil.which("chromium")
+
+
+ENV_NAMES = {
+    "database_url": "DATABASE_URL",
+    "encryption_key": "ENCRYPTION_KEY",
+    "encryption_key_previous": "ENCRYPTION_KEY_PREVIOUS",
+    "idexx_base_url": "IDEXX_BASE_URL",
+    "sync_timeout_ms": "SYNC_TIMEOUT_MS",
+    "pims_max_concurrency": "PIMS_MAX_CONCURRENCY",
+    "pims_rate_limit_per_second": "PIMS_RATE_LIMIT_PER_SECOND",
+    "log_level": "LOG_LEVEL",
+    "enable_scheduler": "ENABLE_SCHEDULER",
+}
+
+
+def _describe(error: dict[str, object]) -> str:
+    """One line for one invalid value, named as the user wrote it (the env variable)."""
+    loc = error.get("loc") or ("?",)
+    field = str(loc[0]) if isinstance(loc, tuple) else str(loc)
+    name = ENV_NAMES.get(field, field.upper())
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    if name.endswith("_KEY") or name.endswith("_KEY_PREVIOUS"):
+        return f"{name} {message}"  # never echo a secret back
+    return f"{name}: {message} (got {error.get('input')!r})"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, raising one ConfigError whose lines name every bad value."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = [_describe(dict(item)) for item in error.errors()]
+        raise ConfigError("\n".join(lines)) from None
+    if settings.supabase_url and settings.database_url == DEFAULT_DATABASE_URL:
+        raise ConfigError(
+            "SUPABASE_URL is set but DATABASE_URL is not: pims-sync talks to Postgres directly; "
+            "set DATABASE_URL to the project's Postgres connection string "
+            "(Supabase dashboard > Project Settings > Database)"
+        )
+    return settings

@@ -1,0 +1,1 @@
+"""A local IDEXX Neo look-alike for tests, the demo and benchmarks."""

@@ -1,0 +1,1 @@
+"""The sync pipeline: inbound, cases (enrichment), reconciliation, full."""
