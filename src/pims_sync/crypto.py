@@ -1,0 +1,1 @@
+"""AES-256-GCM encryption compatible with the original service (being built)."""
