@@ -51,3 +51,15 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """An empty database of each kind, in turn."""
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def migrated_database_url(database_url: str) -> str:
+    """A database of each kind with the whole schema (placeholder: create_all until migrations)."""
+    from pims_sync.adapters.sql.engine import create_sync_db_engine
+    from pims_sync.adapters.sql.tables import metadata
+
+    engine = create_sync_db_engine(database_url)
+    metadata.create_all(engine)
+    engine.dispose()
+    return database_url
