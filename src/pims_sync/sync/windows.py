@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_CHUNK_DAYS = 31
@@ -48,8 +48,11 @@ class DateWindow:
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:
-    """Local midnight of `day` as an aware instant (DST-correct)."""
-    return datetime.combine(day, time.min, tzinfo=zone)
+    """Local midnight of `day` as an aware UTC instant (DST-correct).
+
+    UTC, because Python subtracts two datetimes of the same zone as wall-clock times.
+    """
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 def clinic_today(now: datetime, zone: ZoneInfo) -> date:
