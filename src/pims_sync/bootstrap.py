@@ -11,6 +11,7 @@ from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.settings import Settings
 
 
@@ -23,7 +24,21 @@ class Services:
     clinics: SqlClinicStore
     api_keys: SqlApiKeyStore
     credentials: SqlCredentialStore
+    credential_vault: SqlCredentialVault | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def vault(self) -> SqlCredentialVault:
+        """The credentials vault; ConfigError when ENCRYPTION_KEY is not set."""
+        # Built on first use so commands that never touch credentials (db upgrade,
+        # the demo's own set-up) start without a key.
+        if self.credential_vault is None:
+            self.credential_vault = SqlCredentialVault(
+                self.engine,
+                self.settings.require_encryption_key(),
+                self.settings.encryption_key_previous,
+            )
+        return self.credential_vault
 
     async def aclose(self) -> None:
         """Release the database pool."""
