@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,13 +54,44 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(fixture))
 
 
-@pytest.fixture
-def migrated_database_url(database_url: str) -> str:
-    """A database of each kind with the whole schema (placeholder: create_all until migrations)."""
-    from pims_sync.adapters.sql.engine import create_sync_db_engine
-    from pims_sync.adapters.sql.tables import metadata
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session; tests get copies."""
+    from pims_sync.adapters.sql.migrate import upgrade_database
 
-    engine = create_sync_db_engine(database_url)
-    metadata.create_all(engine)
-    engine.dispose()
+    path = tmp_path_factory.mktemp("template") / "pims-sync.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path  # the engine is disposed: WAL is checkpointed into this one file
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres_template() -> Iterator[str]:
+    """A Postgres database migrated to head once per session; tests clone it."""
+    from pims_sync.adapters.sql.migrate import upgrade_database
+
+    admin = postgres_admin_url()
+    name = f"pims_sync_template_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        upgrade_database(make_url(admin).set(database=name).render_as_string(hide_password=False))
+        yield name
+    finally:
+        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_database_url(database_url: str, request: pytest.FixtureRequest) -> str:
+    """A database of each kind at the head migration (a copy of a once-migrated template)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        template = request.getfixturevalue("_migrated_sqlite_template")
+        shutil.copyfile(template, str(url.database))
+        return database_url
+    template = request.getfixturevalue("_migrated_postgres_template")
+    # Cloning a template is much faster than migrating; the empty database gives way.
+    with psycopg.connect(_conninfo(postgres_admin_url()), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
     return database_url

@@ -1,0 +1,65 @@
+"""Apply the Alembic migrations shipped inside the package, programmatically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
+
+from pims_sync.adapters.sql.engine import create_sync_db_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Not `alembic_version`: a shared Supabase database may already hold another tool's.
+VERSION_TABLE = "pims_sync_alembic_version"
+
+# Key of the Config attribute through which env.py receives the database URL.
+URL_ATTRIBUTE = "pims_sync_database_url"
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be printed or logged: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration for our migrations, without any alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.attributes[URL_ATTRIBUTE] = url
+    return config
+
+
+def head_revision() -> str:
+    """The revision the shipped migrations lead to."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no migrations found in " + str(MIGRATIONS_DIR))
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def database_revision(url: str) -> str | None:
+    """The revision of the database at `url`, or None if it was never migrated."""
+    engine = create_sync_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        engine.dispose()
+
+
+def upgrade_database(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision`; blocking, so async callers use a thread."""
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,91 @@
+"""Create or complete one table without dropping anything: safe on a shared Supabase database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import op
+from sqlalchemy import Column, Connection, DefaultClause, ForeignKey, Table, func, inspect, select
+from sqlalchemy import column as column_ref
+from sqlalchemy import table as table_ref
+from sqlalchemy.sql.expression import ColumnClause, TextClause
+
+from pims_sync.adapters.sql.schema import TableGaps, table_gaps
+from pims_sync.errors import FatalError
+
+
+class UnsafeMigrationError(FatalError):
+    """The migration would have to change or delete existing data; it stopped instead."""
+
+    code = "unsafe_migration"
+
+
+def ensure_table(table: Table) -> None:
+    """Create `table` if missing, else add its missing columns, indexes and unique keys."""
+    bind = op.get_bind()
+    gaps = table_gaps(inspect(bind), table)
+    if not gaps.exists:
+        table.create(bind)  # with its keys and indexes, exactly as the model has them
+        return
+    _add_columns(bind, gaps)
+    for index in gaps.indexes:
+        op.create_index(index.name, table.name, [c.name for c in index.columns])
+    for unique in gaps.uniques:
+        _add_unique(bind, table.name, str(unique.name), [c.name for c in unique.columns])
+
+
+def _addable(column: Column[Any]) -> Column[Any]:
+    """A copy existing rows accept: NOT NULL only when a server default fills them in."""
+    default = column.server_default
+    # Our models only give plain-string or text() defaults.
+    default_arg = default.arg if isinstance(default, DefaultClause) else None
+    if default_arg is not None and not isinstance(default_arg, (str, TextClause)):
+        raise TypeError(f"unsupported server default on {column}")
+    foreign_keys = [
+        ForeignKey(fk.target_fullname, ondelete=fk.ondelete) for fk in column.foreign_keys
+    ]
+    return Column(
+        column.name,
+        column.type,
+        *foreign_keys,
+        nullable=column.nullable or default_arg is None,
+        server_default=default_arg,
+    )
+
+
+def _add_columns(bind: Connection, gaps: TableGaps) -> None:
+    if not gaps.columns:
+        return
+    if bind.dialect.name == "sqlite":
+        # SQLite cannot ADD COLUMN with a CURRENT_TIMESTAMP default or a foreign key:
+        # batch mode copies the table (all of its columns and rows) into the new shape.
+        with op.batch_alter_table(gaps.table.name, recreate="always") as batch:
+            for column in gaps.columns:
+                batch.add_column(_addable(column))
+        return
+    for column in gaps.columns:
+        op.add_column(gaps.table.name, _addable(column))
+
+
+def _add_unique(bind: Connection, table: str, name: str, columns: list[str]) -> None:
+    refs: list[ColumnClause[Any]] = [column_ref(c) for c in columns]
+    duplicate = bind.execute(
+        select(*refs)
+        .select_from(table_ref(table, *refs))
+        .where(*(ref.is_not(None) for ref in refs))
+        .group_by(*refs)
+        .having(func.count() > 1)
+        .limit(1)
+    ).first()
+    if duplicate is not None:
+        values = ", ".join(f"{c}={v!r}" for c, v in zip(columns, duplicate, strict=True))
+        raise UnsafeMigrationError(
+            f"cannot add unique constraint {name} on {table}({', '.join(columns)}): "
+            f"several rows have {values}; merge or remove the duplicates, then run "
+            "`pims-sync db upgrade` again (the migration deletes no rows)"
+        )
+    if bind.dialect.name == "sqlite":
+        # SQLite cannot ALTER TABLE … ADD CONSTRAINT; a unique index enforces the same.
+        op.create_index(name, table, columns, unique=True)
+    else:
+        op.create_unique_constraint(name, table, columns)

@@ -1,0 +1,68 @@
+"""Alembic environment: runs our migrations on SQLite or Postgres (see docs/migrations.md)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, text
+
+from pims_sync.adapters.sql.engine import create_sync_db_engine
+from pims_sync.adapters.sql.migrate import URL_ATTRIBUTE, VERSION_TABLE
+from pims_sync.adapters.sql.tables import metadata
+
+# Any fixed number: serialises replicas that start and migrate one Postgres at the same time.
+ADVISORY_LOCK_KEY = 0x50494D53
+
+
+def _database_url() -> str:
+    url = context.config.attributes.get(URL_ATTRIBUTE)
+    url = url or context.config.get_main_option("sqlalchemy.url")
+    if url:
+        return str(url)
+    # Run from the `alembic` command line: the same settings as the service (env, .env).
+    from pims_sync.settings import load_settings
+
+    return load_settings().database_url
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Let autogenerate see only our tables: never propose dropping another app's."""
+    del parent_names
+    return type_ != "table" or name in metadata.tables
+
+
+def _run(connection: Connection) -> None:
+    is_sqlite = connection.dialect.name == "sqlite"
+    if is_sqlite:
+        # Batch mode copies and drops tables; with foreign keys on, that DROP would
+        # cascade-delete the rows of every child table.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=VERSION_TABLE,
+        render_as_batch=is_sqlite,
+        include_name=include_name,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            )
+        context.run_migrations()
+
+
+def run_migrations() -> None:
+    """Migrate the configured database; only online: the migrations inspect it."""
+    if context.is_offline_mode():
+        raise SystemExit("offline (--sql) mode is not supported: migrations inspect the database")
+    engine = create_sync_db_engine(_database_url())
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+    finally:
+        engine.dispose()
+
+
+run_migrations()

@@ -1,0 +1,130 @@
+"""Compare a live database with the data model and say, in words, what is missing.
+
+Only presence is checked (tables, columns, indexes, unique constraints, the
+migration revision), not column types: an existing Supabase table may use
+equivalent types (`varchar` for `text`, `json` for `jsonb`) that work fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Connection, Index, MetaData, Table, UniqueConstraint, inspect
+from sqlalchemy.engine import Inspector
+
+from pims_sync.adapters.sql.engine import create_sync_db_engine
+from pims_sync.adapters.sql.migrate import current_revision, head_revision
+from pims_sync.adapters.sql.tables import metadata as model
+
+
+def _names(columns: Iterable[Column[Any]]) -> tuple[str, ...]:
+    return tuple(column.name for column in columns)
+
+
+def _listed(table: str, columns: Sequence[str]) -> str:
+    return f"{table}({', '.join(columns)})"
+
+
+@dataclass(frozen=True)
+class TableGaps:
+    """What one table of the model lacks in the live database."""
+
+    table: Table
+    exists: bool
+    columns: tuple[Column[Any], ...] = ()
+    indexes: tuple[Index, ...] = ()
+    uniques: tuple[UniqueConstraint | Index, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Whether nothing is missing."""
+        return self.exists and not (self.columns or self.indexes or self.uniques)
+
+    def problems(self) -> list[str]:
+        """One human-readable line per missing thing."""
+        name = self.table.name
+        if not self.exists:
+            return [f"missing table {name}"]
+        lines = [f"missing column {name}.{column.name}" for column in self.columns]
+        lines += [f"missing index on {_listed(name, _names(i.columns))}" for i in self.indexes]
+        lines += [
+            f"missing unique constraint on {_listed(name, _names(u.columns))}" for u in self.uniques
+        ]
+        return lines
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The column lists of a live table's indexes and keys."""
+
+    ordered: list[tuple[str, ...]]
+    unique: list[frozenset[str]]
+
+    def indexed(self, columns: tuple[str, ...]) -> bool:
+        # An index or key whose leading columns are these serves the same lookups.
+        return any(existing[: len(columns)] == columns for existing in self.ordered)
+
+    def unique_on(self, columns: tuple[str, ...]) -> bool:
+        # ON CONFLICT needs a unique index on exactly this set of columns, in any order.
+        return frozenset(columns) in self.unique
+
+
+def _keys(inspector: Inspector, table: str) -> _Keys:
+    keys = _Keys(ordered=[], unique=[])
+    primary = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
+    uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)]
+    for columns in ([primary] if primary else []) + uniques:
+        keys.ordered.append(columns)
+        keys.unique.append(frozenset(columns))
+    for index in inspector.get_indexes(table):
+        names = tuple(name for name in index["column_names"] if name is not None)
+        if not names or len(names) != len(index["column_names"]):
+            continue  # an expression index is no plain index on columns
+        keys.ordered.append(names)
+        if index["unique"] and not index.get("dialect_options", {}).get("postgresql_where"):
+            keys.unique.append(frozenset(names))
+    return keys
+
+
+def table_gaps(inspector: Inspector, table: Table) -> TableGaps:
+    """What `table` lacks in the database the inspector looks at."""
+    if not inspector.has_table(table.name):
+        return TableGaps(table, exists=False)
+    present = {column["name"] for column in inspector.get_columns(table.name)}
+    keys = _keys(inspector, table.name)
+    uniques: list[UniqueConstraint | Index] = [i for i in table.indexes if i.unique]
+    uniques += [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    return TableGaps(
+        table,
+        exists=True,
+        columns=tuple(column for column in table.columns if column.name not in present),
+        indexes=tuple(
+            i for i in table.indexes if not i.unique and not keys.indexed(_names(i.columns))
+        ),
+        uniques=tuple(u for u in uniques if not keys.unique_on(_names(u.columns))),
+    )
+
+
+def schema_problems(connection: Connection, metadata: MetaData = model) -> list[str]:
+    """Everything the live database lacks compared with the model; empty when all is there."""
+    problems = []
+    head, current = head_revision(), current_revision(connection)
+    if current != head:
+        at = f"it is at {current}" if current else "it has no revision"
+        problems.append(f"database not migrated to head revision {head} ({at})")
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        problems += table_gaps(inspector, table).problems()
+    return problems
+
+
+def check_database(url: str) -> list[str]:
+    """Connect to the database at `url` and list what it lacks (see `schema_problems`)."""
+    engine = create_sync_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            return schema_problems(connection)
+    finally:
+        engine.dispose()
