@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Connection, Index, MetaData, Table, UniqueConstraint, inspect
-from sqlalchemy.engine import Inspector
+from sqlalchemy.engine import Inspector, make_url
 
 from pims_sync.adapters.sql.engine import create_sync_db_engine
 from pims_sync.adapters.sql.migrate import current_revision, head_revision
@@ -122,6 +123,9 @@ def schema_problems(connection: Connection, metadata: MetaData = model) -> list[
 
 def check_database(url: str) -> list[str]:
     """Connect to the database at `url` and list what it lacks (see `schema_problems`)."""
+    path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        return [f"database file {path} does not exist"]  # connecting would create it, empty
     engine = create_sync_db_engine(url)
     try:
         with engine.connect() as connection:
