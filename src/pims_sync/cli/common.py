@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
+from uuid import UUID
 
 import typer
+from alembic.util import CommandError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
+from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.bootstrap import Services, build_services
-from pims_sync.errors import PimsSyncError
+from pims_sync.errors import ConfigError, PimsSyncError
 from pims_sync.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -33,16 +41,43 @@ def settings_or_exit(**overrides: object) -> Settings:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning our errors into a clear message and exit 1."""
+    """Run a coroutine, turning our errors into a clear message and exit 1 (2: configuration)."""
     try:
         return asyncio.run(coro)
+    except ConfigError as error:
+        fail(error.message, code=2)
     except PimsSyncError as error:
         fail(error.message)
+    except DBAPIError as error:
+        fail(database_problem(error))
 
 
-def with_services(work: Callable[[Services], Awaitable[T]]) -> T:
+def database_problem(error: DBAPIError) -> str:
+    """One line for a database error: the driver's first line and what to try."""
+    first = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+    return f"database error: {first} (is the schema up to date? run `pims-sync db upgrade`)"
+
+
+def upgrade_embedded_schema(settings: Settings) -> None:
+    """Bring the embedded SQLite database to the latest schema, so admin commands just work.
+
+    Postgres is left alone: production upgrades are an explicit `pims-sync db upgrade`.
+    """
+    if not settings.is_sqlite:
+        return
+    try:
+        upgrade_database(settings.database_url)
+    except DBAPIError as error:
+        fail(database_problem(error))
+    except CommandError as error:
+        fail(f"could not upgrade the SQLite schema: {error}")
+
+
+def with_services(work: Callable[[Services], Awaitable[T]], *, upgrade_sqlite: bool = False) -> T:
     """Build the services from the settings, run `work`, and close them."""
     settings = settings_or_exit()
+    if upgrade_sqlite:
+        upgrade_embedded_schema(settings)
 
     async def _go() -> T:
         services = build_services(settings)
@@ -57,3 +92,34 @@ def with_services(work: Callable[[Services], Awaitable[T]]) -> T:
 def emit_json(data: object) -> None:
     """Print one JSON document on stdout."""
     typer.echo(json.dumps(data, default=str, indent=2, ensure_ascii=False))
+
+
+def parse_id(value: str, option: str) -> UUID:
+    """A UUID given on the command line, or exit 1 naming the option."""
+    try:
+        return UUID(value.strip())
+    except ValueError:
+        fail(f"{option} must be an id (a UUID), got {value!r}")
+
+
+def format_time(value: datetime | None) -> str:
+    """A timestamp for tables: UTC, to the second; empty when absent."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A rich table on a terminal; tab-separated lines (header first) when piped."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    if not sys.stdout.isatty():
+        typer.echo("\t".join(columns))
+        for row in cells:
+            typer.echo("\t".join(row))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    Console().print(table)

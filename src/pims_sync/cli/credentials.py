@@ -1,10 +1,113 @@
-"""`pims-sync credentials` (being built)."""
+"""`pims-sync credentials set|rotate` (and `test`): a clinic's PIMS login, encrypted at rest.
+
+Commands are registered on the module-level `app`; another command (such as
+`credentials test`) is added with `@app.command("test")` and can reuse
+`ClinicOption`, `parse_id` and `services.vault.load`.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated
+from uuid import UUID
+
 import typer
+
+from pims_sync.bootstrap import Services
+from pims_sync.cli.common import JsonOption, emit_json, fail, parse_id, with_services
+from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.errors import InvalidInputError, NotFoundError
+
+app = typer.Typer(
+    name="credentials",
+    help="Store, test and rotate a clinic's PIMS credentials (encrypted with ENCRYPTION_KEY).",
+    no_args_is_help=True,
+)
+
+ClinicOption = Annotated[str, typer.Option("--clinic", help="The clinic's id.")]
+
+
+def read_password(given: str | None) -> str:
+    """The password from the option, else a hidden prompt on a terminal, else stdin's first line."""
+    if given is not None:
+        return given
+    if sys.stdin.isatty():
+        password: str = typer.prompt("PIMS password", hide_input=True, err=True)
+        return password
+    # Only the line ending is removed: spaces may be part of a password.
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def require_clinic(services: Services, clinic_id: UUID) -> None:
+    """NotFoundError unless the clinic exists."""
+    if await services.clinics.get(clinic_id) is None:
+        raise NotFoundError(f"no clinic with id {clinic_id} (see `pims-sync clinics list`)")
+
+
+@app.command("set")
+def set_credentials(
+    clinic: ClinicOption,
+    username: Annotated[str, typer.Option("--username", help="PIMS login name.")],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            help="PIMS password; prefer the prompt or one line on stdin (kept out of history).",
+        ),
+    ] = None,
+    company_id: Annotated[
+        str | None, typer.Option("--company-id", help="IDEXX Neo company (practice) id.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="This clinic's PIMS URL (else IDEXX_BASE_URL).")
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Encrypt and store a clinic's PIMS login (replacing any stored one)."""
+    clinic_id = parse_id(clinic, "--clinic")
+    secret = read_password(password)
+    if not secret:
+        fail("no password given (use --password, the prompt, or one line on stdin)")
+    try:
+        credentials = PimsCredentials(
+            username=username.strip(),
+            password=secret,
+            company_id=(company_id or "").strip() or None,
+            base_url=base_url.strip() if base_url else None,
+        )
+    except InvalidInputError as error:
+        fail(error.message)
+
+    async def _store(services: Services) -> None:
+        vault = services.vault  # a missing ENCRYPTION_KEY fails before any lookup
+        await require_clinic(services, clinic_id)
+        await vault.save(clinic_id, credentials)
+
+    with_services(_store, upgrade_sqlite=True)
+    if as_json:
+        emit_json(
+            {
+                "clinicId": str(clinic_id),
+                "username": credentials.username,
+                "companyId": credentials.company_id,
+                "baseUrl": credentials.base_url,
+                "stored": True,
+            }
+        )
+    else:
+        typer.echo(f"Stored encrypted PIMS credentials for clinic {clinic_id}.")
+
+
+@app.command("rotate")
+def rotate(as_json: bool = JsonOption) -> None:
+    """Re-encrypt all credentials under ENCRYPTION_KEY (old rows open with ..._PREVIOUS)."""
+    count = with_services(lambda services: services.vault.rotate(), upgrade_sqlite=True)
+    if as_json:
+        emit_json({"reencrypted": count})
+    else:
+        typer.echo(f"Re-encrypted {count} credential row(s) under the current ENCRYPTION_KEY.")
 
 
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root command."""
-    del root
+    root.add_typer(app)

@@ -15,7 +15,10 @@ from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import DecryptionError, NotFoundError
 
 DEFAULT_PROVIDER = "idexx"
-KEY_HINT = "check ENCRYPTION_KEY (and ENCRYPTION_KEY_PREVIOUS during a key rotation)"
+KEY_HINT = (
+    "check that ENCRYPTION_KEY (or ENCRYPTION_KEY_PREVIOUS, during a key rotation) "
+    "is the key they were stored with"
+)
 
 
 class SqlCredentialVault:
@@ -65,7 +68,8 @@ class SqlCredentialVault:
             if unreadable:
                 raise DecryptionError(
                     "could not decrypt the PIMS credentials of clinic(s) "
-                    f"{', '.join(unreadable)} with either key; nothing was changed ({KEY_HINT})"
+                    f"{', '.join(unreadable)} with any configured key; "
+                    f"nothing was changed; {KEY_HINT}"
                 )
             await self._write(conn, fresh)
         return len(fresh)
@@ -76,7 +80,7 @@ class SqlCredentialVault:
         except DecryptionError as error:
             raise DecryptionError(
                 f"could not decrypt the PIMS credentials of clinic {clinic_id}: "
-                f"{error.message} ({KEY_HINT})",
+                f"{error.message.removeprefix('could not decrypt: ')}; {KEY_HINT}",
                 clinic_id=str(clinic_id),
             ) from None
 
