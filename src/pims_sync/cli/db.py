@@ -15,6 +15,7 @@ from pims_sync.adapters.sql.migrate import (
     head_revision,
     upgrade_database,
 )
+from pims_sync.adapters.sql.migrations.ensure import repair_database
 from pims_sync.adapters.sql.schema import check_database
 from pims_sync.cli.common import JsonOption, emit_json, fail, settings_or_exit
 from pims_sync.errors import PimsSyncError
@@ -43,23 +44,36 @@ def _attempt(work: Callable[[], T], url: str) -> T | str:
 
 
 @app.command("upgrade")
-def upgrade() -> None:
+def upgrade(
+    repair: bool = typer.Option(
+        False, "--repair", help="Also re-add tables, columns and keys lost after migrating."
+    ),
+) -> None:
     """Apply the migrations: create what is missing, never drop a table, column or row."""
     url = settings_or_exit().database_url
 
-    def _go() -> tuple[str | None, str | None]:
+    def _go() -> tuple[str | None, str | None, list[str], list[str]]:
         before = database_revision(url)
         upgrade_database(url)
-        return before, database_revision(url)
+        lost = check_database(url) if repair else []
+        if lost:
+            repair_database(url)
+        return before, database_revision(url), lost, check_database(url)
 
     outcome = _attempt(_go, url)
     if isinstance(outcome, str):
         fail(outcome)
-    before, after = outcome
+    before, after, repaired, problems = outcome
     if before == after:
         typer.echo(f"{display_url(url)} is already at revision {after} (head); nothing to do.")
     else:
         typer.echo(f"Upgraded {display_url(url)} from {before or 'no revision'} to {after}.")
+    if repaired:
+        typer.echo("Re-added: " + "; ".join(p.removeprefix("missing ") for p in repaired))
+    if problems:
+        # At head, yet parts are gone (dropped by hand): migrations never run twice.
+        typer.echo("Still missing: " + "; ".join(problems), err=True)
+        fail("run `pims-sync db upgrade --repair` to re-add them")
 
 
 @app.command("check")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -56,6 +58,22 @@ def database_revision(url: str) -> str | None:
     try:
         with engine.connect() as connection:
             return current_revision(connection)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def migration_connection(url: str) -> Iterator[Connection]:
+    """A connection to change the schema with; on SQLite, foreign keys are off."""
+    engine = create_sync_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                # Batch mode copies and drops tables; with foreign keys on, that DROP
+                # would cascade-delete the rows of every child table.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            yield connection
     finally:
         engine.dispose()
 

@@ -5,12 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import op
-from sqlalchemy import Column, Connection, DefaultClause, ForeignKey, Table, func, inspect, select
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import (
+    Column,
+    Connection,
+    DefaultClause,
+    ForeignKey,
+    MetaData,
+    Table,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy import column as column_ref
 from sqlalchemy import table as table_ref
 from sqlalchemy.sql.expression import ColumnClause, TextClause
 
+from pims_sync.adapters.sql.migrate import migration_connection
 from pims_sync.adapters.sql.schema import TableGaps, table_gaps
+from pims_sync.adapters.sql.tables import metadata as model
 from pims_sync.errors import FatalError
 
 
@@ -89,3 +103,12 @@ def _add_unique(bind: Connection, table: str, name: str, columns: list[str]) -> 
         op.create_index(name, table, columns, unique=True)
     else:
         op.create_unique_constraint(name, table, columns)
+
+
+def repair_database(url: str, metadata: MetaData = model) -> None:
+    """Re-add what the database lost after it was migrated; add-only, like the migrations."""
+    with migration_connection(url) as connection, connection.begin():
+        context = MigrationContext.configure(connection, opts={"target_metadata": metadata})
+        with Operations.context(context):
+            for table in metadata.sorted_tables:
+                ensure_table(table)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from pims_sync.adapters.sql.engine import create_sync_db_engine
-from pims_sync.adapters.sql.migrate import URL_ATTRIBUTE, VERSION_TABLE
+from pims_sync.adapters.sql.migrate import URL_ATTRIBUTE, VERSION_TABLE, migration_connection
 from pims_sync.adapters.sql.tables import metadata
 
 # Any fixed number: serialises replicas that start and migrate one Postgres at the same time.
@@ -32,11 +31,6 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 def _run(connection: Connection) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
-    if is_sqlite:
-        # Batch mode copies and drops tables; with foreign keys on, that DROP would
-        # cascade-delete the rows of every child table.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -57,12 +51,8 @@ def run_migrations() -> None:
     """Migrate the configured database; only online: the migrations inspect it."""
     if context.is_offline_mode():
         raise SystemExit("offline (--sql) mode is not supported: migrations inspect the database")
-    engine = create_sync_db_engine(_database_url())
-    try:
-        with engine.connect() as connection:
-            _run(connection)
-    finally:
-        engine.dispose()
+    with migration_connection(_database_url()) as connection:
+        _run(connection)
 
 
 run_migrations()
