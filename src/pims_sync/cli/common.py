@@ -12,6 +12,7 @@ from uuid import UUID
 
 import typer
 from alembic.util import CommandError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
@@ -117,7 +118,7 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[obje
         for row in cells:
             typer.echo("\t".join(row))
         return
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in cells:
