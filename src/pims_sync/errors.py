@@ -61,3 +61,85 @@ class DecryptionError(FatalError):
     """The data could not be decrypted with the configured key."""
 
     code = "decryption_failed"
+
+
+# --- The PIMS (IDEXX Neo) error family: the pipeline decides by class, never by text. ---
+
+
+class PimsError(PimsSyncError):
+    """The PIMS could not give us what we asked for."""
+
+    code = "pims_error"
+
+
+class PimsAuthError(PimsError, FatalError):
+    """The PIMS refused the clinic's credentials."""
+
+    code = "pims_auth_failed"
+
+    def __init__(self, pims_message: str | None = None, **context: object) -> None:
+        detail = pims_message or "no message shown"
+        super().__init__(f"PIMS login failed: {detail}", **context)
+        self.pims_message = pims_message
+
+
+class PimsLoginPageChangedError(PimsError, FatalError):
+    """The PIMS login page is not the one we know; the login flow needs updating."""
+
+    code = "pims_login_page_changed"
+
+
+class PimsTwoFactorRequiredError(PimsError, FatalError):
+    """The PIMS asks for a second factor; use an account without 2FA."""
+
+    code = "pims_two_factor_required"
+
+
+class PimsSessionExpiredError(PimsError, RetriableError):
+    """The PIMS session is no longer valid; log in again once and repeat the call."""
+
+    code = "pims_session_expired"
+
+
+class PimsUnavailableError(PimsError, RetriableError):
+    """The PIMS failed transiently (network, timeout, 5xx, 429)."""
+
+    code = "pims_unavailable"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        endpoint: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        **context: object,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status, **context)
+        self.endpoint = endpoint
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PimsRetriesExhaustedError(PimsError, FatalError):
+    """The PIMS kept failing after every retry; this run cannot go on."""
+
+    code = "pims_unavailable"
+
+
+class PimsRequestRejectedError(PimsError, FatalError):
+    """The PIMS rejected the request (a 4xx that retrying cannot fix)."""
+
+    code = "pims_request_rejected"
+
+
+class PimsPayloadError(PimsError, FatalError):
+    """The PIMS answered with a payload that is malformed or implausible."""
+
+    code = "pims_payload_invalid"
+
+
+class PimsNotFoundError(PimsError, SkippableError):
+    """The PIMS has no such item (e.g. a consultation not created yet)."""
+
+    code = "pims_not_found"

@@ -1,0 +1,160 @@
+"""One Chromium per process, one context per clinic, a cap on open contexts.
+
+The browser is launched lazily and relaunched when it has crashed; contexts idle
+for longer than the configured time are closed, and the browser with them when
+no context is left, so an idle service holds no Chromium memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from pims_sync.adapters.idexx.config import CHROMIUM_ARGS, IdexxOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Lease:
+    """A clinic's context and when it was last handed back."""
+
+    context: BrowserContext
+    in_use: bool = False
+    released_at: float = 0.0
+
+
+class BrowserPool:
+    """Hands out the clinic's browser context; at most `max_contexts` open at once."""
+
+    def __init__(self, options: IdexxOptions, clock: Callable[[], float] = time.monotonic) -> None:
+        self._options = options
+        self._clock = clock
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._leases: dict[str, _Lease] = {}
+        self._changed = asyncio.Condition()
+        self.launches = 0
+
+    @property
+    def open_contexts(self) -> int:
+        """How many contexts are open now."""
+        return len(self._leases)
+
+    @property
+    def browser_running(self) -> bool:
+        """Whether a Chromium process is up."""
+        return self._browser is not None and self._browser.is_connected()
+
+    @asynccontextmanager
+    async def context(self, clinic_key: str) -> AsyncIterator[BrowserContext]:
+        """The clinic's context for the duration of the block (waits when at the cap)."""
+        lease = await self._acquire(clinic_key)
+        try:
+            yield lease.context
+        finally:
+            async with self._changed:
+                lease.in_use = False
+                lease.released_at = self._clock()
+                self._changed.notify_all()
+
+    async def _acquire(self, clinic_key: str) -> _Lease:
+        async with self._changed:
+            while True:
+                await self._close_idle_locked()
+                lease = self._leases.get(clinic_key)
+                if lease is not None and not lease.in_use and not _alive(lease.context):
+                    del self._leases[clinic_key]  # its browser crashed while it was idle
+                    lease = None
+                if lease is not None and not lease.in_use:
+                    lease.in_use = True
+                    return lease
+                if lease is None and (
+                    len(self._leases) < self._options.max_contexts or await self._evict_one()
+                ):
+                    lease = _Lease(await self._new_context(), in_use=True)
+                    self._leases[clinic_key] = lease
+                    return lease
+                await self._changed.wait()
+
+    async def _new_context(self) -> BrowserContext:
+        browser = await self._ensure_browser()
+        return await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 720})
+
+    async def _ensure_browser(self) -> Browser:
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        if self._browser is not None:
+            log.warning("browser gone; relaunching", extra={"launches": self.launches})
+            self._leases.clear()
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=self._options.executable_path,
+            headless=self._options.headless,
+            args=list(CHROMIUM_ARGS),
+        )
+        self._browser.on("disconnected", self._forget_browser)
+        self.launches += 1
+        return self._browser
+
+    def _forget_browser(self, browser: Browser) -> None:
+        # Contexts die with their browser; the next acquire relaunches.
+        if browser is self._browser:
+            self._leases = {k: v for k, v in self._leases.items() if v.in_use}
+
+    async def _evict_one(self) -> bool:
+        idle = [(lease.released_at, key) for key, lease in self._leases.items() if not lease.in_use]
+        if not idle:
+            return False
+        _, key = min(idle)
+        await _close_context(self._leases.pop(key).context)
+        return True
+
+    async def _close_idle_locked(self) -> None:
+        cutoff = self._clock() - self._options.context_idle_seconds
+        for key, lease in list(self._leases.items()):
+            if not lease.in_use and lease.released_at <= cutoff:
+                await _close_context(self._leases.pop(key).context)
+        if not self._leases and self._browser is not None:
+            await self._close_browser()
+
+    async def close_idle(self) -> None:
+        """Close contexts idle for longer than allowed (and the browser if none is left)."""
+        async with self._changed:
+            await self._close_idle_locked()
+
+    async def _close_browser(self) -> None:
+        browser, self._browser = self._browser, None
+        if browser is not None:
+            with contextlib.suppress(PlaywrightError):  # already dead
+                await browser.close()
+
+    async def aclose(self) -> None:
+        """Close every context, the browser and Playwright."""
+        async with self._changed:
+            for lease in self._leases.values():
+                await _close_context(lease.context)
+            self._leases.clear()
+            await self._close_browser()
+            if self._playwright is not None:
+                await self._playwright.stop()
+                self._playwright = None
+
+
+async def _close_context(context: BrowserContext) -> None:
+    with contextlib.suppress(PlaywrightError):  # its browser crashed; nothing to release
+        await context.close()
+
+
+def _alive(context: BrowserContext) -> bool:
+    browser = context.browser
+    return browser is not None and browser.is_connected()

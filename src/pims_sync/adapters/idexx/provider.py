@@ -1,0 +1,189 @@
+"""IdexxProvider: the PimsProvider port for IDEXX Neo (browser login, HTTP data calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import httpx
+
+from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.api import Cookie, IdexxApi
+from pims_sync.adapters.idexx.browser import BrowserPool
+from pims_sync.adapters.idexx.config import IdexxOptions
+from pims_sync.adapters.idexx.login import log_in
+from pims_sync.adapters.idexx.parsing import parse_calendar, parse_consultation
+from pims_sync.adapters.idexx.ratelimit import RateLimiter
+from pims_sync.domain.appointments import CalendarPage
+from pims_sync.domain.consultations import Consultation
+from pims_sync.domain.retry import call_with_retry
+from pims_sync.errors import PimsRequestRejectedError, PimsSessionExpiredError
+from pims_sync.ports.provider import ClinicLogin, check_window
+from pims_sync.ports.session_cache import SessionCache
+
+log = logging.getLogger(__name__)
+
+NAME = "IDEXX Neo"
+
+
+class IdexxProvider:
+    """Opens IDEXX Neo sessions for clinics; owns the process's single browser."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        options: IdexxOptions,
+        *,
+        session_cache: SessionCache | None = None,
+        pool: BrowserPool | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options
+        self.session_cache = session_cache
+        self.pool = pool or BrowserPool(options)
+        self.transport = transport
+        self.logins = 0
+
+    @asynccontextmanager
+    async def session(self, login: ClinicLogin) -> AsyncIterator[IdexxSession]:
+        """A logged-in session (cached cookies when still valid, else a fresh login)."""
+        session = IdexxSession(self, login)
+        try:
+            await session.open()
+            yield session
+        finally:
+            await session.close()
+
+    async def aclose(self) -> None:
+        """Close the browser and Playwright."""
+        await self.pool.aclose()
+
+
+class IdexxSession:
+    """One clinic's session: paced, retried JSON calls; renews an expired session once."""
+
+    def __init__(self, provider: IdexxProvider, login: ClinicLogin) -> None:
+        options = provider.options
+        self._provider = provider
+        self._login = login
+        self._options = options
+        base_url = login.credentials.base_url or options.base_url
+        self._base_url = base_url
+        self._api = IdexxApi(
+            base_url=base_url,
+            limiter=RateLimiter(
+                concurrency=options.max_concurrency, rate=options.rate_limit_per_second
+            ),
+            retry=options.retry,
+            timeout=options.request_timeout_seconds,
+            transport=provider.transport,
+        )
+        self._renewal = asyncio.Lock()
+        self._generation = 0
+        self._closed = False
+        self.logins = 0
+        self.from_cache = False
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent to the PIMS through this session (retries included)."""
+        return self._api.requests_sent
+
+    async def open(self) -> None:
+        """Reuse the cached session if there is a valid one, else log in."""
+        cache = self._provider.session_cache
+        cached = await cache.load(self._login.clinic_id) if cache else None
+        if cached is not None:
+            self._api.use_cookies(json.loads(cached))
+            self.from_cache = True
+            log.info(
+                "pims session reused from cache", extra={"clinic_id": str(self._login.clinic_id)}
+            )
+            return
+        await self._log_in()
+
+    async def _log_in(self) -> None:
+        cookies, user_agent = await call_with_retry(self._options.retry, self._log_in_once)
+        self._api.use_cookies(cookies)
+        self._api.set_user_agent(user_agent)
+        self._generation += 1
+        self.logins += 1
+        self._provider.logins += 1
+        if self._provider.session_cache is not None:
+            await self._provider.session_cache.save(self._login.clinic_id, json.dumps(cookies))
+
+    async def _log_in_once(self) -> tuple[list[Cookie], str]:
+        async with self._provider.pool.context(str(self._login.clinic_id)) as context:
+            return await log_in(
+                context,
+                base_url=self._base_url,
+                credentials=self._login.credentials,
+                timeout=self._options.login_timeout_seconds,
+            )
+
+    async def _call(self, endpoint: str, path: str) -> object:
+        if self._closed:
+            raise RuntimeError("the PIMS session is closed")
+        generation = self._generation
+        try:
+            return await self._api.get_json(endpoint, path)
+        except PimsSessionExpiredError:
+            log.info("pims session expired; logging in again", extra={"endpoint": endpoint})
+            await self._renew(generation)
+        try:
+            return await self._api.get_json(endpoint, path)
+        except PimsSessionExpiredError as error:
+            raise PimsRequestRejectedError(
+                f"IDEXX Neo {endpoint} rejected the session again right after a fresh login"
+            ) from error
+
+    async def _renew(self, generation: int) -> None:
+        # Concurrent calls that hit the same expiry share one login.
+        async with self._renewal:
+            if generation != self._generation:
+                return
+            if self._provider.session_cache is not None:
+                await self._provider.session_cache.forget(self._login.clinic_id)
+            await self._log_in()
+
+    async def fetch_appointments(self, start: datetime, end: datetime) -> CalendarPage:
+        """The calendar for [start, end): one request, clinic wall-clock bounds."""
+        check_window(start, end)
+        zone = self._login.zone
+        first = endpoints.wall_clock(start.astimezone(zone))
+        last = endpoints.wall_clock((end - timedelta(seconds=1)).astimezone(zone))
+        days = max(1, -(-(end - start) // timedelta(days=1)))
+        payload = await self._call("calendar", endpoints.calendar_path(first, last))
+        page = parse_calendar(payload, zone, max_events=days * self._options.max_events_per_day)
+        log.info(
+            "pims calendar fetched",
+            extra={
+                "appointments": len(page),
+                "blocks": page.blocks_dropped,
+                "rosters": page.rosters_dropped,
+            },
+        )
+        return page
+
+    async def fetch_consultation(self, consultation_id: str) -> Consultation:
+        """One consultation's page data."""
+        payload = await self._call("page-data", endpoints.consultation_path(consultation_id))
+        return parse_consultation(payload, consultation_id)
+
+    async def close(self) -> None:
+        """Remember the (possibly refreshed) cookies, close HTTP, let idle contexts go."""
+        if self._closed:
+            return
+        self._closed = True
+        cache = self._provider.session_cache
+        try:
+            if cache is not None and self._generation + int(self.from_cache) > 0:
+                await cache.touch(self._login.clinic_id, json.dumps(self._api.cookies()))
+        finally:
+            await self._api.aclose()
+            await self._provider.pool.close_idle()

@@ -1,0 +1,84 @@
+"""Appointments as the PIMS calendar describes them, in true instants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pims_sync.errors import InvalidInputError
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    """The animal an appointment is for."""
+
+    id: str | None = None
+    name: str | None = None
+    species: str | None = None
+    breed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """The owner who booked; contact details exactly as the PIMS gives them."""
+
+    id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+    @property
+    def full_name(self) -> str | None:
+        """First and last name joined, or None when both are missing."""
+        name = " ".join(part for part in (self.first_name, self.last_name) if part).strip()
+        return name or None
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """One booked visit; `start`/`end` are aware instants (clinic wall-clock + zone)."""
+
+    appointment_id: str
+    start: datetime
+    end: datetime
+    consultation_id: str | None = None
+    status: str | None = None
+    patient: Patient = field(default_factory=Patient)
+    client: Client = field(default_factory=Client)
+    provider_name: str | None = None
+    room_id: str | None = None
+    room_name: str | None = None
+    type_description: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise InvalidInputError("appointment times must be timezone-aware")
+
+    @property
+    def duration_minutes(self) -> int:
+        """Whole minutes between start and end."""
+        return round((self.end - self.start).total_seconds() / 60)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarPage:
+    """What one calendar fetch returned: appointments, and what was dropped on purpose."""
+
+    appointments: tuple[Appointment, ...] = ()
+    blocks_dropped: int = 0
+    rosters_dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.appointments)
+
+    def merged(self, other: CalendarPage) -> CalendarPage:
+        """Both pages together; an appointment present in both is kept once."""
+        seen = {a.appointment_id: a for a in self.appointments}
+        seen.update({a.appointment_id: a for a in other.appointments})
+        return CalendarPage(
+            appointments=tuple(seen.values()),
+            blocks_dropped=self.blocks_dropped + other.blocks_dropped,
+            rosters_dropped=self.rosters_dropped + other.rosters_dropped,
+        )

@@ -1,0 +1,66 @@
+"""The PIMS provider port: open a logged-in session for a clinic, read through it."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pims_sync.domain.appointments import CalendarPage
+from pims_sync.domain.consultations import Consultation
+from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.errors import InvalidInputError
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ClinicLogin:
+    """Who to log in as, and the clinic time zone the PIMS speaks in."""
+
+    clinic_id: UUID
+    credentials: PimsCredentials
+    timezone: str = "America/Los_Angeles"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The clinic's time zone."""
+        return ZoneInfo(self.timezone)
+
+    def __repr__(self) -> str:
+        return f"ClinicLogin(clinic_id={self.clinic_id}, timezone={self.timezone!r})"
+
+
+class PimsSession(Protocol):
+    """A logged-in session; every failure raises a `PimsError`, never an empty result."""
+
+    async def fetch_appointments(self, start: datetime, end: datetime) -> CalendarPage:
+        """Appointments starting in [start, end) (aware instants); blocks/rosters counted."""
+        ...
+
+    async def fetch_consultation(self, consultation_id: str) -> Consultation:
+        """One consultation; `PimsNotFound` when the PIMS has none with this id."""
+        ...
+
+
+class PimsProvider(Protocol):
+    """A PIMS: opens sessions (async context managers) and owns shared resources."""
+
+    name: str
+
+    def session(self, login: ClinicLogin) -> AbstractAsyncContextManager[PimsSession]:
+        """Log in (or reuse a cached session) on entry; release the clinic's context on exit."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release everything (browser process, HTTP pools)."""
+        ...
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    """Refuse naive instants and windows that end before they start."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInputError("appointment window needs timezone-aware datetimes")
+    if end <= start:
+        raise InvalidInputError("appointment window ends before it starts")

@@ -1,0 +1,26 @@
+"""The session-cache port: a clinic's PIMS cookies kept between runs."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+
+class SessionCache(Protocol):
+    """Stores a clinic's session cookies (serialised JSON) with idle and absolute expiry."""
+
+    async def load(self, clinic_id: UUID) -> str | None:
+        """The cookies if a still-valid session is cached (expired rows are dropped)."""
+        ...
+
+    async def save(self, clinic_id: UUID, cookies_json: str) -> None:
+        """Store the cookies of a fresh login; starts both expiry clocks."""
+        ...
+
+    async def touch(self, clinic_id: UUID, cookies_json: str | None = None) -> None:
+        """Mark the session used now (optionally with refreshed cookies)."""
+        ...
+
+    async def forget(self, clinic_id: UUID) -> None:
+        """Drop the clinic's session (it was rejected by the PIMS)."""
+        ...
