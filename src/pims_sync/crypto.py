@@ -74,6 +74,7 @@ def decode_blob(text: str) -> bytes:
 
 
 def _decode_base64(text: str) -> bytes:
+    text = "".join(text.split())  # base64 is often wrapped at 64 or 76 columns
     padded = text + "=" * (-len(text) % 4)
     try:
         if "-" in padded or "_" in padded:

@@ -57,6 +57,7 @@ def _reference_open(blob: bytes, key: str, key_id: str = "default") -> str:
         pytest.param(lambda b: base64.b64encode(b).decode(), id="base64"),
         pytest.param(lambda b: base64.b64encode(b).decode().rstrip("="), id="base64-unpadded"),
         pytest.param(lambda b: base64.urlsafe_b64encode(b).decode(), id="base64-urlsafe"),
+        pytest.param(lambda b: base64.encodebytes(b).decode(), id="base64-wrapped"),
     ],
 )
 def test_decrypt_opens_the_original_layout(encode: Callable[[bytes], str]) -> None:
