@@ -1,0 +1,133 @@
+"""Switchable failures: error statuses, slow answers, 429 with Retry-After, HTML for JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+from pims_sync.simulator.dataset import seeded
+
+FAULT_ENDPOINTS = ("login", "calendar", "page-data", "search", "appointment", "*")
+# A fault named after a family covers every endpoint of that family (stats names on the right).
+FAMILIES: dict[str, frozenset[str]] = {
+    "login": frozenset({"login", "login-page"}),
+    "calendar": frozenset({"calendar"}),
+    "page-data": frozenset({"page-data"}),
+    "search": frozenset({"search"}),
+    "appointment": frozenset({"appointment", "view", "create", "delete"}),
+    "clients": frozenset({"clients-create"}),
+    "patients": frozenset({"patients-create"}),
+    "pages": frozenset({"home"}),
+}
+
+
+@dataclass
+class Fault:
+    """One injected failure and how often / how many times it strikes."""
+
+    endpoint: str
+    status: int | None
+    rate: float
+    latency_ms: int
+    retry_after: int | None
+    html: bool
+    count: int | None  # None = forever; otherwise strikes left
+    rng: Random
+    hits: int = 0
+
+    def covers(self, endpoint: str) -> bool:
+        """Whether a request to this endpoint (stats name) is subject to the fault."""
+        return self.endpoint == "*" or endpoint in FAMILIES.get(self.endpoint, ())
+
+    def as_json(self) -> dict[str, Any]:
+        """How the control API shows the fault."""
+        return {
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "rate": self.rate,
+            "latencyMs": self.latency_ms,
+            "retryAfter": self.retry_after,
+            "html": self.html,
+            "count": self.count,
+            "hits": self.hits,
+        }
+
+
+@dataclass(frozen=True)
+class Strike:
+    """What the struck request must do: wait, then maybe answer with an error."""
+
+    latency_ms: int
+    status: int | None
+    retry_after: int | None
+    html: bool
+
+
+class FaultBook:
+    """The active faults; each has its own RNG seeded from the simulator seed (repeatable)."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._added = 0
+        self.faults: list[Fault] = []
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        """Validate a control-API fault description and activate it."""
+        endpoint = spec.get("endpoint", "*")
+        if endpoint not in FAMILIES and endpoint != "*":
+            raise ValueError(f"endpoint must be one of {[*FAULT_ENDPOINTS, *FAMILIES]}")
+        status = _optional_int(spec, "status", 100, 599)
+        html = bool(spec.get("html", False))
+        latency = _optional_int(spec, "latencyMs", 0, 600_000) or 0
+        if status is None and not html and latency == 0:
+            raise ValueError("a fault needs a status, html: true or latencyMs")
+        rate = spec.get("rate", 1.0)
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("rate must be a number between 0 and 1")
+        self._added += 1
+        fault = Fault(
+            endpoint=endpoint,
+            status=status,
+            rate=float(rate),
+            latency_ms=latency,
+            retry_after=_optional_int(spec, "retryAfter", 0, 86_400),
+            html=html,
+            count=_optional_int(spec, "count", 1, 10**9),
+            rng=seeded(self._seed, "fault", self._added),
+        )
+        self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        self.faults.clear()
+
+    def strike(self, endpoint: str) -> Strike | None:
+        """Roll the dice for one request: the first fault that strikes decides (after delays)."""
+        delay = 0
+        for fault in self.faults:
+            if not fault.covers(endpoint) or fault.count == 0:
+                continue
+            if fault.rate < 1.0 and fault.rng.random() >= fault.rate:
+                continue
+            fault.hits += 1
+            if fault.count is not None:
+                fault.count -= 1
+            delay += fault.latency_ms
+            if fault.status is not None or fault.html:
+                return Strike(delay, fault.status, fault.retry_after, fault.html)
+        return Strike(delay, None, None, False) if delay else None
+
+    def as_json(self) -> list[dict[str, Any]]:
+        """Active faults (exhausted ones included, with count 0)."""
+        return [fault.as_json() for fault in self.faults]
+
+
+def _optional_int(spec: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key} must be an integer between {low} and {high}")
+    return value

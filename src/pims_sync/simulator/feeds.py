@@ -1,0 +1,127 @@
+"""The read endpoints: calendar feed, consultation page-data, patient search (§2.2-§2.4)."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pims_sync.simulator import shapes, timeline
+from pims_sync.simulator.dataset import Clinic
+from pims_sync.simulator.simulation import Simulation
+from pims_sync.simulator.state import Session
+
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def routes(sim: Simulation) -> list[Route]:
+    """Calendar, page-data and search routes."""
+
+    async def calendar(request: Request, session: Session) -> Response:
+        return _calendar(sim, sim.clinic_of(session), request)
+
+    async def page_data(request: Request, session: Session) -> Response:
+        return _page_data(sim, sim.clinic_of(session), request.path_params["consultation_id"])
+
+    async def search(request: Request, session: Session) -> Response:
+        return _search(sim, sim.clinic_of(session), request)
+
+    return [
+        Route("/appointments/getCalendarEventData", sim.endpoint("calendar", calendar)),
+        Route("/consultations/{consultation_id}/page-data", sim.endpoint("page-data", page_data)),
+        Route("/search/patients", sim.endpoint("search", search)),
+    ]
+
+
+def parse_wall_clock(text: str | None) -> datetime | None:
+    """A clinic-local time as IDEXX's clients send it; None if unreadable."""
+    for pattern in TIME_FORMATS:
+        try:
+            return datetime.strptime((text or "").strip(), pattern)  # noqa: DTZ007 - wall clock
+        except ValueError:
+            continue
+    return None
+
+
+def bad_request(message: str) -> Response:
+    """A 400 with IDEXX-ish JSON."""
+    return JSONResponse({"success": False, "error": "Bad Request", "message": message}, 400)
+
+
+def not_found(message: str) -> Response:
+    """A 404 with IDEXX-ish JSON."""
+    return JSONResponse({"success": False, "error": "Not Found", "message": message}, 404)
+
+
+def calendar_events(sim: Simulation, clinic: Clinic, start: datetime, end: datetime) -> list[Any]:
+    """The feed's events for a window, honouring the cancelled-in-feed setting."""
+    now = sim.clock.now()
+    keep_cancelled = sim.settings.cancelled_in_feed
+    return [
+        shapes.calendar_event(clinic, visit, now)
+        for visit in sim.world.between(clinic, start, end)
+        if keep_cancelled or not timeline.is_cancelled(visit, now)
+    ]
+
+
+def _calendar(sim: Simulation, clinic: Clinic, request: Request) -> Response:
+    start = parse_wall_clock(request.query_params.get("start"))
+    end = parse_wall_clock(request.query_params.get("end"))
+    if start is None or end is None:
+        return bad_request("start and end are required as YYYY-MM-DD HH:MM:SS")
+    if len(request.query_params.get("end", "")) == len("YYYY-MM-DD"):
+        end = end.replace(hour=23, minute=59, second=59)
+    try:
+        events = calendar_events(sim, clinic, start, end)
+    except ValueError as error:
+        return bad_request(str(error))
+    if sim.settings.calendar_envelope == "events":
+        return JSONResponse({"events": events})
+    return JSONResponse(events)
+
+
+def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
+    now = sim.clock.now()
+    visit = sim.world.visit_for_consultation(int(raw_id)) if raw_id.isdigit() else None
+    if (
+        visit is None
+        or visit.clinic_index != clinic.index
+        or not timeline.has_consultation(visit, now)
+    ):
+        return not_found(f"Consultation {raw_id} not found")
+    return JSONResponse(shapes.page_data(clinic, visit, now))
+
+
+def _folded(text: str) -> str:
+    """Case- and accent-insensitive form, so "munoz" finds MUÑOZ."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _search(sim: Simulation, clinic: Clinic, request: Request) -> Response:
+    query = _folded(request.query_params.get("q", "")).split()
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "100")), 500))
+    except ValueError:
+        return bad_request("limit must be a number")
+    found = []
+    if query:
+        for patient in clinic.patients.values():
+            client = clinic.clients.get(patient.client_id)
+            haystack = _folded(
+                f"{patient.name} {patient.id} "
+                f"{client.first_name + ' ' + client.last_name if client else ''}"
+            )
+            if all(word in haystack for word in query):
+                found.append(patient)
+                if len(found) >= limit:
+                    break
+    today = sim.clock.now().date()
+    objects = [shapes.search_patient(clinic, patient, today) for patient in found]
+    return JSONResponse(
+        {"results": {"patients": {"data": [], "objects": []}, "suggested": {"objects": objects}}}
+    )

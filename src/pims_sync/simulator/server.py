@@ -1,0 +1,74 @@
+"""Serve the simulator with uvicorn: in the foreground (CLI) or in a background thread (tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from pims_sync.simulator.app import create_app
+from pims_sync.simulator.config import SimulatorConfig
+from pims_sync.simulator.simulation import Simulation
+
+
+def serve(config: SimulatorConfig, *, log_level: str = "warning") -> None:
+    """Run until interrupted (one process, one event loop: requests interleave, never block)."""
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+class BackgroundSimulator:
+    """A real HTTP simulator on a free local port, in a daemon thread (a context manager)."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.app = create_app(self.config)
+        self.simulation: Simulation = self.app.state.simulation
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        )
+        self._thread = threading.Thread(target=self._run, name="idexx-simulator", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def start(self) -> BackgroundSimulator:
+        """Start serving and wait until the socket accepts requests."""
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> BackgroundSimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

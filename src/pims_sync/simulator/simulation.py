@@ -1,0 +1,136 @@
+"""One running simulator: its world, clock, sessions, faults, settings and statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from pims_sync.simulator import pages
+from pims_sync.simulator.config import RuntimeSettings, SimulatorConfig
+from pims_sync.simulator.dataset import Clinic
+from pims_sync.simulator.faults import FaultBook, Strike
+from pims_sync.simulator.state import SESSION_COOKIE, Session, Sessions, SimClock, Stats
+from pims_sync.simulator.world import World
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+PublicHandler = Callable[[Request], Awaitable[Response]]
+
+
+class Simulation:
+    """Everything the IDEXX routes and the control API share."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.clock = SimClock(config.timezone)
+        self.sessions = Sessions()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.world = World(self.config)
+        self.settings = RuntimeSettings.from_config(self.config)
+        self.faults = FaultBook(self.config.seed)
+        self.stats = Stats()
+        self.credentials = {
+            clinic.company_id: (self.config.username, self.config.password)
+            for clinic in self.world.clinics
+        }
+
+    def reset(self) -> None:
+        """Back to the generated world: changes, faults, settings, stats and clock.
+
+        Sessions survive, so a test can reset between cases without logging in again.
+        """
+        self._fresh()
+        self.clock.real()
+
+    def clinic_of(self, session: Session) -> Clinic:
+        """The clinic a session logged into."""
+        return self.world.clinics[session.clinic_index]
+
+    def session_for(self, request: Request) -> Session | None:
+        """The live session of this request's cookie (touching it), if any."""
+        return self.sessions.use(
+            request.cookies.get(SESSION_COOKIE),
+            self.clock.now(),
+            idle=timedelta(minutes=self.settings.idle_minutes),
+            absolute=timedelta(hours=self.settings.absolute_hours),
+        )
+
+    def not_logged_in(self, *, json: bool) -> Response:
+        """Missing or expired session: 401 JSON or a redirect to the login page."""
+        if json and self.settings.session_expired_response == "401":
+            return JSONResponse(
+                {"success": False, "error": "Unauthorized", "message": "Session expired"},
+                status_code=401,
+            )
+        return RedirectResponse("/login", status_code=302)
+
+    def endpoint(
+        self, name: str, handler: Handler, *, json: bool = True, base_latency: bool = True
+    ) -> PublicHandler:
+        """Wrap a logged-in IDEXX handler with faults, latency, session check and stats."""
+
+        async def guarded(request: Request) -> Response:
+            async def answer() -> Response:
+                session = self.session_for(request)
+                if session is None:
+                    return self.not_logged_in(json=json)
+                return await handler(request, session)
+
+            return await self._measured(name, answer, base_latency=base_latency)
+
+        return guarded
+
+    def public(self, name: str, handler: PublicHandler) -> PublicHandler:
+        """Wrap a handler that needs no session (the login page) with faults and stats."""
+
+        async def guarded(request: Request) -> Response:
+            return await self._measured(name, lambda: handler(request), base_latency=False)
+
+        return guarded
+
+    async def _measured(
+        self, name: str, answer: Callable[[], Awaitable[Response]], *, base_latency: bool
+    ) -> Response:
+        started = time.perf_counter()
+        strike = self.faults.strike(name)
+        delay = (strike.latency_ms if strike else 0) + (
+            self.settings.latency_ms if base_latency else 0
+        )
+        if delay:
+            # asyncio.sleep, never time.sleep: a slow endpoint must not hold up the others.
+            await asyncio.sleep(delay / 1000)
+        if strike and (strike.status is not None or strike.html):
+            response = fault_response(strike)
+        else:
+            response = await answer()
+        self.stats.record(name, response.status_code, (time.perf_counter() - started) * 1000)
+        return response
+
+
+def fault_response(strike: Strike) -> Response:
+    """The answer of a struck request: an error JSON, or an HTML page where JSON was due."""
+    status = strike.status or 200
+    headers = {"Retry-After": str(strike.retry_after)} if strike.retry_after is not None else {}
+    if strike.html:
+        return HTMLResponse(pages.error_page(status), status_code=status, headers=headers)
+    body = {"success": False, "error": _REASONS.get(status, "Error"), "status": status}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}

@@ -1,0 +1,203 @@
+"""The simulated IDEXX database: generated days cached lazily, plus every change made since."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from pims_sync.simulator.config import SimulatorConfig
+from pims_sync.simulator.dataset import (
+    ADDED_APPOINTMENT_ID_BASE,
+    ADDED_CONSULTATION_ID_BASE,
+    CONSULTATION_ID_OFFSET,
+    Client,
+    Clinic,
+    Patient,
+    Visit,
+    build_clinic,
+    generate_day,
+    locate_appointment,
+    seeded,
+)
+
+MAX_RANGE_DAYS = 400  # refuse absurd windows rather than generate years of data
+
+
+class UnknownClinicError(LookupError):
+    """No clinic has this company id."""
+
+
+@dataclass
+class NewAppointment:
+    """What a create (IDEXX multipart form or control API) asks for."""
+
+    start: datetime
+    end: datetime
+    patient_id: int | None
+    type_id: int | None
+    vet_id: int | None
+    room_id: int | None
+    reason: str | None
+    booked_by: str
+
+
+class World:
+    """All clinics of one seed; days are generated on first use and then only changed."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.seed = config.seed
+        self.clinics = [
+            build_clinic(config.seed, index, company_id)
+            for index, company_id in enumerate(config.company_ids())
+        ]
+        self._days: dict[tuple[int, date], list[Visit]] = {}
+        self._visits: dict[int, Visit] = {}
+        self._added_consultations: dict[int, int] = {}
+        self._next_added = ADDED_APPOINTMENT_ID_BASE
+        self._next_person = 90_000
+        self._rng = seeded(config.seed, "world")
+
+    # --- clinics ---------------------------------------------------------------------------
+
+    def clinic(self, company_id: str | None = None) -> Clinic:
+        """The clinic with this company id; the first clinic when none is given."""
+        if company_id in (None, ""):
+            return self.clinics[0]
+        for clinic in self.clinics:
+            if clinic.company_id == str(company_id):
+                return clinic
+        raise UnknownClinicError(f"no clinic with company id {company_id}")
+
+    # --- reading the calendar ----------------------------------------------------------------
+
+    def day(self, clinic: Clinic, day: date) -> list[Visit]:
+        """The events currently on a clinic-day (deleted ones included; callers filter)."""
+        key = (clinic.index, day)
+        visits = self._days.get(key)
+        if visits is None:
+            visits = generate_day(self.seed, clinic, day, len(self.clinics))
+            self._days[key] = visits
+            for visit in visits:
+                self._visits[visit.id] = visit
+        return visits
+
+    def between(self, clinic: Clinic, start: datetime, end: datetime) -> list[Visit]:
+        """Live events overlapping [start, end], ordered by start then id."""
+        if end < start:
+            return []
+        if (end.date() - start.date()).days > MAX_RANGE_DAYS:
+            raise ValueError(f"range longer than {MAX_RANGE_DAYS} days")
+        found = [
+            visit
+            for day in _days(start.date() - timedelta(days=1), end.date())
+            for visit in self.day(clinic, day)
+            if not visit.deleted and visit.start <= end and visit.end >= start
+        ]
+        return sorted(found, key=lambda visit: (visit.start, visit.id))
+
+    def visit(self, appointment_id: int) -> Visit | None:
+        """An event by appointment id (generating its day if needed), deleted ones included."""
+        if appointment_id not in self._visits:
+            place = locate_appointment(appointment_id, len(self.clinics))
+            if place is not None and 0 <= place[0] < len(self.clinics):
+                self.day(self.clinics[place[0]], place[1])
+        return self._visits.get(appointment_id)
+
+    def visit_for_consultation(self, consultation_id: int) -> Visit | None:
+        """The appointment a consultation id was given to, if any."""
+        if consultation_id in self._added_consultations:
+            return self._visits.get(self._added_consultations[consultation_id])
+        visit = self.visit(consultation_id - CONSULTATION_ID_OFFSET)
+        if visit is None or visit.consultation_id != consultation_id:
+            return None
+        return visit
+
+    # --- changing the calendar ---------------------------------------------------------------
+
+    def add(self, clinic: Clinic, new: NewAppointment, now: datetime) -> Visit:
+        """Book a new appointment (it gets an id from the 'added' range)."""
+        kind = clinic.appointment_type(new.type_id or 1001) or clinic.types[1]
+        patient = clinic.patients.get(new.patient_id) if new.patient_id else None
+        if new.patient_id and patient is None:
+            raise LookupError(f"no patient {new.patient_id} at this clinic")
+        visit_id = self._next_added
+        self._next_added += 1
+        consultation_id = ADDED_CONSULTATION_ID_BASE + (visit_id - ADDED_APPOINTMENT_ID_BASE)
+        visit = Visit(
+            id=visit_id,
+            clinic_index=clinic.index,
+            kind="appointment",
+            start=new.start,
+            end=new.end,
+            room=clinic.room(new.room_id or 0) or clinic.rooms[0],
+            vet=clinic.vet(new.vet_id or 0) or clinic.vets[0],
+            type=kind,
+            patient_id=patient.id if patient else None,
+            client_id=patient.client_id if patient else None,
+            reason=new.reason or kind.name.upper(),
+            title=None,
+            booked_by=new.booked_by,
+            booked_at=now,
+            notes_delay_minutes=30,
+            note_seed=self._rng.randint(0, 2**31),
+            consultation_id=consultation_id,
+            updated_at=now,
+        )
+        self.day(clinic, new.start.date()).append(visit)
+        self._visits[visit.id] = visit
+        self._added_consultations[consultation_id] = visit.id
+        return visit
+
+    def cancel(self, visit: Visit, reason: str, now: datetime) -> None:
+        """Soft-cancel: the record stays, with a cancelled status."""
+        visit.fate = "cancelled"
+        visit.cancelled_reason = reason
+        visit.cancelled_at = now
+        visit.updated_at = now
+
+    def delete(self, visit: Visit, now: datetime) -> None:
+        """Hard delete: the event disappears from the feed and from getAppointment."""
+        visit.deleted = True
+        visit.updated_at = now
+
+    def move(self, visit: Visit, start: datetime, end: datetime | None, now: datetime) -> None:
+        """Reschedule in place (same id), keeping the duration unless an end is given."""
+        clinic = self.clinics[visit.clinic_index]
+        new_end = end or start + (visit.end - visit.start)
+        old_day = self.day(clinic, visit.start.date())
+        new_day = self.day(clinic, start.date())
+        if old_day is not new_day:
+            old_day.remove(visit)
+            new_day.append(visit)
+        visit.start, visit.end, visit.updated_at = start, new_end, now
+
+    def write_notes(self, visit: Visit, notes: str, status: str) -> None:
+        """Late notes: the consultation now carries exactly this HTML."""
+        visit.notes_override = notes
+        visit.notes_status_override = status
+
+    # --- people ------------------------------------------------------------------------------
+
+    def add_client(self, clinic: Clinic, client: Client) -> Client:
+        """Register a client created through `/clients/create` (fresh id)."""
+        client.id = self._new_person_id()
+        clinic.clients[client.id] = client
+        return client
+
+    def add_patient(self, clinic: Clinic, patient: Patient) -> Patient:
+        """Register a patient created through `/patients/create` (fresh id)."""
+        patient.id = self._new_person_id()
+        clinic.patients[patient.id] = patient
+        return patient
+
+    def _new_person_id(self) -> int:
+        self._next_person += 1
+        return self._next_person
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
