@@ -326,3 +326,14 @@ def test_embedded_sqlite_schema_is_created_on_first_use(
     result = CliRunner().invoke(app, ["clinics", "add", "--name", "Fresh"], env=env)
     assert result.exit_code == 0, result.stderr
     assert _count(sqlite_url, clinics) == 1
+
+
+def test_postgres_without_schema_is_one_clear_line(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": postgres_url, "ENCRYPTION_KEY": KEY}
+    result = CliRunner().invoke(app, ["clinics", "list"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "pims-sync db upgrade" in result.stderr

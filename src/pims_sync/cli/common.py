@@ -55,8 +55,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def database_problem(error: DBAPIError) -> str:
     """One line for a database error: the driver's first line and what to try."""
-    first = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-    return f"database error: {first} (is the schema up to date? run `pims-sync db upgrade`)"
+    lines = str(error.orig).strip().splitlines() if error.orig else []
+    first = lines[0] if lines else type(error).__name__
+    lowered = first.lower()
+    if any(sign in lowered for sign in ("does not exist", "no such table", "no such column")):
+        return f"database error: {first} (run `pims-sync db upgrade` to create the schema)"
+    if "connect" in lowered:
+        return f"database error: {first} (check DATABASE_URL and that the database is running)"
+    return f"database error: {first}"
 
 
 def upgrade_embedded_schema(settings: Settings) -> None:
