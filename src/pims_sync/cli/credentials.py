@@ -14,9 +14,16 @@ from uuid import UUID
 import typer
 
 from pims_sync.bootstrap import Services
-from pims_sync.cli.common import JsonOption, emit_json, fail, parse_id, with_services
+from pims_sync.cli.common import (
+    JsonOption,
+    emit_json,
+    fail,
+    parse_id,
+    settings_or_exit,
+    with_services,
+)
 from pims_sync.domain.credentials import PimsCredentials
-from pims_sync.errors import InvalidInputError, NotFoundError
+from pims_sync.errors import ConfigError, InvalidInputError, NotFoundError
 
 app = typer.Typer(
     name="credentials",
@@ -65,37 +72,49 @@ def set_credentials(
 ) -> None:
     """Encrypt and store a clinic's PIMS login (replacing any stored one)."""
     clinic_id = parse_id(clinic, "--clinic")
-    secret = read_password(password)
-    if not secret:
+    # Fail on a missing key before asking for a password that could not be stored.
+    try:
+        settings_or_exit().require_encryption_key()
+    except ConfigError as error:
+        fail(error.message, code=2)
+    credentials = build_credentials(username, read_password(password), company_id, base_url)
+
+    async def _store(services: Services) -> None:
+        vault = services.vault
+        await require_clinic(services, clinic_id)
+        await vault.save(clinic_id, credentials)
+
+    with_services(_store, upgrade_sqlite=True)
+    if as_json:
+        emit_json({**credentials_json(credentials), "clinicId": str(clinic_id), "stored": True})
+    else:
+        typer.echo(f"Stored encrypted PIMS credentials for clinic {clinic_id}.")
+
+
+def build_credentials(
+    username: str, password: str, company_id: str | None, base_url: str | None
+) -> PimsCredentials:
+    """Validated credentials from command-line values, or exit 1 saying what is wrong."""
+    if not password:
         fail("no password given (use --password, the prompt, or one line on stdin)")
     try:
-        credentials = PimsCredentials(
+        return PimsCredentials(
             username=username.strip(),
-            password=secret,
+            password=password,
             company_id=(company_id or "").strip() or None,
             base_url=base_url.strip() if base_url else None,
         )
     except InvalidInputError as error:
         fail(error.message)
 
-    async def _store(services: Services) -> None:
-        vault = services.vault  # a missing ENCRYPTION_KEY fails before any lookup
-        await require_clinic(services, clinic_id)
-        await vault.save(clinic_id, credentials)
 
-    with_services(_store, upgrade_sqlite=True)
-    if as_json:
-        emit_json(
-            {
-                "clinicId": str(clinic_id),
-                "username": credentials.username,
-                "companyId": credentials.company_id,
-                "baseUrl": credentials.base_url,
-                "stored": True,
-            }
-        )
-    else:
-        typer.echo(f"Stored encrypted PIMS credentials for clinic {clinic_id}.")
+def credentials_json(credentials: PimsCredentials) -> dict[str, object]:
+    """What may be printed about credentials: everything but the password."""
+    return {
+        "username": credentials.username,
+        "companyId": credentials.company_id,
+        "baseUrl": credentials.base_url,
+    }
 
 
 @app.command("rotate")
