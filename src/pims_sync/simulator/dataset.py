@@ -281,7 +281,7 @@ def generate_day(seed: int, clinic: Clinic, day: date, clinics: int) -> list[Vis
         )
         block.title = rng.choice(words.BLOCK_TITLES)
         visits.append(block)
-    for _ in range(rng.randint(36, 41)):
+    for _ in range(rng.randint(37, 41)):
         visits.append(_appointment(rng, next_id(), clinic, opening))
     for visit in visits:
         if visit.kind == "appointment":
