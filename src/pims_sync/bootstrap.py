@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
@@ -12,6 +13,7 @@ from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.vault import SqlCredentialVault
+from pims_sync.metrics import Metrics
 from pims_sync.settings import Settings
 
 
@@ -26,6 +28,7 @@ class Services:
     credentials: SqlCredentialStore
     credential_vault: SqlCredentialVault | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def vault(self) -> SqlCredentialVault:
@@ -39,6 +42,11 @@ class Services:
                 self.settings.encryption_key_previous,
             )
         return self.credential_vault
+
+    async def ping_database(self) -> None:
+        """One real database round trip (`SELECT 1`); raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def aclose(self) -> None:
         """Release the database pool."""

@@ -1,0 +1,53 @@
+"""The FastAPI application: `create_app(settings)`, no module-level instance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pims_sync import __version__
+from pims_sync.api.errors import install_error_handlers
+from pims_sync.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
+from pims_sync.api.routes import clinic, system
+from pims_sync.bootstrap import Services, build_services
+from pims_sync.metrics import Metrics
+from pims_sync.settings import Settings
+
+DESCRIPTION = (
+    "Keeps a veterinary clinic's cases in step with its PIMS (IDEXX Neo). "
+    "Authenticated routes take the `X-API-Key` header; errors share one JSON envelope."
+)
+
+
+def _metrics_of(app: FastAPI) -> Metrics | None:
+    services: Services | None = getattr(app.state, "services", None)
+    return services.metrics if services is not None else None
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the app; its lifespan builds the services (and closes them) unless given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services if services is not None else build_services(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.aclose()
+
+    app = FastAPI(
+        title="pims-sync", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    # Added last, so outermost: it also counts the 413s and catches what nothing else did.
+    app.add_middleware(ObserveMiddleware, metrics_of=lambda: _metrics_of(app))
+    app.include_router(system.router)
+    app.include_router(clinic.router)
+    return app

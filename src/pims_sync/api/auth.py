@@ -1,0 +1,128 @@
+"""API-key authentication, permissions and clinic scope (spec §4), free of FastAPI.
+
+Messages and codes (all in the JSON error envelope):
+
+| status | code | message |
+|---|---|---|
+| 401 | `missing_api_key` | `Missing X-API-Key header` |
+| 401 | `invalid_api_key` | `Invalid API key` |
+| 401 | `api_key_disabled` | `API key is disabled` |
+| 401 | `api_key_expired` | `API key has expired` |
+| 403 | `permission_denied` | `Permission denied: <permission>` |
+| 403 | `clinic_forbidden` | `API key does not belong to clinic <clinicId>` |
+| 400 | `clinic_id_required` | `clinicId is required: this API key is a service key ...` |
+| 404 | `clinic_not_found` | `Clinic not found: <clinicId>` |
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+from pims_sync.api.errors import ApiError
+from pims_sync.domain.api_keys import ApiKey, hashes_match, key_prefix, normalise_permission
+from pims_sync.domain.clinics import Clinic
+
+logger = logging.getLogger(__name__)
+
+MISSING_KEY = "Missing X-API-Key header"
+INVALID_KEY = "Invalid API key"
+DISABLED_KEY = "API key is disabled"
+EXPIRED_KEY = "API key has expired"
+CLINIC_REQUIRED = (
+    "clinicId is required: this API key is a service key (not bound to a clinic), "
+    "so each request must name its clinic"
+)
+# The store also refuses more frequent writes; checking here saves the round trip.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiKeyLookup(Protocol):
+    """What authentication needs from the API key store."""
+
+    async def find_by_prefix(self, prefix: str) -> list[ApiKey]:
+        """Every key whose first 8 characters are these."""
+        ...
+
+    async def touch(self, key_id: UUID, now: datetime) -> None:
+        """Record that the key was used now."""
+        ...
+
+
+class ClinicLookup(Protocol):
+    """What clinic scoping needs from the clinic store."""
+
+    async def get(self, clinic_id: UUID) -> Clinic | None:
+        """The clinic with this id, if any."""
+        ...
+
+
+def matching_key(candidates: Iterable[ApiKey], presented: str) -> ApiKey | None:
+    """The candidate whose hash is the presented key's, comparing against every one.
+
+    Every candidate is compared in constant time, even after a match, so the time
+    taken does not tell how many candidates there were or which one matched.
+    """
+    found: ApiKey | None = None
+    for candidate in candidates:
+        if hashes_match(candidate.key_hash, presented) and found is None:
+            found = candidate
+    return found
+
+
+async def authenticate(store: ApiKeyLookup, presented: str | None, now: datetime) -> ApiKey:
+    """The stored key for the `X-API-Key` value, or an ApiError 401 saying why not."""
+    if not presented:
+        raise ApiError(401, "missing_api_key", MISSING_KEY)
+    candidates = await store.find_by_prefix(key_prefix(presented))
+    key = matching_key(candidates, presented)
+    if key is None:
+        # Never the presented value, not even its prefix: it may be a mistyped secret.
+        logger.warning("rejected API key: unknown (%d key(s) share its prefix)", len(candidates))
+        raise ApiError(401, "invalid_api_key", INVALID_KEY)
+    if not key.is_active:
+        logger.warning("rejected API key %s: disabled", key.id)
+        raise ApiError(401, "api_key_disabled", DISABLED_KEY)
+    if key.expires_at is not None and key.expires_at < now:
+        logger.warning("rejected API key %s: expired", key.id)
+        raise ApiError(401, "api_key_expired", EXPIRED_KEY)
+    return key
+
+
+async def record_use(store: ApiKeyLookup, key: ApiKey, now: datetime) -> None:
+    """Write `last_used_at` at most once a minute; a failure is logged, never fatal."""
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    try:
+        await store.touch(key.id, now)
+    except Exception:
+        logger.warning("could not record the use of API key %s", key.id, exc_info=True)
+
+
+def check_permissions(key: ApiKey, permissions: Iterable[str]) -> None:
+    """ApiError 403 naming the first permission the key lacks."""
+    for permission in permissions:
+        if not key.allows(permission):
+            name = normalise_permission(permission)
+            raise ApiError(403, "permission_denied", f"Permission denied: {name}")
+
+
+async def clinic_for(clinics: ClinicLookup, key: ApiKey, requested: UUID | None) -> Clinic:
+    """The clinic a request acts for: the key's own, or the one a service key names."""
+    if key.clinic_id is not None:
+        if requested is not None and requested != key.clinic_id:
+            raise ApiError(
+                403, "clinic_forbidden", f"API key does not belong to clinic {requested}"
+            )
+        clinic_id = key.clinic_id
+    elif requested is None:
+        raise ApiError(400, "clinic_id_required", CLINIC_REQUIRED)
+    else:
+        clinic_id = requested
+    clinic = await clinics.get(clinic_id)
+    if clinic is None:
+        raise ApiError(404, "clinic_not_found", f"Clinic not found: {clinic_id}")
+    return clinic

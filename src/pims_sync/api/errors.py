@@ -1,0 +1,155 @@
+"""The one place where errors become HTTP: status codes, machine codes, the JSON envelope.
+
+Every error answer has the shape `{"success": false, "error": "<message>",
+"code": "<machine_code>", "timestamp": "<ISO>"}` (+ `validationErrors` on 400s).
+Domain errors are mapped by class through `STATUS_BY_ERROR`: add a row there
+when a new error family needs its own status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pims_sync import errors
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "Internal server error"
+
+# Most specific class first: the first row the error is an instance of decides.
+STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
+    (errors.NotFoundError, 404),
+    (errors.InvalidInputError, 400),
+    (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
+    (errors.PimsError, 502),  # pims_unavailable and the rest of the PIMS family
+)
+
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An answer decided at the HTTP edge (auth, scope): status, code and message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: object,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+def now_iso() -> str:
+    """The current instant as ISO 8601 UTC with milliseconds, like the original's."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def envelope(message: str, code: str, **extra: object) -> dict[str, Any]:
+    """The error body every route shares."""
+    return {"success": False, "error": message, "code": code, "timestamp": now_iso(), **extra}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
+    """The envelope as a response."""
+    return JSONResponse(envelope(message, code, **extra), status_code=status, headers=headers)
+
+
+def status_for(error: errors.PimsSyncError) -> int:
+    """The HTTP status of a domain error (500 when no row of the table matches)."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+    """FastAPI's validation errors as `[{field, message}]`, e.g. `body.daysAhead`."""
+    return [{"field": _field(item.get("loc", ())), "message": item.get("msg", "")} for item in raw]
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    error = cast(ApiError, exc)
+    return error_response(
+        error.status, error.code, error.message, headers=error.headers, **error.extra
+    )
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    error = cast(errors.PimsSyncError, exc)
+    status = status_for(error)
+    if status >= 500:
+        logger.error("request failed: %s (%s)", error.code, type(error).__name__)
+    return error_response(status, error.code, error.message)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    raw = list(cast(RequestValidationError, exc).errors())
+    if any(item.get("type") == "json_invalid" for item in raw):
+        return error_response(400, "invalid_json", "Malformed JSON in request body")
+    return error_response(
+        400, "validation_error", "Validation failed", validationErrors=validation_errors(raw)
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    error = cast(StarletteHTTPException, exc)
+    code = CODE_BY_STATUS.get(error.status_code, "http_error")
+    if error.status_code == 404 and error.detail == "Not Found":
+        message = f"Not found: {request.method} {request.url.path}"
+    elif error.status_code == 405:
+        message = f"Method not allowed: {request.method} {request.url.path}"
+    else:
+        message = str(error.detail)
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+def internal_error_response() -> JSONResponse:
+    """The 500 answer for anything unexpected: a generic message, never the exception's."""
+    return error_response(500, "internal_error", INTERNAL_MESSAGE)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every known error into the envelope."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(errors.PimsSyncError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,109 @@
+"""Logging set-up: JSON lines in production, plain text otherwise, with run context.
+
+`log_context(clinic_id=..., sync_id=..., phase=...)` puts those fields on every
+record logged inside it (contextvars, so it follows asyncio tasks); a record's own
+`extra={...}` wins over the context.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+CONTEXT_FIELDS = ("clinic_id", "sync_id", "phase")
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "pims_sync_log_context", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def log_context(**fields: object) -> Iterator[None]:
+    """Add `clinic_id`, `sync_id`, `phase` (or other fields) to every record inside."""
+    merged = {**_context.get(), **{k: str(v) for k, v in fields.items() if v is not None}}
+    token = _context.set(merged)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copy the current log context onto each record (without overriding `extra`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Attach the context fields; never drops a record."""
+        for name, value in _context.get().items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+def _context_of(record: logging.LogRecord) -> dict[str, str]:
+    values = {name: getattr(record, name, None) for name in CONTEXT_FIELDS}
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp, level, logger, message, context, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as a JSON line."""
+        payload: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_context_of(record),
+        }
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    """Readable lines for a terminal, with the context fields appended."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record, then ` [clinic_id=… sync_id=…]` when known."""
+        text = super().format(record)
+        context = _context_of(record)
+        if not context:
+            return text
+        fields = " ".join(f"{name}={value}" for name, value in context.items())
+        first, newline, rest = text.partition("\n")
+        return f"{first} [{fields}]{newline}{rest}"
+
+
+def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
+    """Send every logger (ours, uvicorn's) to stderr in one format, at `level`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else PlainFormatter())
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(LEVELS.get(level.lower(), logging.INFO))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True

@@ -1,0 +1,188 @@
+"""Prometheus metrics: one `Metrics` per process or app, each with its own registry.
+
+Framework-free (only prometheus_client): the API renders it at `/metrics`, the
+pipeline, the scheduler and the browser provider feed it through `Services.metrics`.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+# A sync run takes seconds to minutes; a phase as little as a few hundred milliseconds.
+RUN_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+# One PIMS request: tens of milliseconds to the request timeout.
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+STATUS_FILE = Path("/proc/self/status")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMemory:
+    """The process's memory, in bytes, in the shape the original's `/health` gave.
+
+    Python has no V8 heap, so: `rss` is the resident set (VmRSS); `heap_used` is the
+    resident *anonymous* memory (RssAnon: the malloc and pymalloc arenas where Python
+    objects live, without mapped code and files); `heap_total` is the data segment
+    (VmData: heap and anonymous mappings reserved, resident or not). Off Linux all
+    three fall back to the peak resident set reported by getrusage.
+    """
+
+    rss: int
+    heap_used: int
+    heap_total: int
+
+
+def _status_fields() -> dict[str, int]:
+    """The `kB` fields of /proc/self/status, in bytes (empty off Linux)."""
+    try:
+        text = STATUS_FILE.read_text()
+    except OSError:
+        return {}
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            fields[name] = int(parts[0]) * 1024
+    return fields
+
+
+def process_memory() -> ProcessMemory:
+    """Read the process's memory now."""
+    fields = _status_fields()
+    if "VmRSS" in fields:
+        rss = fields["VmRSS"]
+        return ProcessMemory(
+            rss=rss,
+            heap_used=fields.get("RssAnon", rss),
+            heap_total=fields.get("VmData", rss),
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB elsewhere
+    return ProcessMemory(rss=peak, heap_used=peak, heap_total=peak)
+
+
+class Metrics:
+    """Every metric family of the service, registered in a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.started = time.monotonic()
+        self._sync_metrics()
+        self._pims_metrics()
+        self._process_metrics()
+        self.http_requests = Counter(
+            "pims_sync_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.http_request_duration = Histogram(
+            "pims_sync_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ("method", "route"),
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+
+    def _sync_metrics(self) -> None:
+        self.sync_runs = Counter(
+            "pims_sync_runs",
+            "Sync runs finished, by type (inbound, cases, reconciliation, full) and outcome.",
+            ("type", "outcome"),
+            registry=self.registry,
+        )
+        self.run_duration = Histogram(
+            "pims_sync_run_duration_seconds",
+            "Duration of a whole sync run, by type.",
+            ("type",),
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
+        )
+        self.phase_duration = Histogram(
+            "pims_sync_phase_duration_seconds",
+            "Duration of one phase of a run, by phase.",
+            ("phase",),
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
+        )
+        self.cases_written = Counter(
+            "pims_sync_cases_written",
+            "Cases written, by operation (created, updated, enriched, deleted, restored, ...).",
+            ("operation",),
+            registry=self.registry,
+        )
+        self.active_runs = Gauge(
+            "pims_sync_active_runs",
+            "Sync runs in progress in this process.",
+            registry=self.registry,
+        )
+        self.scheduler_jobs = Gauge(
+            "pims_sync_scheduler_jobs",
+            "Scheduled jobs known to the scheduler, by type.",
+            ("type",),
+            registry=self.registry,
+        )
+
+    def _pims_metrics(self) -> None:
+        self.pims_requests = Counter(
+            "pims_sync_pims_requests",
+            "Requests sent to the PIMS, by endpoint name and HTTP status (or error kind).",
+            ("endpoint", "status"),
+            registry=self.registry,
+        )
+        self.pims_request_duration = Histogram(
+            "pims_sync_pims_request_duration_seconds",
+            "Latency of requests to the PIMS, by endpoint name.",
+            ("endpoint",),
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.browser_contexts = Gauge(
+            "pims_sync_browser_contexts",
+            "Open browser contexts (one per clinic session).",
+            registry=self.registry,
+        )
+
+    def _process_metrics(self) -> None:
+        # Standard process_* series (resident/virtual memory, CPU, fds) on Linux.
+        ProcessCollector(registry=self.registry)
+        memory = Gauge(
+            "pims_sync_process_memory_bytes",
+            "Process memory by kind (rss, heap_used, heap_total; see /health).",
+            ("kind",),
+            registry=self.registry,
+        )
+        memory.labels("rss").set_function(lambda: process_memory().rss)
+        memory.labels("heap_used").set_function(lambda: process_memory().heap_used)
+        memory.labels("heap_total").set_function(lambda: process_memory().heap_total)
+        uptime = Gauge(
+            "process_uptime_seconds", "Seconds since the service started.", registry=self.registry
+        )
+        uptime.set_function(self.uptime)
+
+    def uptime(self) -> float:
+        """Seconds since these metrics were created (the service's start)."""
+        return time.monotonic() - self.started
+
+    def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered HTTP request."""
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_request_duration.labels(method, route).observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
