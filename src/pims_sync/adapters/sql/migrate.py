@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,10 @@ VERSION_TABLE = "pims_sync_alembic_version"
 
 # Key of the Config attribute through which env.py receives the database URL.
 URL_ATTRIBUTE = "pims_sync_database_url"
+
+# Alembic keeps its `context` and `op` in module globals: one run per process at a time.
+# Across processes (replicas), env.py takes a Postgres advisory lock.
+ALEMBIC_LOCK = threading.Lock()
 
 
 def display_url(url: str) -> str:
@@ -80,4 +85,5 @@ def migration_connection(url: str) -> Iterator[Connection]:
 
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`; blocking, so async callers use a thread."""
-    command.upgrade(alembic_config(url), revision)
+    with ALEMBIC_LOCK:
+        command.upgrade(alembic_config(url), revision)

@@ -22,7 +22,7 @@ from sqlalchemy import column as column_ref
 from sqlalchemy import table as table_ref
 from sqlalchemy.sql.expression import ColumnClause, TextClause
 
-from pims_sync.adapters.sql.migrate import migration_connection
+from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
 from pims_sync.adapters.sql.schema import TableGaps, table_gaps
 from pims_sync.adapters.sql.tables import metadata as model
 from pims_sync.errors import FatalError
@@ -107,7 +107,7 @@ def _add_unique(bind: Connection, table: str, name: str, columns: list[str]) -> 
 
 def repair_database(url: str, metadata: MetaData = model) -> None:
     """Re-add what the database lost after it was migrated; add-only, like the migrations."""
-    with migration_connection(url) as connection, connection.begin():
+    with ALEMBIC_LOCK, migration_connection(url) as connection, connection.begin():
         context = MigrationContext.configure(connection, opts={"target_metadata": metadata})
         with Operations.context(context):
             for table in metadata.sorted_tables:
