@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.domain.appointments import Appointment, CalendarPage, Client, Patient
@@ -76,17 +74,11 @@ def _idexx_world(request: pytest.FixtureRequest) -> ProviderWorld:
     return world
 
 
-@pytest_asyncio.fixture(
-    loop_scope="session",
-    params=["fake", pytest.param("idexx", marks=pytest.mark.browser)],
-)
-async def world(request: pytest.FixtureRequest) -> AsyncIterator[ProviderWorld]:
+@pytest.fixture(params=["fake", pytest.param("idexx", marks=pytest.mark.browser)])
+def world(request: pytest.FixtureRequest) -> ProviderWorld:
     if request.param == "fake":
-        world = fake_world()
-        yield world
-        await world.provider.aclose()
-    else:
-        yield _idexx_world(request)
+        return fake_world()
+    return _idexx_world(request)
 
 
 async def test_a_session_fetches_appointments_with_aware_times(world: ProviderWorld) -> None:

@@ -64,6 +64,8 @@ class BrowserPool:
             async with self._changed:
                 lease.in_use = False
                 lease.released_at = self._clock()
+                if not _alive(lease.context) and self._leases.get(clinic_key) is lease:
+                    del self._leases[clinic_key]  # died with its browser: never hand it out
                 self._changed.notify_all()
 
     async def _acquire(self, clinic_key: str) -> _Lease:

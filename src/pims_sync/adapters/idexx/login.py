@@ -33,10 +33,11 @@ async def log_in(
 ) -> tuple[list[Cookie], str]:
     """Log in through the form; return the context's cookies and the browser's user agent."""
     started = time.monotonic()
-    await context.clear_cookies()  # a stale session must not short-circuit the form
-    page = await context.new_page()
-    page.set_default_timeout(timeout * 1000)
+    page: Page | None = None
     try:
+        await context.clear_cookies()  # a stale session must not short-circuit the form
+        page = await context.new_page()
+        page.set_default_timeout(timeout * 1000)
         await _open_form(page, base_url)
         await _fill_and_submit(page, credentials)
         await _check_outcome(page)
@@ -54,7 +55,8 @@ async def log_in(
             endpoint="login",
         ) from error
     finally:
-        await _close_quietly(page)
+        if page is not None:
+            await _close_quietly(page)
     log.info("pims login ok", extra={"duration_ms": round((time.monotonic() - started) * 1000)})
     return cookies, user_agent
 
