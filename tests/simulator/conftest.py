@@ -15,7 +15,11 @@ from pims_sync.simulator.simulation import Simulation
 
 BASE_URL = "http://idexx.test"
 NOW = "2026-01-22 18:00:00"  # a Thursday evening, like the run in the original log
-CREDENTIALS = {"company_id": "1001", "username": "vet@example.com", "password": "simulator-password"}
+CREDENTIALS = {
+    "company_id": "1001",
+    "username": "vet@example.com",
+    "password": "simulator-password",
+}
 
 
 def make_app(**overrides: Any) -> Starlette:
@@ -61,14 +65,16 @@ async def anonymous(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def client(anonymous: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+async def client(anonymous: httpx.AsyncClient) -> httpx.AsyncClient:
     """A logged-in client (clock frozen at NOW)."""
     response = await login(anonymous)
     assert response.status_code == 302
-    yield anonymous
+    return anonymous
 
 
-async def week(client: httpx.AsyncClient, first: str = "2026-01-22", last: str = "2026-01-28") -> Any:
+async def week(
+    client: httpx.AsyncClient, first: str = "2026-01-22", last: str = "2026-01-28"
+) -> Any:
     """The calendar feed for a range of days, as the sync asks for it."""
     response = await client.get(
         "/appointments/getCalendarEventData",

@@ -115,9 +115,21 @@ def same_shape(example: Any, ours: Any, path: str = "$") -> list[str]:
     if isinstance(example, list):
         if not isinstance(ours, list):
             return [f"{path}: expected array"]
-        return [p for item in ours[:3] for p in same_shape(example[0], item, path + "[]")] if example else []
+        return (
+            [p for item in ours[:3] for p in same_shape(example[0], item, path + "[]")]
+            if example
+            else []
+        )
     if isinstance(example, bool) or isinstance(ours, bool):
         return [] if type(example) is type(ours) else [f"{path}: expected {type(example).__name__}"]
     if isinstance(example, int | float) and isinstance(ours, int | float):
-        return [] if isinstance(ours, type(example)) or isinstance(example, float) else [f"{path}: expected int"]
-    return [] if type(example) is type(ours) else [f"{path}: expected {type(example).__name__}, got {type(ours).__name__}"]
+        return (
+            []
+            if isinstance(ours, type(example)) or isinstance(example, float)
+            else [f"{path}: expected int"]
+        )
+    return (
+        []
+        if type(example) is type(ours)
+        else [f"{path}: expected {type(example).__name__}, got {type(ours).__name__}"]
+    )

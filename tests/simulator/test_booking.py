@@ -40,19 +40,25 @@ async def test_create_appointment_is_multipart_and_returns_only_success(
     assert new[0]["resourceId"] == fields["room"]
     as_json = await client.post("/appointments/create", json=fields)
     assert as_json.status_code == 400
-    unknown = await client.post("/appointments/create", files=multipart({**fields, "patient_id": "1"}))
-    assert unknown.status_code == 400 and unknown.json()["success"] is False
+    unknown = await client.post(
+        "/appointments/create", files=multipart({**fields, "patient_id": "1"})
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["success"] is False
 
 
 async def test_delete_endpoint_cancels_or_deletes(client: httpx.AsyncClient) -> None:
     events = [e for e in await week(client, DAY, DAY) if e["current_status"] == "Scheduled"]
     cancel, delete = events[0]["id"], events[1]["id"]
-    response = await client.post(f"/appointments/delete/{cancel}", json={"action": "cancel", "reason": "Cancelled via phone"})
+    response = await client.post(
+        f"/appointments/delete/{cancel}", json={"action": "cancel", "reason": "Cancelled via phone"}
+    )
     assert response.json() == {"success": True}
     response = await client.post(f"/appointments/delete/{delete}", json={"action": "delete"})
     assert response.json() == {"success": True}
     feed = {e["id"]: e for e in await week(client, DAY, DAY)}
-    assert feed[cancel]["current_status"] == "Cancelled" and delete not in feed
+    assert feed[cancel]["current_status"] == "Cancelled"
+    assert delete not in feed
     assert (await client.post(f"/appointments/delete/{delete}", json={})).status_code == 404
     bad = await client.post(f"/appointments/delete/{cancel}", json={"action": "archive"})
     assert bad.status_code == 400
@@ -66,7 +72,8 @@ async def test_create_client_then_patient(client: httpx.AsyncClient) -> None:
         "city": "San Jose", "state": "CA", "postalCode": "95110", "country": "US",
     }  # fmt: skip
     created = (await client.post("/clients/create", json=payload)).json()
-    assert created["success"] is True and isinstance(created["client"]["id"], int)
+    assert created["success"] is True
+    assert isinstance(created["client"]["id"], int)
     assert created["client"]["firstName"] == "RENÉE"
     patient_payload = {
         "name": "CHURRO", "species": {"id": "4", "name": "Canine", "active": True},
@@ -75,7 +82,15 @@ async def test_create_client_then_patient(client: httpx.AsyncClient) -> None:
     }  # fmt: skip
     patient = (await client.post("/patients/create", json=patient_payload)).json()
     assert patient["success"] is True
-    assert set(patient["patient"]) == {"id", "formattedId", "name", "breed", "species", "color", "gender"}
+    assert set(patient["patient"]) == {
+        "id",
+        "formattedId",
+        "name",
+        "breed",
+        "species",
+        "color",
+        "gender",
+    }
     found = (await client.get("/search/patients", params={"q": "churro nunez"})).json()
     assert [p["id"] for p in found["results"]["suggested"]["objects"]] == [patient["patient"]["id"]]
     assert (await client.post("/clients/create", json={"firstName": "X"})).status_code == 400

@@ -75,7 +75,8 @@ async def test_move_changes_only_the_time(client: httpx.AsyncClient) -> None:
         f"/__sim__/appointments/{target['id']}/move", json={"start": "2026-01-28 10:00:00"}
     )
     moved = response.json()["appointment"]
-    assert moved["id"] == target["id"] and moved["start"] == "2026-01-28 10:00:00"
+    assert moved["id"] == target["id"]
+    assert moved["start"] == "2026-01-28 10:00:00"
     volatile = {"start", "end", "last_updated_at", "last_updated_by"}
     assert {k: v for k, v in moved.items() if k not in volatile} == {
         k: v for k, v in target.items() if k not in volatile
@@ -93,7 +94,8 @@ async def test_add_appears_in_the_feed(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 201
     added = response.json()["appointment"]
-    assert added["end"] == f"{DAY} 10:00:00" and added["current_status"] == "Scheduled"
+    assert added["end"] == f"{DAY} 10:00:00"
+    assert added["current_status"] == "Scheduled"
     after = await sim_day(client)
     assert without(after, added["id"]) == before
     assert added["id"] not in {e["id"] for e in before}
@@ -103,7 +105,9 @@ async def test_late_notes_show_up_in_page_data(client: httpx.AsyncClient) -> Non
     events = await week(client, "2026-01-20", "2026-01-20")
     consultation = next(e["consultation_id"] for e in events if e["consultation_id"])
     notes = "<p>Written the next morning.</p>"
-    response = await client.post(f"/__sim__/consultations/{consultation}/notes", json={"notes": notes})
+    response = await client.post(
+        f"/__sim__/consultations/{consultation}/notes", json={"notes": notes}
+    )
     assert response.json()["ok"] is True
     data = (await client.get(f"/consultations/{consultation}/page-data")).json()
     assert data["consultationNotes"]["notes"] == notes
@@ -114,19 +118,22 @@ async def test_late_notes_show_up_in_page_data(client: httpx.AsyncClient) -> Non
 
 async def test_clock_set_advance_and_real(client: httpx.AsyncClient) -> None:
     clock = (await client.post("/__sim__/clock", json={"now": "2026-02-01 08:00:00"})).json()
-    assert clock["now"] == "2026-02-01 08:00:00" and clock["frozen"] is True
+    assert clock["now"] == "2026-02-01 08:00:00"
+    assert clock["frozen"] is True
     clock = (await client.post("/__sim__/clock", json={"advanceMinutes": 90})).json()
     assert clock["now"] == "2026-02-01 09:30:00"
     assert (await client.get("/__sim__/clock")).json()["now"] == "2026-02-01 09:30:00"
     real = (await client.post("/__sim__/clock", json={"real": True})).json()
-    assert real["frozen"] is False and real["offsetMinutes"] == 0
+    assert real["frozen"] is False
+    assert real["offsetMinutes"] == 0
     bad = await client.post("/__sim__/clock", json={"now": "tomorrow"})
     assert bad.status_code == 400
 
 
 async def test_advancing_the_clock_turns_future_into_past(client: httpx.AsyncClient) -> None:
     target = first_appointment(await sim_day(client))
-    assert target["consultation_id"] is None and target["current_status"] == "Scheduled"
+    assert target["consultation_id"] is None
+    assert target["current_status"] == "Scheduled"
     await client.post("/__sim__/clock", json={"now": "2026-01-28 12:00:00"})
     await login(client)
     later = next(e for e in await sim_day(client) if e["id"] == target["id"])
@@ -157,17 +164,21 @@ async def test_stats_count_requests_statuses_and_latency(client: httpx.AsyncClie
     assert stats["endpoints"]["calendar"]["statuses"] == {"200": 1}
     assert stats["endpoints"]["page-data"]["statuses"] == {"404": 1}
     assert stats["endpoints"]["calendar"]["meanMs"] > 0
-    assert stats["totalRequests"] == 2 and stats["logins"] == 0
+    assert stats["totalRequests"] == 2
+    assert stats["logins"] == 0
 
 
 async def test_overview_lists_clinics_and_settings(client: httpx.AsyncClient) -> None:
     overview = (await client.get("/__sim__")).json()
-    assert overview["seed"] == 7 and overview["clinics"][0]["companyId"] == "1001"
+    assert overview["seed"] == 7
+    assert overview["clinics"][0]["companyId"] == "1001"
     assert overview["sessions"] == 1
 
 
 async def test_unknown_clinic_and_bad_bodies(client: httpx.AsyncClient) -> None:
-    response = await client.get("/__sim__/appointments", params={"start": DAY, "end": DAY, "clinic": "42"})
+    response = await client.get(
+        "/__sim__/appointments", params={"start": DAY, "end": DAY, "clinic": "42"}
+    )
     assert response.status_code == 404
     assert (await client.post("/__sim__/appointments", json={"start": "x"})).status_code == 400
     assert (await client.post("/__sim__/appointments/1/cancel", content=b"[1]")).status_code == 400

@@ -9,7 +9,9 @@ import httpx
 
 from tests.simulator.conftest import CREDENTIALS, client_for, make_app, set_clock, week
 
-CALENDAR = "/appointments/getCalendarEventData?start=2026-01-22%2000:00:00&end=2026-01-22%2023:59:59"
+CALENDAR = (
+    "/appointments/getCalendarEventData?start=2026-01-22%2000:00:00&end=2026-01-22%2023:59:59"
+)
 
 
 async def fault(client: httpx.AsyncClient, **spec: object) -> None:
@@ -20,7 +22,8 @@ async def fault(client: httpx.AsyncClient, **spec: object) -> None:
 async def test_status_fault_hits_only_its_endpoint(client: httpx.AsyncClient) -> None:
     await fault(client, endpoint="calendar", status=500, rate=1.0)
     broken = await client.get(CALENDAR)
-    assert broken.status_code == 500 and broken.json()["success"] is False
+    assert broken.status_code == 500
+    assert broken.json()["success"] is False
     assert (await client.get("/appointments/getAppointmentView")).status_code == 200
     assert (await client.get("/search/patients", params={"q": "a"})).status_code == 200
 
@@ -30,13 +33,15 @@ async def test_count_stops_after_n_requests(client: httpx.AsyncClient) -> None:
     codes = [(await client.get("/consultations/1/page-data")).status_code for _ in range(4)]
     assert codes == [503, 503, 404, 404]
     listed = (await client.get("/__sim__/faults")).json()["faults"]
-    assert listed[0]["count"] == 0 and listed[0]["hits"] == 2
+    assert listed[0]["count"] == 0
+    assert listed[0]["hits"] == 2
 
 
 async def test_429_carries_retry_after(client: httpx.AsyncClient) -> None:
     await fault(client, endpoint="search", status=429, retryAfter=7)
     response = await client.get("/search/patients", params={"q": "a"})
-    assert response.status_code == 429 and response.headers["retry-after"] == "7"
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
 
 
 async def test_html_instead_of_json(client: httpx.AsyncClient) -> None:
@@ -60,7 +65,8 @@ async def test_rate_is_random_but_repeatable() -> None:
 
     first, second = await pattern(), await pattern()
     assert first == second
-    assert 8 <= first.count(500) <= 32 and 200 in first
+    assert 8 <= first.count(500) <= 32
+    assert 200 in first
 
 
 async def test_latency_delays_without_blocking_others(client: httpx.AsyncClient) -> None:
@@ -73,7 +79,8 @@ async def test_latency_delays_without_blocking_others(client: httpx.AsyncClient)
         return time.perf_counter() - started
 
     slow, fast = await asyncio.gather(timed(CALENDAR), timed("/consultations/1/page-data"))
-    assert slow >= 0.4 and fast < 0.3
+    assert slow >= 0.4
+    assert fast < 0.3
 
 
 async def test_base_latency_setting_slows_data_endpoints(client: httpx.AsyncClient) -> None:

@@ -35,7 +35,8 @@ async def test_calendar_events_have_the_spec_names_and_types(client: httpx.Async
     assert blocks
     for block in blocks:
         assert same_shape(CALENDAR_BLOCK, block) == []
-        assert block["patient_id"] is None and block["client_id"] is None
+        assert block["patient_id"] is None
+        assert block["client_id"] is None
     for key in ("email", "phone_number", "consultation_id", "arrival_date_time"):
         assert any(e[key] is not None for e in appointments(events)), key
 
@@ -43,12 +44,14 @@ async def test_calendar_events_have_the_spec_names_and_types(client: httpx.Async
 async def test_calendar_volume_ids_and_wall_clock(client: httpx.AsyncClient) -> None:
     events = await week(client)
     per_day = Counter(e["start"][:10] for e in events)
-    assert len(per_day) == 7 and all(40 <= n <= 45 for n in per_day.values()), per_day
+    assert len(per_day) == 7
+    assert all(40 <= n <= 45 for n in per_day.values()), per_day
     assert all(100_000 <= e["id"] <= 999_999 for e in events)
     assert all(e["id"] == e["appointment_id"] for e in events)
     assert len({e["id"] for e in events}) == len(events)
     assert all(len(e["start"]) == 19 and e["start"][10] == " " for e in events)
-    assert any(e["is_roster"] for e in events) and any(e["is_block"] for e in events)
+    assert any(e["is_roster"] for e in events)
+    assert any(e["is_block"] for e in events)
     assert all(isinstance(e["resourceId"], str) for e in events)
 
 
@@ -66,9 +69,10 @@ async def test_statuses_and_consultations_follow_the_clock(client: httpx.AsyncCl
     assert all(e["consultation_id"] is None for e in future)
     for e in appointments(past + today):
         has = e["consultation_id"] is not None
-        assert has == (e["current_status"] not in {"No Show", "Cancelled", "not arrived"} or (
-            e["current_status"] == "not arrived" and e["start"][:10] == TODAY and has
-        ))
+        assert has == (
+            e["current_status"] not in {"No Show", "Cancelled", "not arrived"}
+            or (e["current_status"] == "not arrived" and e["start"][:10] == TODAY and has)
+        )
         if has:
             assert 700_000 <= e["consultation_id"] <= 999_999
 
@@ -98,7 +102,8 @@ async def test_calendar_window_is_an_overlap_and_needs_both_bounds(
         params={"start": f"{TODAY} 12:00:00", "end": f"{TODAY} 12:00:00"},
     )
     events = noon.json()
-    assert events and all(e["start"] <= f"{TODAY} 12:00:00" <= e["end"] for e in events)
+    assert events
+    assert all(e["start"] <= f"{TODAY} 12:00:00" <= e["end"] for e in events)
     bad = await client.get("/appointments/getCalendarEventData", params={"start": "yesterday"})
     assert bad.status_code == 400
 
@@ -119,7 +124,8 @@ async def test_page_data_has_the_spec_names_and_types(client: httpx.AsyncClient)
     assert data["consultationNotes"]["notes"].startswith("<p>Appointment reason:")
     assert data["consultation"]["notes"] == ""
     lines = data["consultationLines"]
-    assert lines and all(isinstance(line["isDeclined"], bool) for line in lines)
+    assert lines
+    assert all(isinstance(line["isDeclined"], bool) for line in lines)
 
 
 async def test_page_data_404_for_future_and_unknown(client: httpx.AsyncClient) -> None:
@@ -139,7 +145,8 @@ async def test_some_notes_are_written_hours_late(client: httpx.AsyncClient) -> N
         if event["consultation_id"]:
             data = (await client.get(f"/consultations/{event['consultation_id']}/page-data")).json()
             states[data["consultation"]["status"], bool(data["consultationNotes"]["notes"])] += 1
-    assert states[("in_progress", False)] >= 2 and states[("completed", True)] >= 10
+    assert states[("in_progress", False)] >= 2
+    assert states[("completed", True)] >= 10
     assert set(states) == {("in_progress", False), ("completed", True)}
     await client.post("/__sim__/clock", json={"advanceMinutes": 10 * 60})
     await login(client)

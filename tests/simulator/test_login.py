@@ -14,7 +14,8 @@ async def test_login_page_has_the_documented_form(anonymous: httpx.AsyncClient) 
     for field in ("company_id", "username", "password"):
         assert re.search(rf"<input[^>]*name='{field}'", page), field
     assert "<button type='submit'>" in page
-    assert "type='email'" in page and "type='password'" in page
+    assert "type='email'" in page
+    assert "type='password'" in page
 
 
 async def test_wrong_password_rerenders_the_form_with_an_error(
@@ -36,9 +37,12 @@ async def test_login_redirects_away_and_sets_an_http_only_session_cookie(
     assert response.status_code == 302
     assert "/login" not in response.headers["location"]
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith("neo_session=") and "HttpOnly" in cookie and "Path=/" in cookie
+    assert cookie.startswith("neo_session=")
+    assert "HttpOnly" in cookie
+    assert "Path=/" in cookie
     shell = await anonymous.get(response.headers["location"])
-    assert shell.status_code == 200 and "id='dashboard_shell'" in shell.text
+    assert shell.status_code == 200
+    assert "id='dashboard_shell'" in shell.text
     assert (await anonymous.get("/__sim__/stats")).json()["logins"] == 1
 
 
@@ -53,7 +57,8 @@ async def test_pages_and_json_redirect_to_login_without_a_session(
 async def test_expired_session_answers_401_when_configured(anonymous: httpx.AsyncClient) -> None:
     await anonymous.post("/__sim__/settings", json={"sessionExpiredResponse": "401"})
     response = await anonymous.get("/consultations/1/page-data")
-    assert response.status_code == 401 and response.json()["error"] == "Unauthorized"
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
     assert (await anonymous.get("/")).status_code == 302  # pages still redirect
 
 
@@ -93,7 +98,8 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient) -> None:
 async def test_no_company_field_variant(anonymous: httpx.AsyncClient) -> None:
     await anonymous.post("/__sim__/settings", json={"loginVariant": "no-company-field"})
     page = (await anonymous.get("/login")).text
-    assert "company_id" not in page and "name='username'" in page
+    assert "company_id" not in page
+    assert "name='username'" in page
     response = await anonymous.post(
         "/login", data={"username": "vet@example.com", "password": "simulator-password"}
     )
@@ -103,7 +109,8 @@ async def test_no_company_field_variant(anonymous: httpx.AsyncClient) -> None:
 async def test_two_factor_variant_gives_no_session(anonymous: httpx.AsyncClient) -> None:
     await anonymous.post("/__sim__/settings", json={"loginVariant": "2fa"})
     response = await login(anonymous)
-    assert response.status_code == 200 and "name='code'" in response.text
+    assert response.status_code == 200
+    assert "name='code'" in response.text
     assert not anonymous.cookies
     assert (await anonymous.get("/")).status_code == 302
 
@@ -113,8 +120,10 @@ async def test_changed_markup_variant_breaks_documented_selectors(
 ) -> None:
     await anonymous.post("/__sim__/settings", json={"loginVariant": "changed"})
     page = (await anonymous.get("/login")).text
-    assert "name='username'" not in page and "type='password'" not in page
-    assert "<button" not in page and "class='error-message'" not in page
+    assert "name='username'" not in page
+    assert "type='password'" not in page
+    assert "<button" not in page
+    assert "class='error-message'" not in page
     assert (await login(anonymous)).status_code == 200  # documented field names: refused
     redesigned = {
         "practice": "1001",
@@ -138,9 +147,12 @@ async def test_each_company_id_logs_into_its_own_clinic() -> None:
         assert (await login(second, company_id="1002")).status_code == 302
         ids_first = {event["id"] for event in await week(first)}
         ids_second = {event["id"] for event in await week(second)}
-        assert ids_first and ids_second and not ids_first & ids_second
+        assert ids_first
+        assert ids_second
+        assert not ids_first & ids_second
         unknown = await login(second, company_id="9999")
-        assert unknown.status_code == 200 and "error-message" in unknown.text
+        assert unknown.status_code == 200
+        assert "error-message" in unknown.text
 
 
 async def test_credentials_can_be_changed_per_clinic(anonymous: httpx.AsyncClient) -> None:

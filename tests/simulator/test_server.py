@@ -38,7 +38,8 @@ async def test_plain_http_login_calendar_and_page_data(server: BackgroundSimulat
         form = await client.get("/login")
         assert "name='company_id'" in form.text
         response = await client.post("/login", data=CREDENTIALS)
-        assert response.status_code == 302 and response.headers["location"] == "/schedule"
+        assert response.status_code == 302
+        assert response.headers["location"] == "/schedule"
         assert any("session" in name for name in client.cookies)
         events = (await client.get("/appointments/getCalendarEventData", params=WEEK)).json()
         assert 280 <= len(events) <= 315
@@ -70,7 +71,9 @@ async def test_chromium_logs_in_through_the_form_and_fetches(
             await page.goto(f"{server.base_url}/login", wait_until="networkidle")
             await page.fill('input[name="company_id"], input[type="company_id"]', "1001")
             await page.fill('input[name="username"], input[type="email"]', CREDENTIALS["username"])
-            await page.fill('input[name="password"], input[type="password"]', CREDENTIALS["password"])
+            await page.fill(
+                'input[name="password"], input[type="password"]', CREDENTIALS["password"]
+            )
             await page.click('button[type="submit"]')
             await page.wait_for_load_state("networkidle")
             assert "/login" not in page.url

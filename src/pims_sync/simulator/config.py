@@ -60,6 +60,10 @@ class RuntimeSettings:
         """The settings as the control API shows them (camelCase keys)."""
         return {_camel(item.name): getattr(self, item.name) for item in fields(self)}
 
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The settings as a hashable value (part of cache keys)."""
+        return tuple(getattr(self, item.name) for item in fields(self))
+
     def update(self, changes: dict[str, Any]) -> None:
         """Apply camelCase changes from the control API, refusing unknown keys or values."""
         by_camel = {_camel(item.name): item.name for item in fields(self)}

@@ -14,6 +14,7 @@ from pims_sync.simulator import shapes, timeline
 from pims_sync.simulator.dataset import Clinic
 from pims_sync.simulator.simulation import Simulation
 from pims_sync.simulator.state import Session
+from pims_sync.simulator.world import MAX_RANGE_DAYS
 
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
@@ -75,13 +76,14 @@ def _calendar(sim: Simulation, clinic: Clinic, request: Request) -> Response:
         return bad_request("start and end are required as YYYY-MM-DD HH:MM:SS")
     if len(request.query_params.get("end", "")) == len("YYYY-MM-DD"):
         end = end.replace(hour=23, minute=59, second=59)
-    try:
+    if (end - start).days > MAX_RANGE_DAYS:
+        return bad_request(f"range longer than {MAX_RANGE_DAYS} days")
+
+    def build() -> Any:
         events = calendar_events(sim, clinic, start, end)
-    except ValueError as error:
-        return bad_request(str(error))
-    if sim.settings.calendar_envelope == "events":
-        return JSONResponse({"events": events})
-    return JSONResponse(events)
+        return {"events": events} if sim.settings.calendar_envelope == "events" else events
+
+    return sim.rendered_json(("calendar", clinic.index, start, end), build)
 
 
 def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
@@ -93,7 +95,7 @@ def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
         or not timeline.has_consultation(visit, now)
     ):
         return not_found(f"Consultation {raw_id} not found")
-    return JSONResponse(shapes.page_data(clinic, visit, now))
+    return sim.rendered_json(("page-data", visit.id), lambda: shapes.page_data(clinic, visit, now))
 
 
 def _folded(text: str) -> str:

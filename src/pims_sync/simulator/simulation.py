@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,6 +18,7 @@ from pims_sync.simulator.faults import FaultBook, Strike
 from pims_sync.simulator.state import SESSION_COOKIE, Session, Sessions, SimClock, Stats
 from pims_sync.simulator.world import World
 
+RENDER_CACHE_SIZE = 512
 Handler = Callable[[Request, Session], Awaitable[Response]]
 PublicHandler = Callable[[Request], Awaitable[Response]]
 
@@ -35,6 +37,7 @@ class Simulation:
         self.settings = RuntimeSettings.from_config(self.config)
         self.faults = FaultBook(self.config.seed)
         self.stats = Stats()
+        self._rendered: dict[tuple[Any, ...], bytes] = {}
         self.credentials = {
             clinic.company_id: (self.config.username, self.config.password)
             for clinic in self.world.clinics
@@ -47,6 +50,17 @@ class Simulation:
         """
         self._fresh()
         self.clock.real()
+
+    def rendered_json(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Response:
+        """A JSON answer, cached until the world, the clock or the settings change."""
+        full_key = (*key, self.world.version, self.clock.now(), self.settings.as_tuple())
+        body = self._rendered.get(full_key)
+        if body is None:
+            if len(self._rendered) >= RENDER_CACHE_SIZE:
+                self._rendered.clear()
+            body = bytes(JSONResponse(build()).body)
+            self._rendered[full_key] = body
+        return Response(body, media_type="application/json")
 
     def clinic_of(self, session: Session) -> Clinic:
         """The clinic a session logged into."""

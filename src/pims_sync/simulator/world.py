@@ -57,6 +57,7 @@ class World:
         self._next_added = ADDED_APPOINTMENT_ID_BASE
         self._next_person = 90_000
         self._rng = seeded(config.seed, "world")
+        self.version = 0  # bumped by every change, so rendered answers can be cached safely
 
     # --- clinics ---------------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ class World:
 
     def add(self, clinic: Clinic, new: NewAppointment, now: datetime) -> Visit:
         """Book a new appointment (it gets an id from the 'added' range)."""
+        self.version += 1
         kind = clinic.appointment_type(new.type_id or 1001) or clinic.types[1]
         patient = clinic.patients.get(new.patient_id) if new.patient_id else None
         if new.patient_id and patient is None:
@@ -151,6 +153,7 @@ class World:
 
     def cancel(self, visit: Visit, reason: str, now: datetime) -> None:
         """Soft-cancel: the record stays, with a cancelled status."""
+        self.version += 1
         visit.fate = "cancelled"
         visit.cancelled_reason = reason
         visit.cancelled_at = now
@@ -158,11 +161,13 @@ class World:
 
     def delete(self, visit: Visit, now: datetime) -> None:
         """Hard delete: the event disappears from the feed and from getAppointment."""
+        self.version += 1
         visit.deleted = True
         visit.updated_at = now
 
     def move(self, visit: Visit, start: datetime, end: datetime | None, now: datetime) -> None:
         """Reschedule in place (same id), keeping the duration unless an end is given."""
+        self.version += 1
         clinic = self.clinics[visit.clinic_index]
         new_end = end or start + (visit.end - visit.start)
         old_day = self.day(clinic, visit.start.date())
@@ -174,6 +179,7 @@ class World:
 
     def write_notes(self, visit: Visit, notes: str, status: str) -> None:
         """Late notes: the consultation now carries exactly this HTML."""
+        self.version += 1
         visit.notes_override = notes
         visit.notes_status_override = status
 
@@ -181,12 +187,14 @@ class World:
 
     def add_client(self, clinic: Clinic, client: Client) -> Client:
         """Register a client created through `/clients/create` (fresh id)."""
+        self.version += 1
         client.id = self._new_person_id()
         clinic.clients[client.id] = client
         return client
 
     def add_patient(self, clinic: Clinic, patient: Patient) -> Patient:
         """Register a patient created through `/patients/create` (fresh id)."""
+        self.version += 1
         patient.id = self._new_person_id()
         clinic.patients[patient.id] = patient
         return patient
