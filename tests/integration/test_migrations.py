@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -20,6 +22,8 @@ from pims_sync.adapters.sql.migrate import (
     database_revision,
     display_url,
     head_revision,
+    include_name,
+    include_object,
     upgrade_database,
 )
 from pims_sync.adapters.sql.migrations.ensure import UnsafeMigrationError
@@ -69,6 +73,35 @@ def test_upgrade_from_empty_gives_the_whole_model(database_url: str) -> None:
     assert database_revision(database_url) == head_revision()
     for table in metadata.tables.values():
         assert columns(database_url, table.name) == set(table.columns.keys())
+
+
+def test_model_and_migrations_agree_to_the_type(migrated_database_url: str) -> None:
+    # What `alembic check` does: tables.py changed without a migration fails here.
+    for connection in _connect(migrated_database_url):
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "version_table": VERSION_TABLE,
+                "include_name": include_name,
+                "include_object": include_object,
+                "compare_type": True,
+                "compare_server_default": True,
+            },
+        )
+        assert compare_metadata(context, metadata) == []
+
+
+def test_autogenerate_never_proposes_a_drop(postgres_url: str) -> None:
+    execute(postgres_url, *SUPABASE_LIKE)
+    upgrade_database(postgres_url)
+
+    for connection in _connect(postgres_url):
+        opts = {"version_table": VERSION_TABLE, "include_name": include_name}
+        context = MigrationContext.configure(
+            connection, opts={**opts, "include_object": include_object}
+        )
+        diff = compare_metadata(context, metadata)
+        assert not [op for op in diff if str(op[0]).startswith("remove")]
 
 
 def test_upgrade_twice_is_a_no_op(database_url: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql.engine import create_sync_db_engine
+from pims_sync.adapters.sql.tables import metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -32,6 +33,20 @@ ALEMBIC_LOCK = threading.Lock()
 def display_url(url: str) -> str:
     """The URL as it may be printed or logged: the password hidden."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate looks at our tables only, never at another app's in a shared database."""
+    del parent_names
+    return type_ != "table" or name in metadata.tables
+
+
+def include_object(
+    item: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate never proposes a drop: what only the database has stays (add-only rule)."""
+    del item, name, type_
+    return not (reflected and compare_to is None)
 
 
 def alembic_config(url: str | None = None) -> Config:

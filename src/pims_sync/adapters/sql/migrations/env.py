@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy import Connection, text
 
-from pims_sync.adapters.sql.migrate import URL_ATTRIBUTE, VERSION_TABLE, migration_connection
+from pims_sync.adapters.sql.migrate import (
+    URL_ATTRIBUTE,
+    VERSION_TABLE,
+    include_name,
+    include_object,
+    migration_connection,
+)
 from pims_sync.adapters.sql.tables import metadata
 
 # Any fixed number: serialises replicas that start and migrate one Postgres at the same time.
@@ -23,12 +31,6 @@ def _database_url() -> str:
     return load_settings().database_url
 
 
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Let autogenerate see only our tables: never propose dropping another app's."""
-    del parent_names
-    return type_ != "table" or name in metadata.tables
-
-
 def _run(connection: Connection) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
     context.configure(
@@ -37,6 +39,7 @@ def _run(connection: Connection) -> None:
         version_table=VERSION_TABLE,
         render_as_batch=is_sqlite,
         include_name=include_name,
+        include_object=include_object,
         compare_type=True,
     )
     with context.begin_transaction():
@@ -49,6 +52,8 @@ def _run(connection: Connection) -> None:
 
 def run_migrations() -> None:
     """Migrate the configured database; only online: the migrations inspect it."""
+    if context.config.config_file_name is not None:  # the `alembic` command, with alembic.ini
+        fileConfig(context.config.config_file_name, disable_existing_loggers=False)
     if context.is_offline_mode():
         raise SystemExit("offline (--sql) mode is not supported: migrations inspect the database")
     with migration_connection(_database_url()) as connection:
