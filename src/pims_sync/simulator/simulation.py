@@ -18,7 +18,7 @@ from pims_sync.simulator.faults import FaultBook, Strike
 from pims_sync.simulator.state import SESSION_COOKIE, Session, Sessions, SimClock, Stats
 from pims_sync.simulator.world import World
 
-RENDER_CACHE_SIZE = 512
+RENDER_CACHE_SIZE = 4096
 Handler = Callable[[Request, Session], Awaitable[Response]]
 PublicHandler = Callable[[Request], Awaitable[Response]]
 
