@@ -130,3 +130,41 @@ def rotate(as_json: bool = JsonOption) -> None:
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root command."""
     root.add_typer(app)
+
+
+@app.command("test")
+def check_login(clinic: ClinicOption, as_json: bool = JsonOption) -> None:
+    """Log in to the clinic's PIMS with the stored credentials; report success or its message."""
+    # Imported here so that the other commands start without loading Playwright.
+    from pims_sync.adapters.idexx.config import IdexxOptions
+    from pims_sync.adapters.idexx.provider import check_credentials
+    from pims_sync.errors import PimsError
+    from pims_sync.ports.provider import ClinicLogin
+
+    clinic_id = parse_id(clinic, "--clinic")
+
+    async def _test(services: Services) -> dict[str, object]:
+        record = await services.clinics.get(clinic_id)
+        if record is None:
+            raise NotFoundError(f"no clinic with id {clinic_id} (see `pims-sync clinics list`)")
+        login = ClinicLogin(clinic_id, await services.vault.load(clinic_id), record.timezone)
+        try:
+            seconds = await check_credentials(IdexxOptions.from_settings(services.settings), login)
+        except PimsError as error:
+            return {
+                "clinicId": str(clinic_id),
+                "ok": False,
+                "code": error.code,
+                "message": str(error),
+            }
+        return {"clinicId": str(clinic_id), "ok": True, "seconds": round(seconds, 2)}
+
+    outcome = with_services(_test, upgrade_sqlite=True)
+    if as_json:
+        emit_json(outcome)
+    elif outcome["ok"]:
+        typer.echo(f"PIMS login OK for clinic {clinic_id} ({outcome['seconds']} s).")
+    if not outcome["ok"]:
+        if not as_json:
+            typer.echo(f"error: {outcome['message']}", err=True)
+        raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -187,3 +188,14 @@ class IdexxSession:
         finally:
             await self._api.aclose()
             await self._provider.pool.close_idle()
+
+
+async def check_credentials(options: IdexxOptions, login: ClinicLogin) -> float:
+    """Log in once (never from or into the cache) and return the seconds it took."""
+    provider = IdexxProvider(options)
+    started = time.monotonic()
+    try:
+        async with provider.session(login):
+            return time.monotonic() - started
+    finally:
+        await provider.aclose()
