@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from pims_sync.adapters.sql.engine import create_sync_db_engine
 from pims_sync.adapters.sql.migrate import (
+    ADVISORY_LOCK_KEY,
     VERSION_TABLE,
     database_revision,
     display_url,
@@ -253,15 +253,20 @@ def test_duplicates_stop_the_upgrade_and_nothing_is_lost(database_url: str) -> N
     assert rows(database_url, "SELECT id FROM cases ORDER BY id") == [("a",), ("b",), ("c",)]
 
 
-def test_replicas_upgrading_at_once_all_succeed(postgres_url: str) -> None:
-    # Separate processes, as replicas are: only the advisory lock keeps them apart.
-    script = (
-        "import sys; from pims_sync.adapters.sql import migrate; "
-        "migrate.upgrade_database(sys.argv[1])"
-    )
-    replicas = [subprocess.Popen([sys.executable, "-c", script, postgres_url]) for _ in range(2)]
+def test_an_upgrade_waits_while_another_replica_migrates(postgres_url: str) -> None:
+    # Another process holds the migration lock: this upgrade must wait for it.
+    engine = create_sync_db_engine(postgres_url)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool, engine.connect() as other:
+            other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            waiting = pool.submit(upgrade_database, postgres_url)
+            time.sleep(0.5)
+            assert not waiting.done()
+            other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            waiting.result(timeout=30)
+    finally:
+        engine.dispose()
 
-    assert [replica.wait(timeout=60) for replica in replicas] == [0, 0]
     assert check_database(postgres_url) == []
 
 

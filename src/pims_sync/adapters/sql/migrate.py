@@ -25,6 +25,9 @@ VERSION_TABLE = "pims_sync_alembic_version"
 # Key of the Config attribute through which env.py receives the database URL.
 URL_ATTRIBUTE = "pims_sync_database_url"
 
+# Any fixed number: serialises replicas that start and migrate one Postgres at the same time.
+ADVISORY_LOCK_KEY = 0x50494D53
+
 # Alembic keeps its `context` and `op` in module globals: one run per process at a time.
 # Across processes (replicas), env.py takes a Postgres advisory lock.
 ALEMBIC_LOCK = threading.Lock()

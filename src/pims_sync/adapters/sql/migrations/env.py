@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from pims_sync.adapters.sql.migrate import (
+    ADVISORY_LOCK_KEY,
     URL_ATTRIBUTE,
     VERSION_TABLE,
     include_name,
@@ -15,9 +16,6 @@ from pims_sync.adapters.sql.migrate import (
     migration_connection,
 )
 from pims_sync.adapters.sql.tables import metadata
-
-# Any fixed number: serialises replicas that start and migrate one Postgres at the same time.
-ADVISORY_LOCK_KEY = 0x50494D53
 
 
 def _database_url() -> str:
