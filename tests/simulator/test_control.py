@@ -182,3 +182,22 @@ async def test_unknown_clinic_and_bad_bodies(client: httpx.AsyncClient) -> None:
     assert response.status_code == 404
     assert (await client.post("/__sim__/appointments", json={"start": "x"})).status_code == 400
     assert (await client.post("/__sim__/appointments/1/cancel", content=b"[1]")).status_code == 400
+
+
+async def test_clear_day_empties_only_that_day(client: httpx.AsyncClient) -> None:
+    next_day = await sim_day(client, "2026-01-28")
+    response = await client.post(f"/__sim__/days/{DAY}/clear")
+    assert response.json()["deleted"] > 35
+    assert await week(client, DAY, DAY) == []
+    assert await sim_day(client, "2026-01-28") == next_day
+
+
+async def test_page_data_without_consultation_notes(client: httpx.AsyncClient) -> None:
+    events = await week(client, "2026-01-20", "2026-01-20")
+    consultation = next(e["consultation_id"] for e in events if e["consultation_id"])
+    path = f"/consultations/{consultation}/page-data"
+    full = (await client.get(path)).json()
+    await client.post("/__sim__/settings", json={"omitConsultationNotes": True})
+    trimmed = (await client.get(path)).json()
+    assert "consultationNotes" not in trimmed
+    assert trimmed == {k: v for k, v in full.items() if k != "consultationNotes"}

@@ -159,3 +159,13 @@ async def test_credentials_can_be_changed_per_clinic(anonymous: httpx.AsyncClien
     await anonymous.post("/__sim__/credentials", json={"clinic": "1001", "password": "rotated"})
     assert (await login(anonymous)).status_code == 200
     assert (await login(anonymous, password="rotated")).status_code == 302
+
+
+async def test_expired_session_can_answer_with_the_login_page(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    await anonymous.post("/__sim__/settings", json={"sessionExpiredResponse": "login-page"})
+    response = await anonymous.get("/consultations/1/page-data")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "name='password'" in response.text

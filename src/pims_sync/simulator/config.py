@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 LoginVariant = Literal["standard", "no-company-field", "2fa", "changed"]
 CalendarEnvelope = Literal["array", "events"]
-SessionExpiredResponse = Literal["redirect", "401"]
+SessionExpiredResponse = Literal["redirect", "401", "login-page"]
 
 LOGIN_VARIANTS: tuple[str, ...] = ("standard", "no-company-field", "2fa", "changed")
 CALENDAR_ENVELOPES: tuple[str, ...] = ("array", "events")
-SESSION_EXPIRED_RESPONSES: tuple[str, ...] = ("redirect", "401")
+SESSION_EXPIRED_RESPONSES: tuple[str, ...] = ("redirect", "401", "login-page")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class RuntimeSettings:
     calendar_envelope: CalendarEnvelope = "array"
     cancelled_in_feed: bool = True
     session_expired_response: SessionExpiredResponse = "redirect"
+    omit_consultation_notes: bool = False
     latency_ms: int = 0
     idle_minutes: int = 20
     absolute_hours: int = 8
@@ -82,13 +83,14 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "session_expired_response": SESSION_EXPIRED_RESPONSES,
 }
 _COUNTS = ("latency_ms", "idle_minutes", "absolute_hours")
+_FLAGS = ("cancelled_in_feed", "omit_consultation_notes")
 
 
 def _check(name: str, value: Any) -> None:
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ValueError(f"{_camel(name)} must be one of {list(_CHOICES[name])}")
-    if name == "cancelled_in_feed" and not isinstance(value, bool):
-        raise ValueError("cancelledInFeed must be true or false")
+    if name in _FLAGS and not isinstance(value, bool):
+        raise ValueError(f"{_camel(name)} must be true or false")
     if name in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"{_camel(name)} must be a non-negative integer")
 

@@ -74,6 +74,7 @@ def routes(sim: Simulation) -> list[Route]:
         ("POST", "/appointments/{id}/cancel", _cancel),
         ("POST", "/appointments/{id}/delete", _delete),
         ("POST", "/appointments/{id}/move", _move),
+        ("POST", "/days/{day}/clear", _clear_day),
         ("POST", "/consultations/{id}/notes", _notes),
         ("GET", "/clock", _show_clock),
         ("POST", "/clock", _clock),
@@ -193,6 +194,18 @@ async def _move(call: Call) -> Body:
     start, end = _moment(call.body, "start"), _optional_moment(call.body, "end")
     call.sim.world.move(visit, start, end, call.sim.clock.now())
     return _changed(call.sim, visit)
+
+
+async def _clear_day(call: Call) -> Body:
+    """An empty day: every event of the clinic-day is deleted (an empty feed is not an error)."""
+    day = parse_wall_clock(str(call.request.path_params["day"]))
+    if day is None:
+        raise ControlError("day must be YYYY-MM-DD")
+    clinic, now = _clinic(call), call.sim.clock.now()
+    events = [visit for visit in call.sim.world.day(clinic, day.date()) if not visit.deleted]
+    for visit in events:
+        call.sim.world.delete(visit, now)
+    return {"ok": True, "deleted": len(events)}
 
 
 async def _notes(call: Call) -> Body:

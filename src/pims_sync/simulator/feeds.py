@@ -95,7 +95,10 @@ def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
         or not timeline.has_consultation(visit, now)
     ):
         return not_found(f"Consultation {raw_id} not found")
-    return sim.rendered_json(("page-data", visit.id), lambda: shapes.page_data(clinic, visit, now))
+    notes_key = not sim.settings.omit_consultation_notes
+    return sim.rendered_json(
+        ("page-data", visit.id), lambda: shapes.page_data(clinic, visit, now, notes_key=notes_key)
+    )
 
 
 def _folded(text: str) -> str:

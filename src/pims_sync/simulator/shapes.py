@@ -9,7 +9,6 @@ from pims_sync.simulator import timeline
 from pims_sync.simulator.dataset import Client, Clinic, Patient, Visit
 
 Json = dict[str, Any]
-WALL_CLOCK = "%Y-%m-%d %H:%M:%S"
 
 
 def wall(moment: datetime | None) -> str | None:
@@ -26,11 +25,8 @@ def calendar_event(clinic: Clinic, visit: Visit, now: datetime) -> Json:
     """One FullCalendar event of getCalendarEventData (snake_case, §2.2)."""
     if visit.kind != "appointment":
         return _staff_event(visit)
-    patient = clinic.patients.get(visit.patient_id or 0)
-    client = clinic.clients.get(visit.client_id or 0)
     status = timeline.status(visit, now)
     consultation = visit.consultation_id if timeline.has_consultation(visit, now) else None
-    phone = (client.mobile_phone or client.home_phone or client.work_phone) if client else None
     last_updated = visit.updated_at or max(visit.booked_at, min(now, visit.end))
     kind = visit.type
     return {
@@ -40,21 +36,9 @@ def calendar_event(clinic: Clinic, visit: Visit, now: datetime) -> Json:
         "start": wall(visit.start),
         "end": wall(visit.end),
         "arrival_date_time": wall(timeline.arrived_at(visit, now)),
-        "patient_id": patient.id if patient else None,
-        "patient_name": patient.name if patient else None,
-        "client_id": client.id if client else None,
-        "client_title": client.title if client else None,
-        "first_name": client.first_name if client else None,
-        "last_name": client.last_name if client else None,
-        "email": client.email if client else None,
-        "phone_number": phone,
-        "phone_label": _phone_label(client),
-        "is_valid_mobile_phone": bool(client and client.mobile_phone),
+        **_people(clinic, visit),
         "provider": visit.vet.name,
         "popup_title_text": visit.vet.name,
-        "title": f"{patient.name}; {client.last_name}, {client.first_name}"
-        if patient and client
-        else (visit.reason or "Appointment"),
         "type_description": kind.name if kind else None,
         "reason": visit.reason,
         "current_status": status,
@@ -78,6 +62,28 @@ def calendar_event(clinic: Clinic, visit: Visit, now: datetime) -> Json:
         "is_unmatched": False,
         "audit_incomplete": False,
         "estimate_id": None,
+    }
+
+
+def _people(clinic: Clinic, visit: Visit) -> Json:
+    """Patient and client fields of a calendar event, and the `title` built from them."""
+    patient = clinic.patients.get(visit.patient_id or 0)
+    client = clinic.clients.get(visit.client_id or 0)
+    phone = (client.mobile_phone or client.home_phone or client.work_phone) if client else None
+    return {
+        "patient_id": patient.id if patient else None,
+        "patient_name": patient.name if patient else None,
+        "client_id": client.id if client else None,
+        "client_title": client.title if client else None,
+        "first_name": client.first_name if client else None,
+        "last_name": client.last_name if client else None,
+        "email": client.email if client else None,
+        "phone_number": phone,
+        "phone_label": _phone_label(client),
+        "is_valid_mobile_phone": bool(client and client.mobile_phone),
+        "title": f"{patient.name}; {client.last_name}, {client.first_name}"
+        if patient and client
+        else (visit.reason or "Appointment"),
     }
 
 
@@ -123,12 +129,15 @@ def _staff_event(visit: Visit) -> Json:
     }
 
 
-def page_data(clinic: Clinic, visit: Visit, now: datetime) -> Json:
-    """`/consultations/{id}/page-data`: root-level consultation, patient, client, … (§2.3)."""
+def page_data(clinic: Clinic, visit: Visit, now: datetime, *, notes_key: bool = True) -> Json:
+    """`/consultations/{id}/page-data`: root-level consultation, patient, client, … (§2.3).
+
+    `notes_key=False` drops `consultationNotes`, which the spec lists as optional.
+    """
     patient = clinic.patients.get(visit.patient_id or 0)
     client = clinic.clients.get(visit.client_id or 0)
     state = timeline.consultation_state(visit, now, patient.name if patient else "Patient")
-    return {
+    data = {
         "consultation": {
             "id": visit.consultation_id,
             "consultationId": str(visit.consultation_id),
@@ -161,6 +170,9 @@ def page_data(clinic: Clinic, visit: Visit, now: datetime) -> Json:
         "consultationLines": timeline.invoice_lines(visit, now),
         "vitalSignGroup": None,
     }
+    if not notes_key:
+        del data["consultationNotes"]
+    return data
 
 
 def _consultation_patient(patient: Patient | None, today: date) -> Json | None:

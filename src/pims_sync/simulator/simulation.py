@@ -76,12 +76,16 @@ class Simulation:
         )
 
     def not_logged_in(self, *, json: bool) -> Response:
-        """Missing or expired session: 401 JSON or a redirect to the login page."""
-        if json and self.settings.session_expired_response == "401":
+        """Missing or expired session: a redirect to /login, a 401 JSON or the login page."""
+        answer = self.settings.session_expired_response if json else "redirect"
+        if answer == "401":
             return JSONResponse(
                 {"success": False, "error": "Unauthorized", "message": "Session expired"},
                 status_code=401,
             )
+        if answer == "login-page":
+            # 200 with HTML where JSON was expected: what a fetch that follows redirects sees.
+            return HTMLResponse(pages.login_page(self.settings.login_variant))
         return RedirectResponse("/login", status_code=302)
 
     def endpoint(
