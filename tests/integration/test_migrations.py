@@ -64,6 +64,13 @@ def columns(url: str, table: str) -> set[str]:
     raise AssertionError("unreachable")
 
 
+def tables(url: str) -> set[str]:
+    """The table names of a live database."""
+    for connection in _connect(url):
+        return set(inspect(connection).get_table_names())
+    raise AssertionError("unreachable")
+
+
 def test_upgrade_from_empty_gives_the_whole_model(database_url: str) -> None:
     assert check_database(database_url)  # an empty database lacks everything
 
@@ -251,6 +258,8 @@ def test_duplicates_stop_the_upgrade_and_nothing_is_lost(database_url: str) -> N
     assert "cases(clinic_id, external_id)" in message
     assert "external_id='appt-1'" in message
     assert rows(database_url, "SELECT id FROM cases ORDER BY id") == [("a",), ("b",), ("c",)]
+    if database_url.startswith("postgresql"):  # one transaction: nothing else was created
+        assert "clinics" not in tables(database_url)
 
 
 def test_an_upgrade_waits_while_another_replica_migrates(postgres_url: str) -> None:
