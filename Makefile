@@ -18,8 +18,8 @@ test: setup
 	./scripts/test.sh
 
 fmt: setup
-	.venv/bin/ruff format src tests bench migrations
-	.venv/bin/ruff check --fix src tests bench migrations
+	.venv/bin/ruff format src tests bench
+	.venv/bin/ruff check --fix src tests bench
 
 bench: setup
 	./scripts/ensure-chromium.sh
