@@ -76,7 +76,7 @@ def upgrade_embedded_schema(settings: Settings) -> None:
         upgrade_database(settings.database_url)
     except DBAPIError as error:
         fail(database_problem(error))
-    except CommandError as error:
+    except (CommandError, PimsSyncError) as error:
         fail(f"could not upgrade the SQLite schema: {error}")
 
 
