@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.simulator.conftest import login, week
+from tests.simulator.conftest import client_for, login, make_app, set_clock, week
 
 DAY = "2026-01-27"  # a future day of the frozen clock
 
@@ -201,3 +201,48 @@ async def test_page_data_without_consultation_notes(client: httpx.AsyncClient) -
     trimmed = (await client.get(path)).json()
     assert "consultationNotes" not in trimmed
     assert trimmed == {k: v for k, v in full.items() if k != "consultationNotes"}
+
+
+async def test_notes_change_only_their_consultation(client: httpx.AsyncClient) -> None:
+    events = await week(client, "2026-01-20", "2026-01-20")
+    first, second = [e["consultation_id"] for e in events if e["consultation_id"]][:2]
+    before = (await client.get(f"/consultations/{second}/page-data")).json()
+    await client.post(f"/__sim__/consultations/{first}/notes", json={"notes": "<p>x</p>"})
+    assert (await client.get(f"/consultations/{second}/page-data")).json() == before
+
+
+async def test_session_expiry_settings(client: httpx.AsyncClient) -> None:
+    await client.post("/__sim__/settings", json={"idleMinutes": 5})
+    await client.post("/__sim__/clock", json={"advanceMinutes": 6})
+    assert (await client.get("/")).status_code == 302
+    await client.post("/__sim__/settings", json={"idleMinutes": 600, "absoluteHours": 1})
+    await login(client)
+    await client.post("/__sim__/clock", json={"advanceMinutes": 61})
+    assert (await client.get("/")).status_code == 302
+
+
+async def test_running_clock_keeps_ticking(client: httpx.AsyncClient) -> None:
+    clock = (
+        await client.post("/__sim__/clock", json={"now": "2026-01-22 18:00:00", "frozen": False})
+    ).json()
+    assert clock["frozen"] is False
+    assert clock["now"].startswith("2026-01-22 18:00:0")
+
+
+async def test_control_calls_address_other_clinics() -> None:
+    app = make_app(clinics=2)
+    async with client_for(app) as control:
+        await set_clock(control)
+        added = await control.post(
+            "/__sim__/appointments", json={"clinic": "1002", "start": f"{DAY} 10:00:00"}
+        )
+        new_id = added.json()["appointment"]["id"]
+        second = await control.get(
+            "/__sim__/appointments", params={"start": DAY, "end": DAY, "clinic": "1002"}
+        )
+        first = await control.get("/__sim__/appointments", params={"start": DAY, "end": DAY})
+        assert new_id in {e["id"] for e in second.json()}
+        assert new_id not in {e["id"] for e in first.json()}
+        await login(control, company_id="1001")
+        details = await control.get("/appointments/getAppointment", params={"id": new_id})
+        assert details.status_code == 404  # another clinic's appointment

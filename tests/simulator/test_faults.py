@@ -122,3 +122,15 @@ async def test_invalid_faults_are_refused(client: httpx.AsyncClient) -> None:
     ):
         assert (await client.post("/__sim__/faults", json=spec)).status_code == 400
     assert (await client.get("/__sim__/faults")).json() == {"faults": []}
+
+
+async def test_appointment_family_covers_the_management_endpoints(
+    client: httpx.AsyncClient,
+) -> None:
+    await fault(client, endpoint="appointment", status=403)
+    assert (await client.get("/appointments/getAppointmentView")).status_code == 403
+    assert (await client.get("/appointments/getAppointment?id=1")).status_code == 403
+    assert (await client.post("/appointments/delete/1", json={})).status_code == 403
+    assert (await client.get(CALENDAR)).status_code == 200
+    stats = (await client.get("/__sim__/stats")).json()["endpoints"]
+    assert stats["view"]["statuses"] == {"403": 1}
