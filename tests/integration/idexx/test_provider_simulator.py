@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -144,4 +145,15 @@ async def test_clinics_get_separate_contexts(
     other = clinic_login(clinic_id=uuid.uuid4())
     async with provider.session(clinic_login()), provider.session(other):
         assert provider.pool.open_contexts >= 2
+    assert sim.logins() == 2
+
+
+async def test_concurrent_calls_hitting_an_expiry_share_one_login(
+    provider: IdexxProvider, sim: SimulatorControl
+) -> None:
+    ids = sim.past_consultation_ids()[:10]
+    async with provider.session(clinic_login()) as session:
+        sim.expire_sessions()
+        consultations = await asyncio.gather(*(session.fetch_consultation(i) for i in ids))
+    assert [c.id for c in consultations] == ids
     assert sim.logins() == 2

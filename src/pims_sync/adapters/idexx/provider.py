@@ -99,8 +99,9 @@ class IdexxSession:
         """Reuse the cached session if there is a valid one, else log in."""
         cache = self._provider.session_cache
         cached = await cache.load(self._login.clinic_id) if cache else None
-        if cached is not None:
-            self._api.use_cookies(json.loads(cached))
+        cookies = _cookie_list(cached) if cached is not None else None
+        if cookies:
+            self._api.use_cookies(cookies)
             self.from_cache = True
             log.info(
                 "pims session reused from cache", extra={"clinic_id": str(self._login.clinic_id)}
@@ -199,3 +200,16 @@ async def check_credentials(options: IdexxOptions, login: ClinicLogin) -> float:
             return time.monotonic() - started
     finally:
         await provider.aclose()
+
+
+def _cookie_list(cached: str) -> list[Cookie] | None:
+    """Cached cookies, or None when the row is unreadable (then we simply log in)."""
+    try:
+        cookies = json.loads(cached)
+    except ValueError:
+        return None
+    if not isinstance(cookies, list) or not all(
+        isinstance(c, dict) and "name" in c and "value" in c for c in cookies
+    ):
+        return None
+    return cookies
