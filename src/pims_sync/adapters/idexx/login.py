@@ -41,6 +41,10 @@ async def log_in(
         await _open_form(page, base_url)
         await _fill_and_submit(page, credentials)
         await _check_outcome(page)
+        if _origin(page.url) != _origin(base_url):
+            raise PimsLoginPageChangedError(
+                f"IDEXX Neo login ended on another site ({urlsplit(page.url).netloc})"
+            )
         cookies = [dict(c) for c in await context.cookies()]
         if not any(endpoints.is_session_cookie(str(c.get("name", ""))) for c in cookies):
             raise PimsLoginPageChangedError(
@@ -119,6 +123,11 @@ async def _error_text(page: Page) -> str | None:
         if text:
             return " ".join(text.split())[:300]
     return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _path(url: str) -> str:
