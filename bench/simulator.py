@@ -94,7 +94,13 @@ async def hammer(
         try:
             while time.perf_counter() < deadline and len(latencies) < limit:
                 started = time.perf_counter()
-                status = await raw_get(reader, writer, paths(), cookie)
+                try:
+                    status = await raw_get(reader, writer, paths(), cookie)
+                except (OSError, asyncio.IncompleteReadError):
+                    # Count it and reconnect: one dropped connection must not end the run.
+                    status = 0
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += status != 200
         finally:
