@@ -71,16 +71,19 @@ async def test_rate_is_random_but_repeatable() -> None:
 
 async def test_latency_delays_without_blocking_others(client: httpx.AsyncClient) -> None:
     await fault(client, endpoint="calendar", latencyMs=400)
+    finished: list[str] = []
 
-    async def timed(path: str) -> float:
+    async def fetch(name: str, path: str) -> float:
         started = time.perf_counter()
-        response = await client.get(path)
-        assert response.status_code in (200, 404)
+        await client.get(path)
+        finished.append(name)
         return time.perf_counter() - started
 
-    slow, fast = await asyncio.gather(timed(CALENDAR), timed("/consultations/1/page-data"))
-    assert slow >= 0.4
-    assert fast < 0.3
+    slow, _ = await asyncio.gather(
+        fetch("calendar", CALENDAR), fetch("page-data", "/consultations/1/page-data")
+    )
+    assert slow >= 0.4  # the fault's delay was applied (a lower bound, not a speed claim)
+    assert finished == ["page-data", "calendar"]  # and it did not hold up the other request
 
 
 async def test_base_latency_setting_slows_data_endpoints(client: httpx.AsyncClient) -> None:
