@@ -27,17 +27,21 @@ def serve(config: SimulatorConfig, *, log_level: str = "warning") -> None:
 
 
 class BackgroundSimulator:
-    """A real HTTP simulator on a free local port, in a daemon thread (a context manager)."""
+    """A real HTTP simulator in a daemon thread (a context manager).
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+    It listens on `config.host` and `port` (0, the default, picks a free port): tests use
+    the free port, the demo may ask for a fixed one.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, *, port: int = 0) -> None:
         self.config = config or SimulatorConfig()
         self.app = create_app(self.config)
         self.simulation: Simulation = self.app.state.simulation
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.bind((self.config.host, port))
         self.port: int = self._socket.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{self.config.host}:{self.port}"
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
         )
