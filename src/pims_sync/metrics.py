@@ -178,6 +178,25 @@ class Metrics:
         """Seconds since these metrics were created (the service's start)."""
         return time.monotonic() - self.started
 
+    def run_finished(self, *, sync_type: str, outcome: str, seconds: float) -> None:
+        """Count one finished run (`outcome`: completed, failed, ...) and its duration."""
+        self.sync_runs.labels(sync_type, outcome).inc()
+        self.run_duration.labels(sync_type).observe(seconds)
+
+    def phase_finished(self, *, phase: str, seconds: float) -> None:
+        """Record the duration of one phase."""
+        self.phase_duration.labels(phase).observe(seconds)
+
+    def pims_request(self, *, endpoint: str, status: int | str, seconds: float) -> None:
+        """Count one request to the PIMS (`status`: the HTTP status or an error kind)."""
+        self.pims_requests.labels(endpoint, str(status)).inc()
+        self.pims_request_duration.labels(endpoint).observe(seconds)
+
+    def cases_written_by(self, operation: str, count: int = 1) -> None:
+        """Count cases written by one operation (created, updated, enriched, deleted, ...)."""
+        if count:
+            self.cases_written.labels(operation).inc(count)
+
     def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request."""
         self.http_requests.labels(method, route, str(status)).inc()
