@@ -90,6 +90,7 @@ async def test_a_session_fetches_appointments_with_aware_times(world: ProviderWo
         assert appointment.appointment_id
         assert appointment.start.utcoffset() is not None
         assert appointment.end > appointment.start
+        assert world.window[0] <= appointment.start < world.window[1]
 
 
 async def test_a_known_consultation_is_returned(world: ProviderWorld) -> None:

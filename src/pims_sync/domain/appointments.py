@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from pims_sync.errors import InvalidInputError
@@ -72,6 +72,11 @@ class CalendarPage:
 
     def __len__(self) -> int:
         return len(self.appointments)
+
+    def starting_within(self, start: datetime, end: datetime) -> CalendarPage:
+        """The same page without appointments starting outside [start, end)."""
+        kept = tuple(a for a in self.appointments if start <= a.start < end)
+        return replace(self, appointments=kept)
 
     def merged(self, other: CalendarPage) -> CalendarPage:
         """Both pages together; an appointment present in both is kept once."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import httpx
 
@@ -49,6 +50,16 @@ class IdexxProvider:
         self.pool = pool or BrowserPool(options)
         self.transport = transport
         self.logins = 0
+        self._limiters: dict[UUID, RateLimiter] = {}
+
+    def limiter(self, clinic_id: UUID) -> RateLimiter:
+        """The clinic's pacing, shared by all its sessions in this process."""
+        if clinic_id not in self._limiters:
+            self._limiters[clinic_id] = RateLimiter(
+                concurrency=self.options.max_concurrency,
+                rate=self.options.rate_limit_per_second,
+            )
+        return self._limiters[clinic_id]
 
     @asynccontextmanager
     async def session(self, login: ClinicLogin) -> AsyncIterator[IdexxSession]:
@@ -77,9 +88,7 @@ class IdexxSession:
         self._base_url = base_url
         self._api = IdexxApi(
             base_url=base_url,
-            limiter=RateLimiter(
-                concurrency=options.max_concurrency, rate=options.rate_limit_per_second
-            ),
+            limiter=provider.limiter(login.clinic_id),
             retry=options.retry,
             timeout=options.request_timeout_seconds,
             transport=provider.transport,
@@ -162,6 +171,8 @@ class IdexxSession:
         days = max(1, -(-(end - start) // timedelta(days=1)))
         payload = await self._call("calendar", endpoints.calendar_path(first, last))
         page = parse_calendar(payload, zone, max_events=days * self._options.max_events_per_day)
+        # The feed returns events overlapping the window; the port promises those starting in it.
+        page = page.starting_within(start, end)
         log.info(
             "pims calendar fetched",
             extra={
