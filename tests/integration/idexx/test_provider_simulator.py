@@ -157,3 +157,16 @@ async def test_concurrent_calls_hitting_an_expiry_share_one_login(
         consultations = await asyncio.gather(*(session.fetch_consultation(i) for i in ids))
     assert [c.id for c in consultations] == ids
     assert sim.logins() == 2
+
+
+async def test_a_failing_login_page_is_retried_then_reported(
+    provider: IdexxProvider, sim: SimulatorControl
+) -> None:
+    sim.fault(endpoint="login", status=503, count=1)
+    async with provider.session(clinic_login()):
+        pass
+    assert sim.logins() == 1
+    sim.fault(endpoint="login", status=500)
+    with pytest.raises(PimsRetriesExhaustedError, match=r"login .*4 attempts.*HTTP 500"):
+        async with provider.session(clinic_login()):
+            pass

@@ -23,7 +23,12 @@ from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.retry import call_with_retry
-from pims_sync.errors import PimsRequestRejectedError, PimsSessionExpiredError
+from pims_sync.errors import (
+    PimsRequestRejectedError,
+    PimsRetriesExhaustedError,
+    PimsSessionExpiredError,
+    PimsUnavailableError,
+)
 from pims_sync.ports.provider import ClinicLogin, check_window
 from pims_sync.ports.session_cache import SessionCache
 
@@ -119,7 +124,14 @@ class IdexxSession:
         await self._log_in()
 
     async def _log_in(self) -> None:
-        cookies, user_agent = await call_with_retry(self._options.retry, self._log_in_once)
+        try:
+            cookies, user_agent = await call_with_retry(self._options.retry, self._log_in_once)
+        except PimsUnavailableError as error:
+            raise PimsRetriesExhaustedError(
+                f"IDEXX Neo login still failing after {self._options.retry.max_attempts} "
+                f"attempts (last: {error})",
+                endpoint="login",
+            ) from error
         self._api.use_cookies(cookies)
         self._api.set_user_agent(user_agent)
         self._generation += 1
