@@ -128,6 +128,7 @@ async def test_classification_without_retry(
 
 def test_retry_after_parsing() -> None:
     assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("1.5") == 1.5
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -199,8 +199,10 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass  # not seconds: an HTTP date
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
