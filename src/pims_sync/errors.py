@@ -143,3 +143,25 @@ class PimsNotFoundError(PimsError, SkippableError):
     """The PIMS has no such item (e.g. a consultation not created yet)."""
 
     code = "pims_not_found"
+
+
+class RunInProgressError(PimsSyncError):
+    """A run for this clinic is already in progress."""
+
+    code = "sync_in_progress"
+
+    def __init__(self, message: str | None = None, *, run_id: object = None) -> None:
+        super().__init__(message, run_id=run_id)
+        self.run_id = run_id
+
+
+class SyncTimeoutError(FatalError):
+    """The sync run did not finish within SYNC_TIMEOUT_MS."""
+
+    code = "sync_timeout"
+
+
+class ReconciliationGuardError(FatalError):
+    """Reconciliation refused: it would delete too much; repeat with force to proceed."""
+
+    code = "reconciliation_guard"
