@@ -21,6 +21,7 @@ from pims_sync.adapters.memory.session_cache import InMemorySessionCache
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.retry import RetryPolicy
 from pims_sync.errors import PimsRequestRejectedError
+from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import ClinicLogin
 
 BASE = "https://us.idexxneo.test"
@@ -59,6 +60,7 @@ def logins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def make_provider(
     handler: Callable[[httpx.Request], httpx.Response],
     cache: InMemorySessionCache | None = None,
+    metrics: Metrics | None = None,
 ) -> IdexxProvider:
     options = IdexxOptions(base_url=BASE, retry=RetryPolicy(base_delay=0.001, max_delay=0.001))
     return IdexxProvider(
@@ -66,6 +68,7 @@ def make_provider(
         session_cache=cache,
         pool=cast(BrowserPool, StubPool()),
         transport=httpx.MockTransport(handler),
+        metrics=metrics,
     )
 
 
@@ -130,3 +133,17 @@ async def test_an_unreadable_cache_row_means_a_login(logins: list[int]) -> None:
     cached = await cache.load(LOGIN.clinic_id)
     assert cached is not None
     assert "token-1" in cached
+
+
+async def test_requests_are_counted_in_the_metrics(logins: list[int]) -> None:
+    answers = [httpx.Response(503), httpx.Response(200, json={"consultation": {"id": 7}})]
+    metrics = Metrics()
+    provider = make_provider(lambda request: answers.pop(0), metrics=metrics)
+    async with provider.session(LOGIN) as session:
+        await session.fetch_consultation("7")
+
+    def count(status: str) -> float | None:
+        labels = {"endpoint": "page-data", "status": status}
+        return metrics.registry.get_sample_value("pims_sync_pims_requests_total", labels)
+
+    assert (count("503"), count("200")) == (1.0, 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from pims_sync.errors import (
 log = logging.getLogger(__name__)
 
 Cookie = dict[str, object]
+# Told about every request: endpoint name, HTTP status (or "timeout"/"network"), seconds.
+RequestObserver = Callable[[str, int | str, float], None]
 
 
 class IdexxApi:
@@ -43,6 +46,7 @@ class IdexxApi:
         retry: RetryPolicy,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
         self._origin = _origin(base_url)
@@ -57,6 +61,7 @@ class IdexxApi:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
         self.requests_sent = 0
+        self._observer = observer
 
     def set_user_agent(self, user_agent: str) -> None:
         """Send the browser's own user agent, so data calls look like the page's XHR."""
@@ -121,22 +126,26 @@ class IdexxApi:
             try:
                 response = await self._client.get(path)
             except httpx.TimeoutException as error:
+                self._observe(endpoint, "timeout", started)
                 raise PimsUnavailableError(
                     f"IDEXX Neo {endpoint} timed out", endpoint=endpoint
                 ) from error
             except httpx.TransportError as error:
+                self._observe(endpoint, "network", started)
                 raise PimsUnavailableError(
                     f"IDEXX Neo {endpoint} unreachable: {type(error).__name__}", endpoint=endpoint
                 ) from error
+        self._observe(endpoint, response.status_code, started)
+        return self._classify(endpoint, response)
+
+    def _observe(self, endpoint: str, status: int | str, started: float) -> None:
+        seconds = time.monotonic() - started
         log.debug(
             "pims request",
-            extra={
-                "endpoint": endpoint,
-                "status": response.status_code,
-                "duration_ms": round((time.monotonic() - started) * 1000),
-            },
+            extra={"endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000)},
         )
-        return self._classify(endpoint, response)
+        if self._observer is not None:
+            self._observer(endpoint, status, seconds)
 
     def _classify(self, endpoint: str, response: httpx.Response) -> object:
         status = response.status_code

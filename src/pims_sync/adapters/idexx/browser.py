@@ -35,9 +35,15 @@ class _Lease:
 class BrowserPool:
     """Hands out the clinic's browser context; at most `max_contexts` open at once."""
 
-    def __init__(self, options: IdexxOptions, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        options: IdexxOptions,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[int], None] | None = None,
+    ) -> None:
         self._options = options
         self._clock = clock
+        self._on_change = on_change  # told the number of open contexts (a metrics gauge)
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._leases: dict[str, _Lease] = {}
@@ -67,6 +73,7 @@ class BrowserPool:
                 if not _alive(lease.context) and self._leases.get(clinic_key) is lease:
                     del self._leases[clinic_key]  # died with its browser: never hand it out
                 self._changed.notify_all()
+                self._report()
 
     async def _acquire(self, clinic_key: str) -> _Lease:
         async with self._changed:
@@ -84,6 +91,7 @@ class BrowserPool:
                 ):
                     lease = _Lease(await self._new_context(), in_use=True)
                     self._leases[clinic_key] = lease
+                    self._report()
                     return lease
                 await self._changed.wait()
 
@@ -128,6 +136,11 @@ class BrowserPool:
                 await _close_context(self._leases.pop(key).context)
         if not self._leases and self._browser is not None:
             await self._close_browser()
+        self._report()
+
+    def _report(self) -> None:
+        if self._on_change is not None:
+            self._on_change(len(self._leases))
 
     async def close_idle(self) -> None:
         """Close contexts idle for longer than allowed (and the browser if none is left)."""

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -14,7 +14,7 @@ from uuid import UUID
 import httpx
 
 from pims_sync.adapters.idexx import endpoints
-from pims_sync.adapters.idexx.api import Cookie, IdexxApi
+from pims_sync.adapters.idexx.api import Cookie, IdexxApi, RequestObserver
 from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
@@ -29,6 +29,7 @@ from pims_sync.errors import (
     PimsSessionExpiredError,
     PimsUnavailableError,
 )
+from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import ClinicLogin, check_window
 from pims_sync.ports.session_cache import SessionCache
 
@@ -49,11 +50,13 @@ class IdexxProvider:
         session_cache: SessionCache | None = None,
         pool: BrowserPool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.options = options
         self.session_cache = session_cache
-        self.pool = pool or BrowserPool(options)
+        self.pool = pool or BrowserPool(options, on_change=_context_gauge(metrics))
         self.transport = transport
+        self.observer = _request_counter(metrics)
         self.logins = 0
         self._limiters: dict[UUID, RateLimiter] = {}
 
@@ -97,6 +100,7 @@ class IdexxSession:
             retry=options.retry,
             timeout=options.request_timeout_seconds,
             transport=provider.transport,
+            observer=provider.observer,
         )
         self._renewal = asyncio.Lock()
         self._generation = 0
@@ -236,3 +240,17 @@ def _cookie_list(cached: str) -> list[Cookie] | None:
     ):
         return None
     return cookies
+
+
+def _request_counter(metrics: Metrics | None) -> RequestObserver | None:
+    if metrics is None:
+        return None
+
+    def observe(endpoint: str, status: int | str, seconds: float) -> None:
+        metrics.pims_request(endpoint=endpoint, status=status, seconds=seconds)
+
+    return observe
+
+
+def _context_gauge(metrics: Metrics | None) -> Callable[[int], None] | None:
+    return None if metrics is None else metrics.browser_contexts.set
