@@ -104,6 +104,10 @@ class RunStore(Protocol):
         """Record progress (also the run's heartbeat)."""
         ...
 
+    async def heartbeat(self, *, run_id: UUID, at: datetime) -> None:
+        """Say the run is still alive (a live run's heartbeat keeps others from taking over)."""
+        ...
+
     async def finish(
         self,
         *,
