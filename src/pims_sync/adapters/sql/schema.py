@@ -37,11 +37,12 @@ class TableGaps:
     columns: tuple[Column[Any], ...] = ()
     indexes: tuple[Index, ...] = ()
     uniques: tuple[UniqueConstraint | Index, ...] = ()
+    partials: tuple[Index, ...] = ()
 
     @property
     def complete(self) -> bool:
         """Whether nothing is missing."""
-        return self.exists and not (self.columns or self.indexes or self.uniques)
+        return self.exists and not (self.columns or self.indexes or self.uniques or self.partials)
 
     def problems(self) -> list[str]:
         """One human-readable line per missing thing."""
@@ -53,7 +54,20 @@ class TableGaps:
         lines += [
             f"missing unique constraint on {_listed(name, _names(u.columns))}" for u in self.uniques
         ]
+        lines += [
+            f"missing partial unique index {p.name} on {_listed(name, _names(p.columns))}"
+            for p in self.partials
+        ]
         return lines
+
+
+def partial_where(index: Index) -> Any:
+    """The WHERE clause of a partial index of the model (None for a plain index)."""
+    for dialect in ("postgresql", "sqlite"):
+        where = index.dialect_options[dialect].get("where")
+        if where is not None:
+            return where
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class _Keys:
 
     ordered: list[tuple[str, ...]]
     unique: list[frozenset[str]]
+    partial_unique: list[frozenset[str]]
 
     def indexed(self, columns: tuple[str, ...]) -> bool:
         # An index or key whose leading columns are these serves the same lookups.
@@ -73,7 +88,7 @@ class _Keys:
 
 
 def _keys(inspector: Inspector, table: str) -> _Keys:
-    keys = _Keys(ordered=[], unique=[])
+    keys = _Keys(ordered=[], unique=[], partial_unique=[])
     primary = tuple(inspector.get_pk_constraint(table).get("constrained_columns") or ())
     uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)]
     for columns in ([primary] if primary else []) + uniques:
@@ -84,8 +99,12 @@ def _keys(inspector: Inspector, table: str) -> _Keys:
         if not names or len(names) != len(index["column_names"]):
             continue  # an expression index is no plain index on columns
         keys.ordered.append(names)
-        if index["unique"] and not index.get("dialect_options", {}).get("postgresql_where"):
-            keys.unique.append(frozenset(names))
+        if not index["unique"]:
+            continue
+        options = index.get("dialect_options", {})
+        # A partial unique index cannot serve ON CONFLICT on its columns: counted apart.
+        partial = any(options.get(f"{d}_where") is not None for d in ("postgresql", "sqlite"))
+        (keys.partial_unique if partial else keys.unique).append(frozenset(names))
     return keys
 
 
@@ -95,7 +114,10 @@ def table_gaps(inspector: Inspector, table: Table) -> TableGaps:
         return TableGaps(table, exists=False)
     present = {column["name"] for column in inspector.get_columns(table.name)}
     keys = _keys(inspector, table.name)
-    uniques: list[UniqueConstraint | Index] = [i for i in table.indexes if i.unique]
+    partials = [i for i in table.indexes if i.unique and partial_where(i) is not None]
+    uniques: list[UniqueConstraint | Index] = [
+        i for i in table.indexes if i.unique and partial_where(i) is None
+    ]
     uniques += [c for c in table.constraints if isinstance(c, UniqueConstraint)]
     return TableGaps(
         table,
@@ -105,6 +127,10 @@ def table_gaps(inspector: Inspector, table: Table) -> TableGaps:
             i for i in table.indexes if not i.unique and not keys.indexed(_names(i.columns))
         ),
         uniques=tuple(u for u in uniques if not keys.unique_on(_names(u.columns))),
+        # Only presence is checked, by columns: the WHERE clause is not compared.
+        partials=tuple(
+            p for p in partials if frozenset(_names(p.columns)) not in keys.partial_unique
+        ),
     )
 
 

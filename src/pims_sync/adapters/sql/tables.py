@@ -30,6 +30,9 @@ metadata = MetaData(
 
 NOW = text("CURRENT_TIMESTAMP")
 
+LIVE_RUN_INDEX = "uq_case_sync_audits_live_run"
+LIVE_RUN_WHERE = text("status = 'in_progress' AND parent_id IS NULL")
+
 
 def _created_at() -> Column[object]:
     return Column("created_at", UtcDateTime(), nullable=False, server_default=NOW)
@@ -119,6 +122,14 @@ case_sync_audits = Table(
     Index(None, "clinic_id"),
     Index(None, "sync_type"),
     Index(None, "parent_id"),
+    # At most one top-level run in progress per clinic, across processes and machines.
+    Index(
+        LIVE_RUN_INDEX,
+        "clinic_id",
+        unique=True,
+        sqlite_where=LIVE_RUN_WHERE,
+        postgresql_where=LIVE_RUN_WHERE,
+    ),
 )
 
 clinic_schedule_configs = Table(

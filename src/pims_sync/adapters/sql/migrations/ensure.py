@@ -12,6 +12,7 @@ from sqlalchemy import (
     Connection,
     DefaultClause,
     ForeignKey,
+    Index,
     MetaData,
     Table,
     func,
@@ -23,7 +24,7 @@ from sqlalchemy import table as table_ref
 from sqlalchemy.sql.expression import ColumnClause, TextClause
 
 from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
-from pims_sync.adapters.sql.schema import TableGaps, table_gaps
+from pims_sync.adapters.sql.schema import TableGaps, partial_where, table_gaps
 from pims_sync.adapters.sql.tables import metadata as model
 from pims_sync.errors import FatalError
 
@@ -46,6 +47,34 @@ def ensure_table(table: Table) -> None:
         op.create_index(index.name, table.name, [c.name for c in index.columns])
     for unique in gaps.uniques:
         _add_unique(bind, table.name, str(unique.name), [c.name for c in unique.columns])
+    for partial in gaps.partials:
+        add_partial_unique_index(bind, table.name, partial)
+
+
+def add_partial_unique_index(bind: Connection, table: str, index: Index) -> None:
+    """Create a partial unique index, or stop (changing no row) if rows would violate it."""
+    columns = [c.name for c in index.columns]
+    where = partial_where(index)
+    refs: list[ColumnClause[Any]] = [column_ref(c) for c in columns]
+    duplicate = bind.execute(
+        select(*refs)
+        .select_from(table_ref(table, *refs))
+        .where(where)
+        .group_by(*refs)
+        .having(func.count() > 1)
+        .limit(1)
+    ).first()
+    if duplicate is not None:
+        values = ", ".join(f"{c}={v!r}" for c, v in zip(columns, duplicate, strict=True))
+        raise UnsafeMigrationError(
+            f"cannot add unique index {index.name} on {table}({', '.join(columns)}) "
+            f"WHERE {where}: several rows have {values}; fix them (e.g. mark the "
+            "forgotten ones failed), then run `pims-sync db upgrade` again "
+            "(the migration changes no rows)"
+        )
+    op.create_index(
+        index.name, table, columns, unique=True, sqlite_where=where, postgresql_where=where
+    )
 
 
 def _addable(column: Column[Any]) -> Column[Any]:
