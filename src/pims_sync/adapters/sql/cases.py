@@ -1,0 +1,184 @@
+"""CaseStore on SQLite and Postgres: batch upserts in a fixed number of round trips."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pims_sync.adapters.sql.scope import scoped
+from pims_sync.adapters.sql.tables import cases, patients
+from pims_sync.adapters.sql.upsert import insert_for
+from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
+
+# Bound parameters one statement may carry: psycopg's protocol limit is 65535; SQLite's
+# is 32766 since 3.32 and 999 before. Batches beyond it are split into several statements.
+POSTGRES_MAX_PARAMS = 65535
+SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+CASE_COLUMNS = ("source", "status", "type", "scheduled_at", "metadata", "updated_at")
+PATIENT_COLUMNS = ("name", "species", "breed", "owner_name", "owner_phone", "owner_email")
+CASE_PARAMS_PER_ROW = 3 + len(CASE_COLUMNS)  # id, clinic_id, external_id + the updated ones
+PATIENT_PARAMS_PER_ROW = 4 + len(PATIENT_COLUMNS)  # id, case_id, clinic_id, updated_at
+
+
+def _stored(row: Any) -> StoredCase:
+    return StoredCase(
+        id=row.id,
+        clinic_id=row.clinic_id,
+        external_id=row.external_id,
+        source=row.source,
+        status=row.status,
+        type=row.type,
+        scheduled_at=row.scheduled_at,
+        metadata=row.metadata,
+        updated_at=row.updated_at,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]
+
+
+def _case_values(clinic_id: UUID, write: CaseWrite, now: datetime) -> dict[str, Any]:
+    return {
+        "id": write.id,
+        "clinic_id": clinic_id,
+        "external_id": write.external_id,
+        "source": write.source,
+        "status": write.status,
+        "type": write.type,
+        "scheduled_at": write.scheduled_at,
+        "metadata": dict(write.metadata),
+        "updated_at": now,
+    }
+
+
+def _patient_values(
+    clinic_id: UUID, case_id: UUID, patient: PatientRow, now: datetime
+) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(patient, name) for name in PATIENT_COLUMNS}
+    return {"id": uuid.uuid4(), "case_id": case_id, "clinic_id": clinic_id, "updated_at": now} | (
+        values
+    )
+
+
+class SqlCaseStore:
+    """Cases and patient rows; `apply` is one transaction with row locks and batch upserts."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._max_params = SQLITE_MAX_PARAMS if self._sqlite else POSTGRES_MAX_PARAMS
+
+    async def cases_between(
+        self, *, clinic_id: UUID, start: datetime, end: datetime, source_prefix: str = "pims:"
+    ) -> list[StoredCase]:
+        """Cases whose `scheduled_at` is in [start, end) and `source` starts with the prefix."""
+        query = (
+            select(cases)
+            .where(scoped(cases, clinic_id))
+            .where(cases.c.scheduled_at >= start, cases.c.scheduled_at < end)
+            .where(cases.c.source.startswith(source_prefix, autoescape=True))
+            .order_by(cases.c.scheduled_at, cases.c.external_id)
+        )
+        async with self._engine.connect() as conn:
+            return [_stored(row) for row in await conn.execute(query)]
+
+    async def get_many(
+        self, *, clinic_id: UUID, external_ids: Sequence[str]
+    ) -> dict[str, StoredCase]:
+        """The stored cases among these external ids, by external id."""
+        async with self._engine.connect() as conn:
+            return await self._read(conn, clinic_id, external_ids, lock=False)
+
+    async def apply(
+        self, *, clinic_id: UUID, external_ids: Sequence[str], plan: CasePlan
+    ) -> list[CaseWrite]:
+        """One atomic batch: lock and read these cases, write what `plan` returns, return it."""
+        async with self._engine.connect() as conn:
+            if self._sqlite:
+                # Take SQLite's write lock before reading: another writer waits (busy_timeout)
+                # instead of interleaving its read-modify-write with ours.
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            stored = await self._read(conn, clinic_id, external_ids, lock=True)
+            # Duplicate external ids in one statement would be an error on Postgres
+            # ("cannot affect row a second time"); the last write wins, as in memory.
+            writes = list({w.external_id: w for w in plan(stored)}.values())
+            ids = await self._upsert_cases(conn, clinic_id, writes)
+            await self._upsert_patients(conn, clinic_id, writes, ids)
+            await conn.commit()
+        return [replace(w, id=ids[w.external_id]) for w in writes]
+
+    async def patient_of(self, *, clinic_id: UUID, external_id: str) -> PatientRow | None:
+        """The patient row of a case (for tests)."""
+        query = (
+            select(*(patients.c[name] for name in PATIENT_COLUMNS))
+            .join(cases, cases.c.id == patients.c.case_id)
+            .where(scoped(cases, clinic_id), scoped(patients, clinic_id))
+            .where(cases.c.external_id == external_id)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else PatientRow(**row._asdict())
+
+    async def _read(
+        self, conn: AsyncConnection, clinic_id: UUID, external_ids: Sequence[str], *, lock: bool
+    ) -> dict[str, StoredCase]:
+        found: dict[str, StoredCase] = {}
+        for chunk in _chunks(list(dict.fromkeys(external_ids)), self._max_params - 1):
+            query = select(cases).where(scoped(cases, clinic_id), cases.c.external_id.in_(chunk))
+            # FOR UPDATE on Postgres; SQLite ignores it (BEGIN IMMEDIATE locks instead).
+            rows = await conn.execute(query.with_for_update() if lock else query)
+            found.update((row.external_id, _stored(row)) for row in rows)
+        return found
+
+    async def _upsert_cases(
+        self, conn: AsyncConnection, clinic_id: UUID, writes: Sequence[CaseWrite]
+    ) -> dict[str, UUID]:
+        """Upsert every case in one statement (per parameter-limit chunk); their stored ids."""
+        now = datetime.now(UTC)
+        ids: dict[str, UUID] = {}
+        rows = [_case_values(clinic_id, write, now) for write in writes]
+        for chunk in _chunks(rows, self._max_params // CASE_PARAMS_PER_ROW):
+            statement = insert_for(self._engine, cases).values(list(chunk))
+            statement = statement.on_conflict_do_update(
+                index_elements=["clinic_id", "external_id"],
+                set_={name: statement.excluded[name] for name in CASE_COLUMNS},
+            ).returning(cases.c.id, cases.c.external_id)
+            # The stored id wins on conflict: patients must point at it.
+            ids.update((row.external_id, row.id) for row in await conn.execute(statement))
+        return ids
+
+    async def _upsert_patients(
+        self,
+        conn: AsyncConnection,
+        clinic_id: UUID,
+        writes: Sequence[CaseWrite],
+        ids: dict[str, UUID],
+    ) -> None:
+        """Upsert the patient rows of the batch in one statement (per parameter-limit chunk)."""
+        now = datetime.now(UTC)
+        rows = [
+            _patient_values(clinic_id, ids[w.external_id], w.patient, now)
+            for w in writes
+            if w.patient is not None
+        ]
+        for chunk in _chunks(rows, self._max_params // PATIENT_PARAMS_PER_ROW):
+            statement = insert_for(self._engine, patients).values(list(chunk))
+            await conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["case_id"],
+                    set_={
+                        name: statement.excluded[name] for name in (*PATIENT_COLUMNS, "updated_at")
+                    },
+                )
+            )
