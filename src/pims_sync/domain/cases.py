@@ -94,3 +94,12 @@ def follow_pims_status(
     if stored != map_status(previous_pims_status):
         return stored
     return map_status(new_pims_status).value
+
+
+def follow_pims_type(
+    *, stored: str, previous_pims_type: str | None, new_pims_type: str | None
+) -> str:
+    """The type to store: the PIMS's, unless someone else changed the case since."""
+    if stored != map_type(previous_pims_type):
+        return stored
+    return map_type(new_pims_type).value

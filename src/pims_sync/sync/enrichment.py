@@ -1,0 +1,159 @@
+"""Cases (enrichment): past cases with a consultation → fetch it → write it in (spec §6.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from pims_sync.domain.case_metadata import (
+    consultation_id_of,
+    merge_enrichment,
+    needs_enrichment,
+)
+from pims_sync.domain.consultations import Consultation
+from pims_sync.errors import (
+    PimsAuthError,
+    PimsLoginPageChangedError,
+    PimsNotFoundError,
+    PimsSyncError,
+    PimsTwoFactorRequiredError,
+)
+from pims_sync.ports.store import CaseWrite, StoredCase
+from pims_sync.sync.context import PhaseContext
+from pims_sync.sync.windows import DateWindow
+
+log = logging.getLogger(__name__)
+
+# These mean the session itself is gone: no later fetch can succeed, stop the phase.
+SESSION_FAILURES = (PimsAuthError, PimsLoginPageChangedError, PimsTwoFactorRequiredError)
+
+Fetched = Consultation | PimsSyncError
+
+
+async def find_candidates(ctx: PhaseContext, window: DateWindow) -> list[StoredCase]:
+    """Cases in [start, min(end, now)] whose consultation is missing or may have changed."""
+    env, now = ctx.env, ctx.env.now()
+    start = window.start_instant(env.zone)
+    end = min(window.end_instant(env.zone), now)
+    if end <= start:
+        return []
+    stored = await env.cases.cases_between(clinic_id=env.clinic.id, start=start, end=end)
+    return [
+        case
+        for case in stored
+        if needs_enrichment(case.metadata, scheduled_at=case.scheduled_at, now=now)
+    ]
+
+
+async def _fetch_all(
+    ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], parallel: int
+) -> dict[str, Fetched]:
+    """Every consultation, at most `parallel` in flight; per-item failures are kept."""
+    results: dict[str, Fetched] = {}
+    gate = asyncio.Semaphore(max(1, parallel))
+    total = sum(len(cases) for cases in groups.values())
+    done = 0
+
+    async def fetch(consultation_id: str) -> None:
+        nonlocal done
+        async with gate:
+            try:
+                results[consultation_id] = await ctx.env.session.fetch_consultation(consultation_id)
+            except SESSION_FAILURES:
+                raise
+            except PimsSyncError as error:
+                results[consultation_id] = error
+        done += len(groups[consultation_id])
+        await ctx.progress.update(done, total)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for consultation_id in groups:
+                group.create_task(fetch(consultation_id))
+    except BaseExceptionGroup as failure:
+        raise failure.exceptions[0] from None
+    return results
+
+
+async def _write(
+    ctx: PhaseContext, found: Mapping[str, Consultation], cases: list[StoredCase]
+) -> int:
+    """Write the consultations into their cases in batches; returns how many were written."""
+    env, now, written = ctx.env, ctx.env.now(), 0
+    size = max(1, env.batch_size)
+    for offset in range(0, len(cases), size):
+        batch = {case.external_id: case for case in cases[offset : offset + size]}
+
+        def plan(stored: Mapping[str, StoredCase]) -> list[CaseWrite]:
+            return [_enriched(case, found, now) for case in stored.values() if _has(case, found)]
+
+        writes = await env.cases.apply(clinic_id=env.clinic.id, external_ids=list(batch), plan=plan)
+        written += len(writes)
+    return written
+
+
+def _has(case: StoredCase, found: Mapping[str, Consultation]) -> bool:
+    return consultation_id_of(case.metadata) in found
+
+
+def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime) -> CaseWrite:
+    consultation = found[consultation_id_of(case.metadata) or ""]
+    return CaseWrite(
+        id=case.id,
+        external_id=case.external_id,
+        source=case.source,
+        status=case.status,
+        type=case.type,
+        scheduled_at=case.scheduled_at,
+        metadata=merge_enrichment(case.metadata, consultation, now=now),
+    )
+
+
+def _tally(
+    ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], results: Mapping[str, Fetched]
+) -> None:
+    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed."""
+    report, last_error = ctx.report, None
+    for consultation_id, outcome in results.items():
+        cases = groups[consultation_id]
+        if isinstance(outcome, PimsNotFoundError):
+            report.count("casesSkipped", len(cases))
+        elif isinstance(outcome, PimsSyncError):
+            last_error = outcome
+            report.count("casesFailed", len(cases))
+            for case in cases:
+                report.fail_item(
+                    f"Failed to enrich case {case.id}: {outcome.code}",
+                    caseId=str(case.id),
+                    consultationId=consultation_id,
+                )
+    failed_all = all(
+        isinstance(r, PimsSyncError) and not isinstance(r, PimsNotFoundError)
+        for r in results.values()
+    )
+    if last_error is not None and failed_all:
+        # Not one consultation could be read: the PIMS is down for us, not one item.
+        raise last_error
+
+
+async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int) -> None:
+    """Fetch the consultations of the window's candidate cases and write them in."""
+    candidates = await find_candidates(ctx, window)
+    ctx.report.count("casesFound", len(candidates))
+    await ctx.say(f"Found {len(candidates)} cases to enrich ({window.first} to {window.last})")
+    groups: dict[str, list[StoredCase]] = defaultdict(list)
+    for case in candidates:
+        groups[consultation_id_of(case.metadata) or ""].append(case)
+    await ctx.progress.update(0, len(candidates))
+    results = await _fetch_all(ctx, groups, parallel)
+    _tally(ctx, groups, results)
+    found = {cid: r for cid, r in results.items() if isinstance(r, Consultation)}
+    to_write = [case for cid in found for case in groups[cid]]
+    enriched = await _write(ctx, found, to_write)
+    ctx.report.count("casesEnriched", enriched)
+    await ctx.progress.complete(len(candidates))
+    ctx.written("enriched", enriched)
+    await ctx.say(f"Enriched {enriched} cases")

@@ -1,0 +1,220 @@
+"""Reconciliation: cases whose appointment left the PIMS are soft-deleted (spec §6.3).
+
+Decisions (spec left room): a soft-deleted case whose appointment is back is restored
+here (and by inbound, which sees it first in a full run); a cancelled / no-show
+appointment updates the case status here under the same "follow the PIMS only while
+nobody else changed it" rule as inbound, so in a full run inbound has usually applied
+it already and reconciliation counts it only when it ran alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pims_sync.domain.appointments import Appointment, CalendarPage
+from pims_sync.domain.case_metadata import (
+    REMOVED_FROM_PIMS,
+    is_soft_deleted,
+    merge_inbound,
+    restore,
+    soft_delete,
+    stored_pims_status,
+)
+from pims_sync.domain.cases import CaseStatus, external_id, follow_pims_status, map_status
+from pims_sync.errors import ReconciliationGuardError
+from pims_sync.ports.store import CaseWrite, StoredCase
+from pims_sync.sync.context import PhaseContext
+from pims_sync.sync.inbound import fetch_calendar
+from pims_sync.sync.windows import DateWindow
+
+DELETE, RESTORE, UPDATE = "delete", "restore", "update"
+REASONS = {DELETE: REMOVED_FROM_PIMS, RESTORE: "reappeared_in_pims", UPDATE: "cancelled_in_pims"}
+# The guard: refuse to delete more than this share of the window's cases...
+GUARD_SHARE = 0.5
+# ...when that is more than this many cases.
+GUARD_MIN_DELETIONS = 5
+
+
+def _followed_status(case: StoredCase, appointment: Appointment, current: str) -> str:
+    return follow_pims_status(
+        stored=current,
+        previous_pims_status=stored_pims_status(case.metadata),
+        new_pims_status=appointment.status,
+    )
+
+
+def decide(case: StoredCase, present: Mapping[str, Appointment]) -> str | None:
+    """What reconciliation does to one case: delete, restore, update or nothing."""
+    appointment = present.get(case.external_id)
+    deleted = is_soft_deleted(case.metadata)
+    if appointment is None:
+        return None if deleted else DELETE
+    if deleted:
+        return RESTORE
+    cancelled = map_status(appointment.status) is CaseStatus.REVIEWED
+    if cancelled and _followed_status(case, appointment, case.status) != case.status:
+        return UPDATE
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One planned change."""
+
+    action: str
+    case: StoredCase
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{caseId, externalId, reason}` for results and previews."""
+        return {
+            "caseId": str(self.case.id),
+            "externalId": self.case.external_id,
+            "reason": REASONS[self.action],
+        }
+
+
+def apply_change(
+    action: str,
+    case: StoredCase,
+    appointment: Appointment | None,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    sync_id: str,
+) -> CaseWrite:
+    """The row to write for one decided change."""
+    status, metadata, scheduled_at = case.status, dict(case.metadata), case.scheduled_at
+    if action == DELETE:
+        metadata = soft_delete(metadata, previous_status=case.status, sync_id=sync_id, at=now)
+        status = CaseStatus.REVIEWED.value
+    elif appointment is not None:
+        metadata = merge_inbound(metadata, appointment, zone=zone, now=now)
+        current = case.status
+        if action == RESTORE:
+            metadata, current = restore(metadata, fallback_status=case.status)
+        status = _followed_status(case, appointment, current)
+        scheduled_at = appointment.start.astimezone(UTC)
+    return CaseWrite(
+        id=case.id,
+        external_id=case.external_id,
+        source=case.source,
+        status=status,
+        type=case.type,
+        scheduled_at=scheduled_at,
+        metadata=metadata,
+    )
+
+
+def check_guard(
+    page: CalendarPage, cases: Sequence[StoredCase], deletions: int, window: DateWindow
+) -> str | None:
+    """Why the guard refuses this run (None when it may go ahead)."""
+    live = sum(1 for case in cases if not is_soft_deleted(case.metadata))
+    if live and not page.appointments:
+        return (
+            f"the PIMS listed no appointments for {window.first} to {window.last} but the "
+            f"clinic has {live} cases there; refusing to delete them all "
+            "(repeat with force=true if they were really removed)"
+        )
+    if deletions > GUARD_SHARE * live and deletions > GUARD_MIN_DELETIONS:
+        return (
+            f"reconciliation would delete {deletions} of {live} cases in {window.first} to "
+            f"{window.last}; refusing (repeat with force=true if they were really removed)"
+        )
+    return None
+
+
+async def _calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
+    reused = ctx.env.calendar.covering(window, ctx.env.zone)
+    if reused is not None:
+        await ctx.say("Reusing the calendar fetched by inbound")
+        return reused
+    return await fetch_calendar(ctx, window)
+
+
+async def _write(
+    ctx: PhaseContext, changes: Sequence[Change], present: Mapping[str, Appointment]
+) -> dict[str, str]:
+    """Write the changes in batches, re-deciding on the locked rows; returns what was done."""
+    env, done = ctx.env, {}
+    now, sync_id = env.now(), str(env.run_id)
+    size = max(1, env.batch_size)
+    for offset in range(0, len(changes), size):
+        keys = [change.case.external_id for change in changes[offset : offset + size]]
+
+        def plan(stored: Mapping[str, StoredCase]) -> list[CaseWrite]:
+            writes = []
+            for case in stored.values():
+                action = decide(case, present)
+                if action is not None:
+                    appointment = present.get(case.external_id)
+                    writes.append(
+                        apply_change(
+                            action, case, appointment, zone=env.zone, now=now, sync_id=sync_id
+                        )
+                    )
+                    done[str(case.id)] = action
+            return writes
+
+        await env.cases.apply(clinic_id=env.clinic.id, external_ids=keys, plan=plan)
+        await ctx.progress.update(offset + len(keys), len(changes))
+    return done
+
+
+def _record(ctx: PhaseContext, done: Mapping[str, str]) -> list[str]:
+    deleted = [case_id for case_id, action in done.items() if action == DELETE]
+    ctx.report.count("casesDeleted", len(deleted))
+    ctx.report.count("casesRestored", sum(1 for a in done.values() if a == RESTORE))
+    ctx.report.count("casesUpdated", sum(1 for a in done.values() if a == UPDATE))
+    ctx.written("deleted", ctx.report.stats["casesDeleted"])
+    ctx.written("restored", ctx.report.stats["casesRestored"])
+    ctx.written("updated", ctx.report.stats["casesUpdated"])
+    return deleted
+
+
+def _preview(changes: Sequence[Change], refusal: str | None) -> dict[str, Any]:
+    preview: dict[str, Any] = {"dryRun": True}
+    for action, key in (
+        (DELETE, "wouldDelete"),
+        (RESTORE, "wouldRestore"),
+        (UPDATE, "wouldUpdate"),
+    ):
+        preview[key] = [c.as_dict() for c in changes if c.action == action]
+    if refusal is not None:
+        preview["guard"] = refusal
+    return preview
+
+
+async def run_reconciliation(
+    ctx: PhaseContext, window: DateWindow, *, force: bool = False, dry_run: bool = False
+) -> None:
+    """Compare the window's PIMS cases with the calendar; delete, restore, update."""
+    env = ctx.env
+    start, end = window.start_instant(env.zone), window.end_instant(env.zone)
+    # The PIMS is read first: if it fails, nothing below runs and nothing is deleted.
+    page = await _calendar(ctx, window)
+    cases = await env.cases.cases_between(clinic_id=env.clinic.id, start=start, end=end)
+    present = {external_id(a.appointment_id): a for a in page.appointments}
+    ctx.report.count("casesChecked", len(cases))
+    changes = [Change(a, c) for c in cases if (a := decide(c, present)) is not None]
+    deletions = sum(1 for change in changes if change.action == DELETE)
+    refusal = None if force else check_guard(page, cases, deletions, window)
+    await ctx.say(f"Checked {len(cases)} cases against {len(page)} appointments")
+    if dry_run:
+        ctx.report.extra.update(_preview(changes, refusal))
+        ctx.report.extra["deletedCaseIds"] = []
+        await ctx.progress.complete(len(cases))
+        return
+    if refusal is not None:
+        raise ReconciliationGuardError(refusal, deletions=deletions)
+    await ctx.progress.update(0, len(changes))
+    deleted = _record(ctx, await _write(ctx, changes, present))
+    ctx.report.extra["deletedCaseIds"] = deleted
+    await ctx.progress.complete(len(changes))
+    await ctx.say(
+        f"Soft-deleted {len(deleted)} cases, restored {ctx.report.stats['casesRestored']}"
+    )

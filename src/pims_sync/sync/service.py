@@ -1,0 +1,315 @@
+"""SyncService: starts runs (one per clinic at a time), bounds them, always closes their audit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pims_sync.domain.case_metadata import iso
+from pims_sync.domain.clinics import Clinic
+from pims_sync.domain.runs import RunCounters, RunStatus, SyncType
+from pims_sync.errors import NotFoundError, PimsSyncError, SyncTimeoutError
+from pims_sync.logs import log_context
+from pims_sync.metrics import Metrics
+from pims_sync.ports.clinics import ClinicDirectory
+from pims_sync.ports.credentials import CredentialSource
+from pims_sync.ports.provider import ClinicLogin, PimsProvider
+from pims_sync.ports.store import CaseStore, RunStore
+from pims_sync.sync.context import RunEnv, RunState
+from pims_sync.sync.events import EventBus, RunEvent
+from pims_sync.sync.full import run_full, single_body
+from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome, SyncOutcome
+from pims_sync.sync.phases import execute, outcome_of
+from pims_sync.sync.request import SyncRequest, validate
+from pims_sync.sync.windows import clinic_today
+
+__all__ = [
+    "FullOutcome",
+    "PhaseOutcome",
+    "RunHandle",
+    "ServiceStoppingError",
+    "SyncOutcome",
+    "SyncRequest",
+    "SyncService",
+]
+
+log = logging.getLogger("pims_sync.sync")
+
+# Other processes take over a run whose top row is silent for two minutes; beat well inside.
+HEARTBEAT_SECONDS = 30.0
+
+
+class ServiceStoppingError(PimsSyncError):
+    """The service is shutting down and takes no new runs; try again shortly."""
+
+    code = "service_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class RunHandle:
+    """A started run: its id (the syncId) and the task that ends with its outcome."""
+
+    run_id: UUID
+    task: asyncio.Task[SyncOutcome]
+
+
+class SyncService:
+    """The sync pipeline's entry: validate, open the audit row, run in a task."""
+
+    def __init__(
+        self,
+        *,
+        clinics: ClinicDirectory,
+        credentials: CredentialSource,
+        provider: PimsProvider,
+        cases: CaseStore,
+        runs: RunStore,
+        metrics: Metrics | None = None,
+        timeout_seconds: float = 300,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        batch_size: int = 200,
+        events: EventBus | None = None,
+    ) -> None:
+        self._clinics = clinics
+        self._credentials = credentials
+        self._provider = provider
+        self._cases = cases
+        self._runs = runs
+        self._metrics = metrics
+        self._timeout = timeout_seconds
+        self._now = now
+        self._batch_size = batch_size
+        self.events = events or EventBus()
+        self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
+        self._states: dict[UUID, RunState] = {}
+        self._stopping = False
+
+    @property
+    def running(self) -> list[UUID]:
+        """Ids of the runs this process is executing."""
+        return list(self._tasks)
+
+    async def run(self, request: SyncRequest) -> SyncOutcome:
+        """Start a run and wait for its outcome."""
+        handle = await self.start(request)
+        return await handle.task
+
+    async def start(self, request: SyncRequest) -> RunHandle:
+        """Validate, create the audit row (RunInProgressError if busy), run in a task."""
+        if self._stopping:
+            raise ServiceStoppingError("the service is shutting down; try again shortly")
+        clinic = await self._clinics.get(request.clinic_id)
+        if clinic is None:
+            raise NotFoundError(f"Clinic not found: {request.clinic_id}")
+        validate(request, clinic_today(self._now(), clinic.zone))
+        record = await self._runs.start(
+            clinic_id=clinic.id,
+            sync_type=request.sync_type,
+            triggered_by=request.triggered_by,
+            at=self._now(),
+        )
+        self.events.open(record.id)
+        state = RunState(timeout_ms=round(self._timeout * 1000))
+        self._states[record.id] = state
+        task = asyncio.create_task(
+            self._execute(request, clinic, record.id, state), name=f"sync-{record.id}"
+        )
+        self._tasks[record.id] = task
+        task.add_done_callback(lambda done: self._forget(record.id, done))
+        return RunHandle(run_id=record.id, task=task)
+
+    def _forget(self, run_id: UUID, task: asyncio.Task[SyncOutcome]) -> None:
+        self._tasks.pop(run_id, None)
+        self._states.pop(run_id, None)
+        # Callers of async runs never await the task: its error is in the audit row.
+        if not task.cancelled():
+            task.exception()
+
+    async def shutdown(self, grace_seconds: float = 30) -> None:
+        """Take no new runs; let running ones finish for the grace, then stop them."""
+        self._stopping = True
+        tasks = dict(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks.values(), timeout=grace_seconds)
+        for run_id, task in tasks.items():
+            if task in pending:
+                state = self._states.get(run_id)
+                if state is not None:
+                    state.stop_reason = "interrupted by shutdown"
+                task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _execute(
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
+    ) -> SyncOutcome:
+        started = time.monotonic()
+        if self._metrics is not None:
+            self._metrics.active_runs.inc()
+        beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat-{run_id}")
+        try:
+            with log_context(clinic_id=clinic.id, sync_id=run_id, phase=request.sync_type.value):
+                return await self._guarded(request, clinic, run_id, state, started)
+        finally:
+            beat.cancel()
+            if self._metrics is not None:
+                self._metrics.active_runs.dec()
+
+    async def _heartbeat(self, run_id: UUID) -> None:
+        """Keep the top row alive while phases write progress to their own rows."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self._runs.heartbeat(run_id=run_id, at=self._now())
+            except Exception:
+                log.warning("could not record the run's heartbeat", exc_info=True)
+
+    async def _guarded(
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState, started: float
+    ) -> SyncOutcome:
+        """Run the work; whatever happens, the audit row ends completed or failed."""
+        failure: dict[str, Any] = {"request": request, "run_id": run_id, "state": state}
+        try:
+            outcome = await self._bounded(request, clinic, run_id, state)
+        except asyncio.CancelledError:
+            await self._fail(
+                **failure, message=state.cancel_reason(), code="cancelled", started=started
+            )
+            raise
+        except PimsSyncError as error:
+            error.context["sync_id"] = str(run_id)
+            await self._fail(**failure, message=str(error), code=error.code, started=started)
+            raise
+        except Exception as error:
+            log.exception("sync run failed unexpectedly")
+            await self._fail(
+                **failure, message="internal error", code="internal_error", started=started
+            )
+            raise PimsSyncError("sync failed: internal error", sync_id=str(run_id)) from error
+        await self._succeed(request, run_id, outcome, started)
+        return outcome
+
+    async def _bounded(
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
+    ) -> SyncOutcome:
+        """The work under SYNC_TIMEOUT_MS: past it, the run is stopped (SyncTimeoutError)."""
+        state.deadline = time.monotonic() + self._timeout
+        try:
+            async with asyncio.timeout(self._timeout) as deadline:
+                return await self._work(request, clinic, run_id, state)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise SyncTimeoutError(f"sync timed out after {state.timeout_ms} ms") from None
+
+    async def _work(
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
+    ) -> SyncOutcome:
+        credentials = await self._credentials.load(clinic.id)
+        login = ClinicLogin(clinic_id=clinic.id, credentials=credentials, timezone=clinic.timezone)
+        # One session, so one login (or one cached session), for every phase of the run.
+        async with self._provider.session(login) as session:
+            env = RunEnv(
+                clinic=clinic,
+                run_id=run_id,
+                session=session,
+                cases=self._cases,
+                runs=self._runs,
+                events=self.events,
+                now=self._now,
+                batch_size=self._batch_size,
+                metrics=self._metrics,
+                state=state,
+            )
+            await env.publish("log", message=f"Authenticated with {self._provider.name}")
+            today = env.today()
+            if request.sync_type is SyncType.FULL:
+                return await run_full(env, request, today)
+            ctx = env.phase(request.sync_type, run_id)
+            state.report = ctx.report
+            started = time.monotonic()
+            await execute(ctx, single_body(request, today))
+            return outcome_of(ctx, started)
+
+    async def _succeed(
+        self, request: SyncRequest, run_id: UUID, outcome: SyncOutcome, started: float
+    ) -> None:
+        result = outcome.as_dict()
+        if isinstance(outcome, FullOutcome):
+            counters = outcome.counters()
+            failed = [p for p in outcome.phases if not p.success]
+            error = "; ".join(f"{p.phase.value}: {p.error}" for p in failed) or None
+        else:
+            counters, error = outcome.report.counters(), None
+        await self._close(
+            run_id, RunStatus.FAILED if error else RunStatus.COMPLETED, counters, error, result
+        )
+        await self.events.publish(run_id, _terminal(error is None, result=result, error=error))
+        self._count(request, "completed" if outcome.success else "failed", started)
+        log.info("sync run finished: %s", "success" if outcome.success else f"partial ({error})")
+
+    async def _fail(
+        self,
+        *,
+        request: SyncRequest,
+        run_id: UUID,
+        state: RunState,
+        message: str,
+        code: str,
+        started: float,
+    ) -> None:
+        counters = state.report.counters() if state.report is not None else RunCounters()
+        result = {
+            "success": False,
+            "syncId": str(run_id),
+            "error": message,
+            "code": code,
+            "durationMs": round((time.monotonic() - started) * 1000),
+            "timestamp": iso(self._now()),
+        }
+        await self._close(run_id, RunStatus.FAILED, counters, message, result)
+        await self.events.publish(run_id, _terminal(False, result=result, error=message, code=code))
+        self._count(request, "failed", started)
+        log.warning("sync run failed: %s", message)
+
+    async def _close(
+        self,
+        run_id: UUID,
+        status: RunStatus,
+        counters: RunCounters,
+        error: str | None,
+        result: dict[str, Any],
+    ) -> None:
+        try:
+            await self._runs.finish(
+                run_id=run_id,
+                status=status,
+                counters=counters,
+                error_message=error,
+                result=result,
+                at=self._now(),
+            )
+        except Exception:
+            # The run's outcome still reaches the caller; a crash-recovery pass marks
+            # rows left in progress as abandoned.
+            log.exception("could not close the audit row")
+
+    def _count(self, request: SyncRequest, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            self._metrics.run_finished(
+                sync_type=request.sync_type.value,
+                outcome=outcome,
+                seconds=time.monotonic() - started,
+            )
+
+
+def _terminal(success: bool, **data: object) -> RunEvent:
+    payload = {k: v for k, v in data.items() if v is not None}
+    return RunEvent("completed" if success else "failed", payload)
