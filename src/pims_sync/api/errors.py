@@ -26,6 +26,9 @@ INTERNAL_MESSAGE = "Internal server error"
 
 # Most specific class first: the first row the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
+    (errors.RunInProgressError, 409),  # sync_in_progress, with the running run's syncId
+    (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
+    (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
     (errors.NotFoundError, 404),
     (errors.InvalidInputError, 400),
     (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
@@ -113,12 +116,21 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def error_fields(error: errors.PimsSyncError) -> dict[str, object]:
+    """Envelope fields beyond the message: the run concerned (`syncId`), when known."""
+    sync_id = error.context.get("sync_id")
+    if isinstance(error, errors.RunInProgressError) and error.run_id is not None:
+        sync_id = error.run_id  # the run that is going, which the caller may follow
+    return {"syncId": str(sync_id)} if sync_id is not None else {}
+
+
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     error = cast(errors.PimsSyncError, exc)
     status = status_for(error)
     if status >= 500:
         logger.error("request failed: %s (%s)", error.code, type(error).__name__)
-    return error_response(status, error.code, error.message)
+    body = envelope(error.message, error.code, **error_fields(error))
+    return JSONResponse(body, status_code=status)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,123 @@
+"""Sync routes (spec §5): start runs, read one run, follow it live, list history.
+
+POST routes answer when the run ends (200; 207 when a full run had a failed phase),
+or at once with 202 when the body says `"async": true`. Whole-run failures are
+domain errors that `api/errors.py` maps (409 busy or guard, 502 PIMS, 504 timeout).
+The original's paths (`/api/sync/outbound/...`) are the same handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from pims_sync.api.deps import QueryClinicDep, ServicesDep, request_clinic, require
+from pims_sync.api.run_events import event_stream
+from pims_sync.api.sync_runs import find_run, history_body, start_run
+from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
+from pims_sync.domain.api_keys import ApiKey
+from pims_sync.domain.runs import RunStatus, SyncType
+
+router = APIRouter(prefix="/api/sync", tags=["sync"])
+
+INBOUND = "sync:inbound"
+CASES = "sync:cases"
+RECONCILE = "sync:reconcile"
+
+SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
+
+
+@router.post("/inbound", summary="Inbound sync: PIMS appointments → cases")
+@router.post("/outbound/cases", include_in_schema=False)
+async def sync_inbound(
+    request: Request,
+    services: ServicesDep,
+    key: Annotated[ApiKey, Depends(require(INBOUND))],
+    body: Annotated[InboundBody, Body(default_factory=InboundBody)],
+) -> JSONResponse:
+    """Sync the appointments of a window (default today … today + daysAhead) into cases."""
+    clinic = await request_clinic(services, key, body.clinic_id)
+    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+
+
+@router.post("/cases", summary="Cases sync: enrich past cases with their consultations")
+@router.post("/outbound/enrich", include_in_schema=False)
+async def sync_cases(
+    request: Request,
+    services: ServicesDep,
+    key: Annotated[ApiKey, Depends(require(CASES))],
+    body: Annotated[CasesBody, Body(default_factory=CasesBody)],
+) -> JSONResponse:
+    """Fetch the consultations of past cases (default the last 7 days) into the cases."""
+    clinic = await request_clinic(services, key, body.clinic_id)
+    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+
+
+@router.post("/reconcile", summary="Reconciliation: cases whose appointment left the PIMS")
+async def sync_reconcile(
+    request: Request,
+    services: ServicesDep,
+    key: Annotated[ApiKey, Depends(require(RECONCILE))],
+    body: Annotated[ReconcileBody, Body(default_factory=ReconcileBody)],
+) -> JSONResponse:
+    """Soft-delete cases of the lookback whose appointment is gone (dryRun: only report)."""
+    clinic = await request_clinic(services, key, body.clinic_id)
+    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+
+
+@router.post("/full", summary="Full sync: inbound, cases, reconciliation")
+@router.post("/outbound/full", include_in_schema=False)
+async def sync_full(
+    request: Request,
+    services: ServicesDep,
+    key: Annotated[ApiKey, Depends(require(INBOUND, CASES, RECONCILE))],
+    body: Annotated[FullBody, Body(default_factory=FullBody)],
+) -> JSONResponse:
+    """All three phases with one PIMS login; 207 when a phase failed."""
+    clinic = await request_clinic(services, key, body.clinic_id)
+    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+
+
+# Declared before `/{syncId}`, which would otherwise take `history` for an id.
+@router.get("/history", summary="Recent runs of the clinic")
+async def sync_history(
+    services: ServicesDep,
+    clinic: QueryClinicDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    sync_type: Annotated[SyncType | None, Query(alias="type")] = None,
+    status: Annotated[RunStatus | None, Query()] = None,
+) -> dict[str, Any]:
+    """The clinic's latest top-level runs, newest first, with counters and success rate."""
+    records = await services.runs.history(
+        clinic_id=clinic.id, limit=limit, sync_type=sync_type, status=status
+    )
+    return history_body(records)
+
+
+@router.get("/{syncId}", summary="One run: status, progress, phases, result")
+async def sync_status(
+    services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
+) -> dict[str, Any]:
+    """A run of the key's clinic (404 for an unknown run or another clinic's)."""
+    return {"success": True, **await find_run(services, clinic.id, sync_id)}
+
+
+@router.get(
+    "/{syncId}/events",
+    summary="Server-Sent Events of a run",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def sync_events(
+    services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
+) -> StreamingResponse:
+    """`phase`, `progress`, `log` events, then `completed` or `failed`; keep-alives every 15 s."""
+    await find_run(services, clinic.id, sync_id)  # 404 before the stream starts
+    return StreamingResponse(
+        event_stream(services, clinic.id, sync_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,287 @@
+"""`pims-sync sync inbound|cases|reconcile|full`: run a sync now, in this process.
+
+Options are checked by the same rules as the HTTP bodies (`api/sync_schemas.py`), so
+the CLI and the API accept exactly the same windows. Progress comes from the run's
+event bus: one bar per phase with the current action; then a table of the stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from pims_sync.api.sync_schemas import BODY_BY_TYPE, SyncBody
+from pims_sync.bootstrap import Services
+from pims_sync.cli.common import (
+    JsonOption,
+    emit_json,
+    fail,
+    parse_id,
+    print_table,
+    settings_or_exit,
+    with_services,
+)
+from pims_sync.domain.runs import SyncType, Trigger
+from pims_sync.errors import ConfigError
+from pims_sync.sync.events import RunEvent
+
+app = typer.Typer(
+    name="sync",
+    help="Run a sync now, in this process, with progress bars (needs ENCRYPTION_KEY).",
+    no_args_is_help=True,
+)
+
+ClinicOpt = Annotated[str, typer.Option("--clinic", help="The clinic's id.")]
+StartOpt = Annotated[str | None, typer.Option("--start-date", help="First day, YYYY-MM-DD.")]
+EndOpt = Annotated[str | None, typer.Option("--end-date", help="Last day, YYYY-MM-DD.")]
+AheadOpt = Annotated[int | None, typer.Option("--days-ahead", help="Days after today (1-90).")]
+BackOpt = Annotated[int | None, typer.Option("--lookback-days", help="Days before today (1-180).")]
+ParallelOpt = Annotated[
+    int | None, typer.Option("--parallel", help="Consultations fetched at once (1-50).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Proceed past the deletion guard.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would change, only.")]
+
+OPTION_BY_FIELD = {
+    "startDate": "--start-date",
+    "endDate": "--end-date",
+    "daysAhead": "--days-ahead",
+    "lookbackDays": "--lookback-days",
+    "parallelBatchSize": "--parallel",
+}
+PHASE_RESULTS = (
+    ("inbound", "inboundResult"),
+    ("cases", "casesResult"),
+    ("reconciliation", "reconciliationResult"),
+)
+# After the run ends, events still in flight get this long to reach the bars.
+DRAIN_SECONDS = 0.5
+
+
+def build_body(sync_type: SyncType, values: Mapping[str, object]) -> SyncBody:
+    """The request body for these options, validated as the API validates it (or exit 1)."""
+    given = {name: value for name, value in values.items() if value not in (None, False)}
+    try:
+        return BODY_BY_TYPE[sync_type].model_validate(given)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else ""
+            problems.append(f"{OPTION_BY_FIELD.get(field, field)}: {item['msg']}")
+        fail("; ".join(problems))
+
+
+def words(name: str) -> str:
+    """`casesCreated` → `cases created`."""
+    return re.sub(r"(?<!^)([A-Z])", r" \1", name).lower()
+
+
+def stats_text(stats: Mapping[str, Any]) -> str:
+    """Counters on one line: `appointments found 25, cases created 18`."""
+    return ", ".join(f"{words(name)} {value}" for name, value in stats.items())
+
+
+def phase_results(
+    result: Mapping[str, Any], sync_type: str
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(phase, phase result) pairs of a result JSON: three for a full run, else one."""
+    if sync_type != SyncType.FULL.value:
+        yield sync_type, result
+        return
+    for phase, key in PHASE_RESULTS:
+        if isinstance(result.get(key), Mapping):
+            yield phase, result[key]
+
+
+def phase_status(phase: Mapping[str, Any]) -> str:
+    """`ok`, `skipped` or `failed: <why>`."""
+    if phase.get("skipped"):
+        return "skipped"
+    if phase.get("success"):
+        return "ok"
+    return f"failed: {phase.get('error') or 'see errors'}"
+
+
+def print_result(result: Mapping[str, Any], sync_type: str) -> None:
+    """The stats table of a finished run."""
+    rows = [
+        (phase, phase_status(part), stats_text(part.get("stats") or {}))
+        for phase, part in phase_results(result, sync_type)
+    ]
+    print_table("Sync result", ("phase", "status", "stats"), rows)
+    seconds = (result.get("durationMs") or 0) / 1000
+    outcome = "completed" if result.get("success") else "finished with failures"
+    typer.echo(f"Sync {result.get('syncId')} {outcome} in {seconds:.1f} s.")
+
+
+class ProgressBars:
+    """One rich bar per phase, fed by run events; plain lines when not on a terminal."""
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self.progress = Progress(
+            TextColumn("{task.description:<15}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[action]}"),
+            console=console,
+            disable=not self.live,
+        )
+        self.bars: dict[str, TaskID] = {}
+
+    def bar(self, phase: str) -> TaskID:
+        """The bar of a phase, added when first seen."""
+        if phase not in self.bars:
+            self.bars[phase] = self.progress.add_task(phase, total=100, action="")
+        return self.bars[phase]
+
+    def show(self, event: RunEvent) -> None:
+        """Reflect one event."""
+        phase = str(event.data.get("phase") or "sync")
+        if event.type == "progress":
+            percentage = event.data.get("percentage", 0)
+            action = f"{event.data.get('processed', 0)}/{event.data.get('total', 0)}"
+            self.progress.update(self.bar(phase), completed=percentage, action=action)
+        elif event.type in ("phase", "log"):
+            text = str(event.data.get("message") or event.data.get("status") or "")
+            self.progress.update(self.bar(phase), action=text)
+            self._line(f"{phase}: {text}")
+        elif event.type == "failed":
+            self._line(f"failed: {event.data.get('error', '')}")
+
+    def _line(self, text: str) -> None:
+        if not self.live and not self.quiet and text.strip(": "):
+            self.console.print(f"  {text}", highlight=False)
+
+    @contextlib.contextmanager
+    def shown(self) -> Iterator[ProgressBars]:
+        """Display the bars while the block runs."""
+        with self.progress:
+            yield self
+
+
+async def follow(
+    events: AsyncIterator[RunEvent] | None, task: asyncio.Future[Any], bars: ProgressBars
+) -> None:
+    """Show events until the run ends (its task is done), then briefly drain the rest."""
+    if events is None:
+        await asyncio.wait({task})
+        return
+
+    async def consume() -> None:
+        async for event in events:
+            bars.show(event)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.wait({consumer, task}, return_when=asyncio.FIRST_COMPLETED)
+    if not consumer.done():
+        await asyncio.wait({consumer}, timeout=DRAIN_SECONDS)
+        consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+
+
+def run_sync(clinic: str, sync_type: SyncType, values: Mapping[str, object], as_json: bool) -> None:
+    """Run one sync in-process, show its progress, print its result; exit 1 if it failed."""
+    clinic_id = parse_id(clinic, "--clinic")
+    body = build_body(sync_type, values)
+    try:
+        settings_or_exit().require_encryption_key()
+    except ConfigError as error:
+        fail(error.message, code=2)
+    console = Console(stderr=True)
+
+    async def _go(services: Services) -> dict[str, Any]:
+        handle = await services.sync.start(body.request(clinic_id, Trigger.CLI))
+        bars = ProgressBars(console, quiet=as_json)
+        with bars.shown():
+            await follow(services.sync.events.subscribe(handle.run_id), handle.task, bars)
+        outcome = await handle.task
+        return outcome.as_dict()
+
+    result = with_services(_go, upgrade_sqlite=True)
+    if as_json:
+        emit_json(result)
+    else:
+        print_result(result, sync_type.value)
+    if not result.get("success"):
+        failed = [
+            f"{phase}: {part.get('error') or 'failed'}"
+            for phase, part in phase_results(result, sync_type.value)
+            if not part.get("success") and not part.get("skipped")
+        ]
+        fail("; ".join(failed) or "the sync failed")
+
+
+@app.command("inbound")
+def inbound(
+    clinic: ClinicOpt,
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    days_ahead: AheadOpt = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Appointments of a window (default today … today + 7) → cases."""
+    values = {"startDate": start_date, "endDate": end_date, "daysAhead": days_ahead}
+    run_sync(clinic, SyncType.INBOUND, values, as_json)
+
+
+@app.command("cases")
+def cases(
+    clinic: ClinicOpt,
+    start_date: StartOpt = None,
+    end_date: EndOpt = None,
+    parallel: ParallelOpt = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Enrich past cases (default the last 7 days) with their consultations."""
+    values = {"startDate": start_date, "endDate": end_date, "parallelBatchSize": parallel}
+    run_sync(clinic, SyncType.CASES, values, as_json)
+
+
+@app.command("reconcile")
+def reconcile(
+    clinic: ClinicOpt,
+    lookback_days: BackOpt = None,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Soft-delete cases whose appointment left the PIMS (--dry-run: only report)."""
+    values = {"lookbackDays": lookback_days, "force": force, "dryRun": dry_run}
+    run_sync(clinic, SyncType.RECONCILIATION, values, as_json)
+
+
+@app.command("full")
+def full(
+    clinic: ClinicOpt,
+    start_date: StartOpt = None,
+    days_ahead: AheadOpt = None,
+    lookback_days: BackOpt = None,
+    force: ForceOpt = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Inbound, cases and reconciliation in one run, with one PIMS login."""
+    values = {
+        "startDate": start_date,
+        "daysAhead": days_ahead,
+        "lookbackDays": lookback_days,
+        "force": force,
+    }
+    run_sync(clinic, SyncType.FULL, values, as_json)
+
+
+def register(root: typer.Typer) -> None:
+    """Add this module's commands to the root command."""
+    root.add_typer(app)
