@@ -9,12 +9,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
+from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.metrics import Metrics
+from pims_sync.ports.provider import PimsProvider
 from pims_sync.settings import Settings
+from pims_sync.sync.service import SyncService
 
 
 @dataclass
@@ -26,7 +30,11 @@ class Services:
     clinics: SqlClinicStore
     api_keys: SqlApiKeyStore
     credentials: SqlCredentialStore
+    cases: SqlCaseStore
+    runs: SqlRunStore
     credential_vault: SqlCredentialVault | None = None
+    pims_provider: PimsProvider | None = None
+    sync_service: SyncService | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -43,13 +51,46 @@ class Services:
             )
         return self.credential_vault
 
+    @property
+    def provider(self) -> PimsProvider:
+        """The IDEXX Neo provider, built on first use (Playwright is imported only then)."""
+        if self.pims_provider is None:
+            from pims_sync.adapters.idexx.config import IdexxOptions
+            from pims_sync.adapters.idexx.provider import IdexxProvider
+            from pims_sync.adapters.sql.session_cache import SqlSessionCache
+
+            cache = SqlSessionCache(self.engine, self.settings.require_encryption_key())
+            self.pims_provider = IdexxProvider(
+                IdexxOptions.from_settings(self.settings), session_cache=cache, metrics=self.metrics
+            )
+        return self.pims_provider
+
+    @property
+    def sync(self) -> SyncService:
+        """The sync pipeline, built on first use (it needs the provider and the vault)."""
+        if self.sync_service is None:
+            self.sync_service = SyncService(
+                clinics=self.clinics,
+                credentials=self.vault,
+                provider=self.provider,
+                cases=self.cases,
+                runs=self.runs,
+                metrics=self.metrics,
+                timeout_seconds=self.settings.sync_timeout_ms / 1000,
+            )
+        return self.sync_service
+
     async def ping_database(self) -> None:
         """One real database round trip (`SELECT 1`); raises when the database does not answer."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def aclose(self) -> None:
-        """Release the database pool."""
+        """Stop running syncs (marking them failed after a grace), close the browser and pool."""
+        if self.sync_service is not None:
+            await self.sync_service.shutdown()
+        if self.pims_provider is not None:
+            await self.pims_provider.aclose()
         await self.engine.dispose()
 
 
@@ -62,4 +103,6 @@ def build_services(settings: Settings) -> Services:
         clinics=SqlClinicStore(engine),
         api_keys=SqlApiKeyStore(engine),
         credentials=SqlCredentialStore(engine),
+        cases=SqlCaseStore(engine),
+        runs=SqlRunStore(engine),
     )
