@@ -14,8 +14,6 @@ from pims_sync.sync.outcomes import PhaseOutcome
 
 from .conftest import TODAY, World, appointment, consultation, make_world
 
-pytestmark = pytest.mark.asyncio
-
 
 async def enrich(world: World, **options: object) -> PhaseOutcome:
     outcome = await world.run(SyncType.CASES, **options)

@@ -13,8 +13,6 @@ from pims_sync.sync.outcomes import PhaseOutcome
 
 from .conftest import CLINIC_ID, TODAY, World, appointment, make_world, overwrite
 
-pytestmark = pytest.mark.asyncio
-
 
 async def inbound(world: World, **options: object) -> PhaseOutcome:
     outcome = await world.run(SyncType.INBOUND, **options)

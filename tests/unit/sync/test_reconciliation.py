@@ -12,8 +12,6 @@ from pims_sync.sync.outcomes import PhaseOutcome
 
 from .conftest import CLINIC_ID, TODAY, World, appointment, make_world, overwrite
 
-pytestmark = pytest.mark.asyncio
-
 
 async def reconcile(world: World, **options: object) -> PhaseOutcome:
     outcome = await world.run(SyncType.RECONCILIATION, **options)
