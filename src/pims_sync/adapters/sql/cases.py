@@ -18,15 +18,13 @@ from pims_sync.adapters.sql.tables import cases, patients
 from pims_sync.adapters.sql.upsert import insert_for
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
 
-# Bound parameters one statement may carry: psycopg's protocol limit is 65535; SQLite's
-# is 32766 since 3.32 and 999 before. Batches beyond it are split into several statements.
+# Bound parameters one SELECT may carry: psycopg's protocol limit is 65535; SQLite's is
+# 32766 since 3.32 and 999 before. Reads of bigger batches are split (writes: see _many).
 POSTGRES_MAX_PARAMS = 65535
 SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 CASE_COLUMNS = ("source", "status", "type", "scheduled_at", "metadata", "updated_at")
 PATIENT_COLUMNS = ("name", "species", "breed", "owner_name", "owner_phone", "owner_email")
-CASE_PARAMS_PER_ROW = 3 + len(CASE_COLUMNS)  # id, clinic_id, external_id + the updated ones
-PATIENT_PARAMS_PER_ROW = 4 + len(PATIENT_COLUMNS)  # id, case_id, clinic_id, updated_at
 
 
 def _stored(row: Any) -> StoredCase:
@@ -78,6 +76,7 @@ class SqlCaseStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._max_params = SQLITE_MAX_PARAMS if self._sqlite else POSTGRES_MAX_PARAMS
+        self._case_upsert, self._patient_upsert = _upserts(engine)
 
     async def cases_between(
         self, *, clinic_id: UUID, start: datetime, end: datetime, source_prefix: str = "pims:"
@@ -144,19 +143,11 @@ class SqlCaseStore:
     async def _upsert_cases(
         self, conn: AsyncConnection, clinic_id: UUID, writes: Sequence[CaseWrite]
     ) -> dict[str, UUID]:
-        """Upsert every case in one statement (per parameter-limit chunk); their stored ids."""
+        """Upsert every case of the batch in one statement; their stored ids."""
         now = datetime.now(UTC)
-        ids: dict[str, UUID] = {}
         rows = [_case_values(clinic_id, write, now) for write in writes]
-        for chunk in _chunks(rows, self._max_params // CASE_PARAMS_PER_ROW):
-            statement = insert_for(self._engine, cases).values(list(chunk))
-            statement = statement.on_conflict_do_update(
-                index_elements=["clinic_id", "external_id"],
-                set_={name: statement.excluded[name] for name in CASE_COLUMNS},
-            ).returning(cases.c.id, cases.c.external_id)
-            # The stored id wins on conflict: patients must point at it.
-            ids.update((row.external_id, row.id) for row in await conn.execute(statement))
-        return ids
+        # The stored id wins on conflict: patients must point at it.
+        return {row.external_id: row.id for row in await _many(conn, self._case_upsert, rows)}
 
     async def _upsert_patients(
         self,
@@ -165,20 +156,40 @@ class SqlCaseStore:
         writes: Sequence[CaseWrite],
         ids: dict[str, UUID],
     ) -> None:
-        """Upsert the patient rows of the batch in one statement (per parameter-limit chunk)."""
+        """Upsert the patient rows of the batch in one statement."""
         now = datetime.now(UTC)
         rows = [
             _patient_values(clinic_id, ids[w.external_id], w.patient, now)
             for w in writes
             if w.patient is not None
         ]
-        for chunk in _chunks(rows, self._max_params // PATIENT_PARAMS_PER_ROW):
-            statement = insert_for(self._engine, patients).values(list(chunk))
-            await conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["case_id"],
-                    set_={
-                        name: statement.excluded[name] for name in (*PATIENT_COLUMNS, "updated_at")
-                    },
-                )
-            )
+        await _many(conn, self._patient_upsert, rows)
+
+
+def _upserts(engine: AsyncEngine) -> tuple[Any, Any]:
+    """The two upsert statements, built once so SQLAlchemy compiles each once."""
+    case = insert_for(engine, cases)
+    case = case.on_conflict_do_update(
+        index_elements=["clinic_id", "external_id"],
+        set_={name: case.excluded[name] for name in CASE_COLUMNS},
+    ).returning(cases.c.id, cases.c.external_id)
+    patient = insert_for(engine, patients)
+    patient = patient.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={name: patient.excluded[name] for name in (*PATIENT_COLUMNS, "updated_at")},
+    ).returning(patients.c.id)  # RETURNING is what lets SQLAlchemy batch it (below)
+    return case, patient
+
+
+async def _many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """Run an INSERT … RETURNING for many rows as ONE multi-row VALUES statement.
+
+    SQLAlchemy's "insertmanyvalues" turns this executemany into `INSERT … VALUES (…), (…)`
+    pages; one page holds the whole batch, and SQLAlchemy itself splits a batch that
+    exceeds the driver's bound-parameter limit (32700; 999 on SQLite before 3.32).
+    Unlike `.values([...])`, the statement is compiled once and cached, not per batch.
+    """
+    if not rows:
+        return []
+    options = {"insertmanyvalues_page_size": len(rows)}
+    return list(await conn.execute(statement, rows, execution_options=options))
