@@ -264,7 +264,7 @@ async def sync_until_stopped(
 
 async def run_demo(settings: Settings, simulator_port: int, generated_key: bool) -> None:
     """Everything the demo does, from the simulator to Ctrl-C."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     sock = listening_socket(settings.port)
     try:
         with simulator_on(simulator_port) as simulator:
