@@ -228,7 +228,11 @@ class SyncService:
                 metrics=self._metrics,
                 state=state,
             )
-            await env.publish("log", message=f"Authenticated with {self._provider.name}")
+            await env.publish(
+                "log",
+                phase=request.sync_type.value,
+                message=f"Authenticated with {self._provider.name}",
+            )
             today = env.today()
             if request.sync_type is SyncType.FULL:
                 return await run_full(env, request, today)

@@ -257,3 +257,19 @@ async def test_every_log_line_carries_the_run_context(
         assert record.phase == "inbound"  # type: ignore[attr-defined]
         assert "Rex" not in record.getMessage()
         assert "555" not in record.getMessage()
+
+
+async def test_the_top_row_beats_while_phases_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pims_sync.sync import service as module
+
+    monkeypatch.setattr(module, "HEARTBEAT_SECONDS", 0.005)
+    world = make_world(appointment("1"))
+    release = hold_calendar(world)
+    handle = await world.service.start(SyncRequest(CLINIC_ID, SyncType.FULL))
+    world.clock.at += timedelta(minutes=5)
+    await asyncio.sleep(0.05)
+    row = await world.runs.get(clinic_id=CLINIC_ID, run_id=handle.run_id)
+    assert row is not None
+    assert row.heartbeat_at == world.clock.at
+    release.set()
+    await handle.task
