@@ -13,13 +13,13 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from pims_sync.adapters.sql.batch_upsert import BatchUpsert
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import cases, patients
-from pims_sync.adapters.sql.upsert import insert_for
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
 
 # Bound parameters one SELECT may carry: psycopg's protocol limit is 65535; SQLite's is
-# 32766 since 3.32 and 999 before. Reads of bigger batches are split (writes: see _many).
+# 32766 since 3.32 and 999 before. Reads of bigger batches are split (writes: BatchUpsert).
 POSTGRES_MAX_PARAMS = 65535
 SQLITE_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
@@ -76,7 +76,20 @@ class SqlCaseStore:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
         self._max_params = SQLITE_MAX_PARAMS if self._sqlite else POSTGRES_MAX_PARAMS
-        self._case_upsert, self._patient_upsert = _upserts(engine)
+        self._case_upsert = BatchUpsert(
+            engine,
+            cases,
+            columns=("id", "clinic_id", "external_id", *CASE_COLUMNS),
+            conflict=("clinic_id", "external_id"),
+            returning=("id", "external_id"),
+        )
+        self._patient_upsert = BatchUpsert(
+            engine,
+            patients,
+            columns=("id", "case_id", "clinic_id", *PATIENT_COLUMNS, "updated_at"),
+            conflict=("case_id",),
+            returning=("id",),
+        )
 
     async def cases_between(
         self, *, clinic_id: UUID, start: datetime, end: datetime, source_prefix: str = "pims:"
@@ -147,7 +160,7 @@ class SqlCaseStore:
         now = datetime.now(UTC)
         rows = [_case_values(clinic_id, write, now) for write in writes]
         # The stored id wins on conflict: patients must point at it.
-        return {row.external_id: row.id for row in await _many(conn, self._case_upsert, rows)}
+        return {row.external_id: row.id for row in await self._case_upsert.run(conn, rows)}
 
     async def _upsert_patients(
         self,
@@ -163,33 +176,4 @@ class SqlCaseStore:
             for w in writes
             if w.patient is not None
         ]
-        await _many(conn, self._patient_upsert, rows)
-
-
-def _upserts(engine: AsyncEngine) -> tuple[Any, Any]:
-    """The two upsert statements, built once so SQLAlchemy compiles each once."""
-    case = insert_for(engine, cases)
-    case = case.on_conflict_do_update(
-        index_elements=["clinic_id", "external_id"],
-        set_={name: case.excluded[name] for name in CASE_COLUMNS},
-    ).returning(cases.c.id, cases.c.external_id)
-    patient = insert_for(engine, patients)
-    patient = patient.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={name: patient.excluded[name] for name in (*PATIENT_COLUMNS, "updated_at")},
-    ).returning(patients.c.id)  # RETURNING is what lets SQLAlchemy batch it (below)
-    return case, patient
-
-
-async def _many(conn: AsyncConnection, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
-    """Run an INSERT … RETURNING for many rows as ONE multi-row VALUES statement.
-
-    SQLAlchemy's "insertmanyvalues" turns this executemany into `INSERT … VALUES (…), (…)`
-    pages; one page holds the whole batch, and SQLAlchemy itself splits a batch that
-    exceeds the driver's bound-parameter limit (32700; 999 on SQLite before 3.32).
-    Unlike `.values([...])`, the statement is compiled once and cached, not per batch.
-    """
-    if not rows:
-        return []
-    options = {"insertmanyvalues_page_size": len(rows)}
-    return list(await conn.execute(statement, rows, execution_options=options))
+        await self._patient_upsert.run(conn, rows)
