@@ -273,3 +273,30 @@ async def test_the_top_row_beats_while_phases_run(monkeypatch: pytest.MonkeyPatc
     assert row.heartbeat_at == world.clock.at
     release.set()
     await handle.task
+
+
+async def test_a_refused_reconciliation_fails_only_its_phase_of_a_full_run() -> None:
+    world = full_world()
+    await world.run(SyncType.INBOUND, start_date=TODAY - timedelta(days=7))
+    world.provider.appointments.clear()
+    outcome = await world.run(SyncType.FULL)
+    assert isinstance(outcome, FullOutcome)
+    result = outcome.as_dict()
+    assert result["success"] is False
+    assert result["inboundResult"]["success"] is True
+    assert "force" in result["reconciliationResult"]["error"]
+    assert all("reconciliation" not in c.metadata for c in await world.all_cases())
+
+
+async def test_single_phase_guard_error_carries_the_sync_id(world: World) -> None:
+    from pims_sync.errors import ReconciliationGuardError
+
+    await world.run(SyncType.INBOUND)
+    world.provider.appointments.clear()
+    with pytest.raises(ReconciliationGuardError) as raised:
+        await world.run(SyncType.RECONCILIATION)
+    row = (await world.runs.history(clinic_id=CLINIC_ID, limit=1))[0]
+    assert raised.value.context["sync_id"] == str(row.id)
+    assert row.status is RunStatus.FAILED
+    assert row.error_message is not None
+    assert "force" in row.error_message
