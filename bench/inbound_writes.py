@@ -31,7 +31,7 @@ from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.migrate import display_url, upgrade_database
-from pims_sync.ports.store import CaseWrite, PatientRow, StoredCase
+from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ def case_write(n: int, version: int, stored: StoredCase | None) -> CaseWrite:
     kept: Mapping[str, Any] = stored.metadata if stored is not None else {}
     return CaseWrite(
         id=stored.id if stored is not None else uuid.uuid4(),
-        external_id=f"pims-appt-idexx-neo-{100000 + n}",
+        external_id=external_id(n),
         source="pims:idexx-neo",
         status="draft" if version == 1 else "ongoing",
         type="checkup",
@@ -119,15 +119,23 @@ async def write_all(
     began = time.perf_counter()
     for first in range(0, total, batch):
         numbers = range(first, min(first + batch, total))
-        ids = [f"pims-appt-idexx-neo-{100000 + n}" for n in numbers]
-        await store.apply(
-            clinic_id=clinic,
-            external_ids=ids,
-            plan=lambda stored, ns=numbers, xs=ids: [
-                case_write(n, version, stored.get(x)) for n, x in zip(ns, xs, strict=True)
-            ],
-        )
+        ids = [external_id(n) for n in numbers]
+        await store.apply(clinic_id=clinic, external_ids=ids, plan=inbound_plan(numbers, version))
     return time.perf_counter() - began
+
+
+def inbound_plan(numbers: range, version: int) -> CasePlan:
+    """The plan inbound would give for these appointments: merge into what is stored."""
+
+    def plan(stored: Mapping[str, StoredCase]) -> list[CaseWrite]:
+        return [case_write(n, version, stored.get(external_id(n))) for n in numbers]
+
+    return plan
+
+
+def external_id(n: int) -> str:
+    """The external id of appointment number n."""
+    return f"pims-appt-idexx-neo-{100000 + n}"
 
 
 async def bench_database(url: str, total: int, batches: list[int]) -> bool:
