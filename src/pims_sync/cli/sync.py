@@ -31,6 +31,7 @@ from pims_sync.cli.common import (
 )
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import ConfigError
+from pims_sync.logs import configure_logging
 from pims_sync.sync.events import RunEvent
 
 app = typer.Typer(
@@ -147,22 +148,42 @@ class ProgressBars:
         return self.bars[phase]
 
     def show(self, event: RunEvent) -> None:
-        """Reflect one event."""
-        phase = str(event.data.get("phase") or "sync")
-        if event.type == "progress":
-            percentage = event.data.get("percentage", 0)
-            action = f"{event.data.get('processed', 0)}/{event.data.get('total', 0)}"
-            self.progress.update(self.bar(phase), completed=percentage, action=action)
-        elif event.type in ("phase", "log"):
-            text = str(event.data.get("message") or event.data.get("status") or "")
-            self.progress.update(self.bar(phase), action=text)
-            self._line(f"{phase}: {text}")
-        elif event.type == "failed":
-            self._line(f"failed: {event.data.get('error', '')}")
+        """Reflect one event: bars for phases and progress, lines for messages."""
+        data = event.data
+        # Bars are for the three phases; a full run's own events are lines only.
+        phase = data.get("phase") if data.get("phase") != SyncType.FULL.value else None
+        if event.type == "progress" and phase:
+            action = f"{data.get('processed', 0)}/{data.get('total', 0)}"
+            self.progress.update(
+                self.bar(str(phase)), completed=data.get("percentage", 0), action=action
+            )
+        elif event.type == "phase" and phase:
+            self._phase(str(phase), data)
+        elif event.type == "log":
+            message = str(data.get("message", ""))
+            if phase:
+                self.progress.update(self.bar(str(phase)), action=message)
+            self._line(message)
+
+    def _phase(self, phase: str, data: Mapping[str, Any]) -> None:
+        status = str(data.get("status", ""))
+        bar = self.bar(phase)
+        if status == "completed":
+            self.progress.update(bar, completed=100, action="done")
+        elif status in ("failed", "skipped"):
+            reason = data.get("error") or data.get("message") or ""
+            self.progress.update(bar, action=f"{status}: {reason}".rstrip(": "))
+            self.progress.stop_task(bar)
+            self._line(f"{phase} {status}: {reason}".rstrip(": "))
+        else:
+            self.progress.update(bar, action=status)
 
     def _line(self, text: str) -> None:
-        if not self.live and not self.quiet and text.strip(": "):
-            self.console.print(f"  {text}", highlight=False)
+        """A log line: above the bars on a terminal, else plain on the console."""
+        if self.quiet or not text.strip():
+            return
+        target = self.progress.console if self.live else self.console
+        target.print(f"  {text}", highlight=False)
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[ProgressBars]:
@@ -196,10 +217,13 @@ def run_sync(clinic: str, sync_type: SyncType, values: Mapping[str, object], as_
     """Run one sync in-process, show its progress, print its result; exit 1 if it failed."""
     clinic_id = parse_id(clinic, "--clinic")
     body = build_body(sync_type, values)
+    settings = settings_or_exit()
     try:
-        settings_or_exit().require_encryption_key()
+        settings.require_encryption_key()
     except ConfigError as error:
         fail(error.message, code=2)
+    # The bars and the final error line say what the pipeline's warnings would repeat.
+    configure_logging("debug" if settings.log_level == "debug" else "error")
     console = Console(stderr=True)
 
     async def _go(services: Services) -> dict[str, Any]:
