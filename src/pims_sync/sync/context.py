@@ -50,6 +50,7 @@ class RunState:
     timeout_ms: int = 0
     stop_reason: str | None = None
     report: PhaseReport | None = None
+    begun: bool = False
 
     def cancel_reason(self) -> str:
         """The error message for a run cancelled from outside."""

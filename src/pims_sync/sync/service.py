@@ -88,6 +88,7 @@ class SyncService:
         self.events = events or EventBus()
         self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
         self._states: dict[UUID, RunState] = {}
+        self._closers: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -126,10 +127,21 @@ class SyncService:
 
     def _forget(self, run_id: UUID, task: asyncio.Task[SyncOutcome]) -> None:
         self._tasks.pop(run_id, None)
-        self._states.pop(run_id, None)
+        state = self._states.pop(run_id, None)
+        if task.cancelled() and state is not None and not state.begun:
+            # Cancelled before its first step: no handler of the run ever ran.
+            closer = asyncio.get_running_loop().create_task(self._close_unstarted(run_id, state))
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
         # Callers of async runs never await the task: its error is in the audit row.
         if not task.cancelled():
             task.exception()
+
+    async def _close_unstarted(self, run_id: UUID, state: RunState) -> None:
+        reason = state.cancel_reason()
+        result = {"success": False, "syncId": str(run_id), "error": reason, "code": "cancelled"}
+        await self._close(run_id, RunStatus.FAILED, RunCounters(), reason, result)
+        await self.events.publish(run_id, _terminal(False, result=result, error=reason))
 
     async def shutdown(self, grace_seconds: float = 30) -> None:
         """Take no new runs; let running ones finish for the grace, then stop them."""
@@ -146,11 +158,14 @@ class SyncService:
                 task.cancel()
         if pending:
             await asyncio.wait(pending)
+        if self._closers:
+            await asyncio.wait(set(self._closers))
 
     async def _execute(
         self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
     ) -> SyncOutcome:
         started = time.monotonic()
+        state.begun = True
         if self._metrics is not None:
             self._metrics.active_runs.inc()
         beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat-{run_id}")

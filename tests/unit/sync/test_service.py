@@ -300,3 +300,15 @@ async def test_single_phase_guard_error_carries_the_sync_id(world: World) -> Non
     assert row.status is RunStatus.FAILED
     assert row.error_message is not None
     assert "force" in row.error_message
+
+
+async def test_a_run_cancelled_before_its_first_step_is_closed_too() -> None:
+    world = make_world(appointment("1"))
+    handle = await world.service.start(SyncRequest(CLINIC_ID, SyncType.INBOUND))
+    handle.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handle.task
+    await asyncio.sleep(0.01)
+    row = await world.runs.get(clinic_id=CLINIC_ID, run_id=handle.run_id)
+    assert row is not None
+    assert (row.status, row.error_message) == ("failed", "cancelled")
