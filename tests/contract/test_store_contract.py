@@ -175,6 +175,18 @@ async def test_a_failing_plan_writes_nothing(backend: Backend) -> None:
     assert stored["a"].metadata == {"v": 1}
 
 
+async def test_the_last_write_of_an_external_id_in_a_batch_wins(backend: Backend) -> None:
+    clinic = await backend.clinic()
+
+    written = await put(
+        backend.cases, clinic, write("a", metadata={"v": 1}), write("a", metadata={"v": 2})
+    )
+
+    assert [w.metadata for w in written] == [{"v": 2}]
+    stored = await backend.cases.get_many(clinic_id=clinic, external_ids=["a"])
+    assert stored["a"].metadata == {"v": 2}
+
+
 async def test_clinics_never_see_or_change_each_others_cases(backend: Backend) -> None:
     clinic_a, clinic_b = await backend.clinic(), await backend.clinic()
     await put(
@@ -448,6 +460,13 @@ async def test_history_is_newest_first_top_level_and_filtered(backend: Backend) 
     assert [r.id for r in inbound] == [ids[2], ids[0]]
     assert [r.id for r in failed] == [ids[2]]
     assert [r.id for r in limited] == [ids[3], ids[2]]
+
+
+async def test_runs_started_at_the_same_instant_keep_their_order(backend: Backend) -> None:
+    clinic = await backend.clinic()
+    ids = [await _finished(backend.runs, clinic, T0, SyncType.INBOUND, ok=True) for _ in range(3)]
+
+    assert [r.id for r in await backend.runs.history(clinic_id=clinic)] == ids[::-1]
 
 
 async def test_runs_are_scoped_and_children_come_in_start_order(backend: Backend) -> None:

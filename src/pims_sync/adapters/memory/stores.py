@@ -71,7 +71,8 @@ class MemoryCaseStore:
         """One atomic batch: read these cases, write what `plan` returns, return it."""
         # No await between the read and the writes: the batch is atomic in one event loop.
         stored = await self.get_many(clinic_id=clinic_id, external_ids=external_ids)
-        writes = list(plan(stored))
+        # Duplicate external ids in one batch: the last write wins, as in SQL.
+        writes = list({w.external_id: w for w in plan(stored)}.values())
         now = datetime.now(UTC)
         written: list[CaseWrite] = []
         for write in writes:

@@ -115,6 +115,8 @@ class SqlRunStore:
                     parent_id=run.parent_id,
                     started_at=run.started_at,
                     heartbeat_at=run.heartbeat_at,
+                    # Microseconds, on SQLite too: runs started in the same second keep order.
+                    created_at=datetime.now(UTC),
                     updated_at=run.started_at,
                 )
             )
