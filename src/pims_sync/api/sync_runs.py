@@ -60,7 +60,7 @@ async def find_run(services: Services, clinic_id: UUID, run_id: UUID) -> dict[st
     record = await services.runs.get(clinic_id=clinic_id, run_id=run_id)
     if record is None:
         raise ApiError(404, "sync_not_found", f"Sync run not found: {run_id}")
-    phases = None
+    phases = []  # always a list, so clients read one shape; only a full run has phases
     if record.sync_type is SyncType.FULL:
         phases = await services.runs.children(clinic_id=clinic_id, parent_id=record.id)
     return run_detail(record, phases)

@@ -31,7 +31,7 @@ SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
 
 
 @router.post("/inbound", summary="Inbound sync: PIMS appointments → cases")
-@router.post("/outbound/cases", include_in_schema=False)
+@router.post("/outbound/cases", deprecated=True, summary="The original's path of /api/sync/inbound")
 async def sync_inbound(
     request: Request,
     services: ServicesDep,
@@ -44,7 +44,7 @@ async def sync_inbound(
 
 
 @router.post("/cases", summary="Cases sync: enrich past cases with their consultations")
-@router.post("/outbound/enrich", include_in_schema=False)
+@router.post("/outbound/enrich", deprecated=True, summary="The original's path of /api/sync/cases")
 async def sync_cases(
     request: Request,
     services: ServicesDep,
@@ -69,7 +69,7 @@ async def sync_reconcile(
 
 
 @router.post("/full", summary="Full sync: inbound, cases, reconciliation")
-@router.post("/outbound/full", include_in_schema=False)
+@router.post("/outbound/full", deprecated=True, summary="The original's path of /api/sync/full")
 async def sync_full(
     request: Request,
     services: ServicesDep,
