@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 from uuid import UUID
 
@@ -15,19 +14,6 @@ from pims_sync.api.sync_schemas import SyncBody, run_detail, run_summary, succes
 from pims_sync.bootstrap import Services
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import RunRecord, SyncType, Trigger
-
-logger = logging.getLogger(__name__)
-
-# Runs started with `async: true` are kept here until they end: asyncio holds tasks
-# only weakly, and their outcome is read from the audit row, not from the task.
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    _background.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        # The run's audit row holds the failure; this only keeps asyncio quiet.
-        logger.debug("background run ended with %s", type(task.exception()).__name__)
 
 
 def run_urls(request: Request, run_id: UUID, clinic: Clinic, service_key: bool) -> dict[str, str]:
@@ -44,8 +30,7 @@ async def start_run(
     """Start the run; answer 202 at once (`async`), or its outcome when it ends."""
     handle = await services.sync.start(body.request(clinic.id, Trigger.API))
     if body.run_async:
-        _background.add(handle.task)
-        handle.task.add_done_callback(_forget)
+        # The service keeps the task and records its outcome in the audit row.
         urls = run_urls(request, handle.run_id, clinic, service_key)
         queued = {"success": True, "syncId": str(handle.run_id), "status": "queued", **urls}
         return JSONResponse(queued, status_code=202)
