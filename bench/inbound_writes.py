@@ -197,9 +197,10 @@ async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         await bench_database(f"sqlite:///{Path(tmp) / 'bench.db'}", args.cases, batches)
     print(
-        "\nStatements are those SQLAlchemy sends (before_cursor_execute): Postgres SELECT … FOR"
-        " UPDATE + 2 upserts; SQLite BEGIN IMMEDIATE + SELECT + 2 upserts. COMMIT (and"
-        " psycopg's implicit BEGIN) add one round trip each, per batch."
+        "\nStatements are those SQLAlchemy sends (before_cursor_execute), the same for any"
+        " batch size: Postgres advisory locks + SELECT … FOR UPDATE + 2 upserts; SQLite"
+        " BEGIN IMMEDIATE + SELECT + 2 upserts. COMMIT (and psycopg's implicit BEGIN) add"
+        " one round trip each per batch."
     )
     verdict = "meets" if ok else "MISSES"
     print(f"\nPostgres {verdict} the bar: {args.cases} cases in < {BAR_SECONDS:.0f} s per run")

@@ -223,6 +223,7 @@ async def test_concurrent_batches_on_the_same_cases_lose_no_metadata_key(backend
     clinic = await backend.clinic()
     ids = ["a", "b", "c"]
     await put(backend.cases, clinic, *(write(i, metadata={"pims": i}) for i in ids))
+    ids.append("new")  # a case both batches create: there is no row to lock yet
     first_has_read = threading.Event()
 
     def merging(key: str, *, hold: bool) -> Any:
@@ -230,7 +231,8 @@ async def test_concurrent_batches_on_the_same_cases_lose_no_metadata_key(backend
             if hold:
                 first_has_read.set()
                 time.sleep(0.5)  # the other writer tries to read now, and must wait
-            return [write(i, metadata={**stored[i].metadata, key: True}) for i in ids]
+            kept = {i: stored[i].metadata if i in stored else {} for i in ids}
+            return [write(i, metadata={**kept[i], key: True}) for i in ids]
 
         return plan
 
@@ -240,7 +242,8 @@ async def test_concurrent_batches_on_the_same_cases_lose_no_metadata_key(backend
             if not hold:
                 await asyncio.to_thread(first_has_read.wait, 10)
             plan = merging(key, hold=hold)
-            await SqlCaseStore(engine).apply(clinic_id=clinic, external_ids=ids, plan=plan)
+            order = ids if hold else ids[::-1]  # locks are taken in one order whatever given
+            await SqlCaseStore(engine).apply(clinic_id=clinic, external_ids=order, plan=plan)
         finally:
             await engine.dispose()
 
@@ -255,5 +258,6 @@ async def test_concurrent_batches_on_the_same_cases_lose_no_metadata_key(backend
 
     stored = await backend.cases.get_many(clinic_id=clinic, external_ids=ids)
     assert {i: dict(c.metadata) for i, c in stored.items()} == {
-        i: {"pims": i, "first": True, "second": True} for i in ids
+        **{i: {"pims": i, "first": True, "second": True} for i in ids[:3]},
+        "new": {"first": True, "second": True},
     }

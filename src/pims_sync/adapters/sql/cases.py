@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync.adapters.sql.batch_upsert import BatchUpsert
@@ -69,6 +69,25 @@ def _patient_values(
     )
 
 
+# FOR UPDATE cannot lock a case that does not exist yet: two batches creating the same
+# case would both see it absent and the second would overwrite the first's metadata.
+# A transaction-scoped advisory lock per (clinic, external id) covers new cases too;
+# taken in one sorted order by every batch, so two batches never deadlock.
+LOCK_EXTERNAL_IDS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(CAST(:clinic AS text) || '/' || x, 0)))"
+    " FROM unnest(CAST(:ids AS text[])) AS t(x)"
+)
+
+
+async def _lock_external_ids(
+    conn: AsyncConnection, clinic_id: UUID, external_ids: Sequence[str]
+) -> None:
+    """Hold the batch's advisory locks until the transaction ends (Postgres)."""
+    ids = sorted(set(external_ids))
+    if ids:
+        await conn.execute(LOCK_EXTERNAL_IDS, {"clinic": str(clinic_id), "ids": ids})
+
+
 class SqlCaseStore:
     """Cases and patient rows; `apply` is one transaction with row locks and batch upserts."""
 
@@ -121,6 +140,8 @@ class SqlCaseStore:
                 # Take SQLite's write lock before reading: another writer waits (busy_timeout)
                 # instead of interleaving its read-modify-write with ours.
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await _lock_external_ids(conn, clinic_id, external_ids)
             stored = await self._read(conn, clinic_id, external_ids, lock=True)
             # Duplicate external ids in one statement would be an error on Postgres
             # ("cannot affect row a second time"); the last write wins, as in memory.
