@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +14,7 @@ from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.runs import SqlRunStore
+from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import PimsProvider
@@ -32,11 +33,16 @@ class Services:
     credentials: SqlCredentialStore
     cases: SqlCaseStore
     runs: SqlRunStore
+    schedules: SqlScheduleStore
+    fires: SqlFireStore
+    recovery: SqlRunRecovery
     credential_vault: SqlCredentialVault | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
+    # Set by `serve` when this process runs the scheduler (the status endpoint says so).
+    scheduler_running: bool = False
 
     @property
     def vault(self) -> SqlCredentialVault:
@@ -104,5 +110,8 @@ def build_services(settings: Settings) -> Services:
         api_keys=SqlApiKeyStore(engine),
         credentials=SqlCredentialStore(engine),
         cases=SqlCaseStore(engine),
-        runs=SqlRunStore(engine),
+        runs=SqlRunStore(engine, stale_after=timedelta(seconds=settings.run_stale_seconds)),
+        schedules=SqlScheduleStore(engine),
+        fires=SqlFireStore(engine),
+        recovery=SqlRunRecovery(engine),
     )

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
         "https://us.idexxneo.com", validation_alias=AliasChoices("IDEXX_BASE_URL")
     )
     enable_scheduler: bool = Field(True, validation_alias=AliasChoices("ENABLE_SCHEDULER"))
+    scheduler_tick_seconds: float = Field(
+        15, ge=0.2, le=60, validation_alias=AliasChoices("SCHEDULER_TICK_SECONDS")
+    )
+    # A run silent this long belongs to a dead process; keep it well above 30 s (the
+    # pipeline's own heartbeat period) outside tests.
+    run_stale_seconds: float = Field(
+        120, ge=2, le=3600, validation_alias=AliasChoices("RUN_STALE_SECONDS")
+    )
+    shutdown_grace_seconds: float = Field(
+        30, ge=0, le=3600, validation_alias=AliasChoices("SHUTDOWN_GRACE_SECONDS")
+    )
+    worker_concurrency: int = Field(
+        4, ge=1, le=100, validation_alias=AliasChoices("WORKER_CONCURRENCY")
+    )
     sync_timeout_ms: int = Field(300_000, ge=1000, validation_alias=AliasChoices("SYNC_TIMEOUT_MS"))
     pims_max_concurrency: int = Field(
         5, ge=1, le=100, validation_alias=AliasChoices("PIMS_MAX_CONCURRENCY")
@@ -120,6 +134,10 @@ ENV_NAMES = {
     "pims_rate_limit_per_second": "PIMS_RATE_LIMIT_PER_SECOND",
     "log_level": "LOG_LEVEL",
     "enable_scheduler": "ENABLE_SCHEDULER",
+    "scheduler_tick_seconds": "SCHEDULER_TICK_SECONDS",
+    "run_stale_seconds": "RUN_STALE_SECONDS",
+    "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
+    "worker_concurrency": "WORKER_CONCURRENCY",
 }
 
 

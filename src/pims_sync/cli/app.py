@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from pims_sync import __version__
-from pims_sync.cli import clinics, credentials, db, demo, history, keys, serve, simulator, sync
+from pims_sync.cli import (
+    clinics,
+    credentials,
+    db,
+    demo,
+    history,
+    keys,
+    schedules,
+    serve,
+    simulator,
+    sync,
+    worker,
+)
 
 app = typer.Typer(
     name="pims-sync",
@@ -31,7 +43,19 @@ def _root(
     """Keeps a veterinary clinic's cases in step with its PIMS (IDEXX Neo)."""
 
 
-for module in (db, clinics, credentials, keys, serve, simulator, sync, history, demo):
+for module in (
+    db,
+    clinics,
+    credentials,
+    keys,
+    schedules,
+    serve,
+    worker,
+    simulator,
+    sync,
+    history,
+    demo,
+):
     module.register(app)
 
 

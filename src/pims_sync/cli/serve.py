@@ -1,7 +1,8 @@
-"""`pims-sync serve`: the HTTP API under uvicorn, on HOST:PORT."""
+"""`pims-sync serve`: the HTTP API under uvicorn, with the scheduler and a job worker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 from types import FrameType
@@ -14,15 +15,14 @@ from sqlalchemy.exc import DBAPIError
 from pims_sync import __version__
 from pims_sync.adapters.sql.migrate import database_revision, display_url, head_revision
 from pims_sync.api.app import create_app
+from pims_sync.bootstrap import build_services
 from pims_sync.cli.common import fail, settings_or_exit, upgrade_embedded_schema
+from pims_sync.cli.runtime import Runtime
 from pims_sync.errors import ConfigError
 from pims_sync.logs import configure_logging
 from pims_sync.settings import Settings
 
 logger = logging.getLogger("pims_sync.serve")
-
-# Running syncs get this long to finish after SIGTERM (spec §8).
-GRACEFUL_SHUTDOWN_S = 30
 
 
 def prepare_database(settings: Settings) -> None:
@@ -44,37 +44,66 @@ def prepare_database(settings: Settings) -> None:
         )
 
 
-def _stop_quietly(_signum: int, _frame: FrameType | None) -> None:
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to
-    # the handler it found: this one, so a requested stop exits 0 without a traceback.
-    raise SystemExit(0)
+class _Server(uvicorn.Server):
+    """uvicorn that also tells the runtime to stop as soon as a stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self._runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Syncs start their grace period now, while uvicorn drains open requests.
+        self._runtime.request_stop()
+        super().handle_exit(sig, frame)
 
 
-def run_server(settings: Settings) -> None:
-    """Serve until a signal; exit 1 if the server could not start (e.g. port in use)."""
+async def _serve(settings: Settings, *, scheduler: bool, worker: bool) -> bool:
+    """API, scheduler and worker in one event loop; True if the server started."""
+    services = build_services(settings)
+    runtime = Runtime(services, scheduler=scheduler, worker=worker)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, services),
         host=settings.host,
         port=settings.port,
         log_config=None,
         log_level=settings.log_level,
         lifespan="on",
         server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # Open requests (a synchronous sync call) end when their run ends: within the grace.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
-    server = uvicorn.Server(config)
-    signal.signal(signal.SIGTERM, _stop_quietly)
-    signal.signal(signal.SIGINT, _stop_quietly)
-    server.run()
-    if not server.started:
+    server = _Server(config, runtime)
+    try:
+        await runtime.start()
+        await server.serve()
+    finally:
+        await runtime.stop()
+        await services.aclose()
+    return server.started
+
+
+def run_server(settings: Settings, *, scheduler: bool = True, worker: bool = True) -> None:
+    """Serve until a signal (exit 0); exit 1 if the server could not start (e.g. port in use)."""
+    # uvicorn re-raises a stop signal to the handler it found once it has shut down:
+    # ignoring it there lets the runtime and the services close, then exit 0.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    started = asyncio.run(_serve(settings, scheduler=scheduler, worker=worker))
+    if not started:
         raise typer.Exit(1)
 
 
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind (HOST).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to listen on (PORT).")] = None,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the scheduler (ENABLE_SCHEDULER).")
+    ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not execute jobs here (Postgres only).")
+    ] = False,
 ) -> None:
-    """Run the HTTP API until SIGTERM or Ctrl-C (needs ENCRYPTION_KEY)."""
+    """Run the HTTP API, the scheduler and a job worker until SIGTERM or Ctrl-C."""
     overrides = {
         name: value for name, value in (("host", host), ("port", port)) if value is not None
     }
@@ -83,17 +112,23 @@ def serve(
         settings.require_encryption_key()
     except ConfigError as error:
         fail(error.message, code=2)
+    if no_worker and settings.is_sqlite:
+        fail("--no-worker needs Postgres: with SQLite, jobs run inside `serve`", code=2)
     prepare_database(settings)
     configure_logging(settings.log_level, json_lines=settings.environment == "production")
+    scheduler = settings.enable_scheduler and not no_scheduler
     logger.info(
-        "pims-sync %s serving on http://%s:%d (database %s, environment %s)",
+        "pims-sync %s serving on http://%s:%d (database %s, environment %s, scheduler %s, "
+        "worker %s)",
         __version__,
         settings.host,
         settings.port,
         display_url(settings.database_url),
         settings.environment,
+        "on" if scheduler else "off",
+        "off" if no_worker else "on",
     )
-    run_server(settings)
+    run_server(settings, scheduler=scheduler, worker=not no_worker)
 
 
 def register(root: typer.Typer) -> None:

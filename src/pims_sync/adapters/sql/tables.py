@@ -142,6 +142,26 @@ clinic_schedule_configs = Table(
     _updated_at(),
 )
 
+# One row per fire time of a schedule: the unique key lets exactly one process claim it.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(),
+    Column("sync_type", Text(), nullable=False),
+    Column("fire_at", UtcDateTime(), nullable=False),
+    Column("status", Text(), nullable=False, server_default="claimed"),
+    Column("claimed_by", Text(), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=False, server_default=NOW),
+    Column("reason", Text(), nullable=True),
+    Column("run_id", Uuid(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    _updated_at(),
+    UniqueConstraint("clinic_id", "sync_type", "fire_at"),
+    Index(None, "fire_at"),
+    Index(None, "run_id"),
+)
+
 cases = Table(
     "cases",
     metadata,

@@ -1,0 +1,178 @@
+"""A process's background parts: the scheduler, the job worker, crash recovery, shutdown.
+
+`serve` and `worker` build one Runtime beside the services. On SQLite the queue is
+in-process (jobs are asyncio tasks of this process); on Postgres it is procrastinate,
+shared by every process on every machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pims_sync.adapters.queue.inprocess import InProcessQueue
+from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
+from pims_sync.bootstrap import Services
+from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
+from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
+from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions
+from pims_sync.sync.service import SyncOutcome, SyncRequest
+
+log = logging.getLogger("pims_sync.runtime")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def process_name() -> str:
+    """host:pid, recorded on the fires this process claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def _result(task: asyncio.Task[SyncOutcome]) -> RunResult:
+    """The run's result; shielded so only the pipeline's shutdown stops the run itself."""
+    try:
+        outcome = await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            return RunResult(success=False, error=INTERRUPTED)
+        raise
+    except Exception as error:  # noqa: BLE001 - its audit row has the details
+        return RunResult(success=False, error=str(error) or type(error).__name__)
+    message = outcome.as_dict().get("error")
+    return RunResult(success=outcome.success, error=None if outcome.success else str(message))
+
+
+class SyncLauncher:
+    """Starts a job's run through the pipeline (the same path as API and CLI runs)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def launch(self, job: SyncJob) -> LaunchedRun:
+        """Open the audit row and start the run (RunInProgressError if the clinic is busy)."""
+        options = job.options
+        request = SyncRequest(
+            clinic_id=job.clinic_id,
+            sync_type=job.sync_type,
+            triggered_by=job.triggered_by,
+            days_ahead=int(options.get("daysAhead", 7)),
+            lookback_days=int(options.get("lookbackDays", 7)),
+            parallel_batch_size=int(options.get("parallelBatchSize", 5)),
+            force=bool(options.get("force", False)),
+        )
+        handle = await self._services.sync.start(request)
+        return LaunchedRun(run_id=handle.run_id, result=_result(handle.task))
+
+
+class Runtime:
+    """The scheduler and/or worker of one process, started and stopped together."""
+
+    def __init__(self, services: Services, *, scheduler: bool, worker: bool) -> None:
+        settings = services.settings
+        self._services = services
+        self._want_scheduler = scheduler
+        self._want_worker = worker
+        self._stale = settings.run_stale_seconds
+        self._grace = settings.shutdown_grace_seconds
+        self.name = process_name()
+        runner = JobRunner(
+            launcher=SyncLauncher(services),
+            fires=services.fires,
+            runs=services.runs,
+            now=_now,
+            heartbeat_seconds=min(15.0, self._stale / 4),
+        )
+        self.queue: InProcessQueue | ProcrastinateQueue
+        if settings.is_sqlite:
+            self.queue = InProcessQueue(runner)
+        else:
+            self.queue = ProcrastinateQueue(
+                settings.database_url,
+                runner,
+                stale_seconds=self._stale,
+                pool_size=settings.worker_concurrency + 3,
+            )
+        self.scheduler = Scheduler(
+            schedules=services.schedules,
+            fires=services.fires,
+            runs=services.runs,
+            queue=self.queue,
+            recovery=services.recovery,
+            now=_now,
+            options=SchedulerOptions(
+                tick_seconds=settings.scheduler_tick_seconds,
+                stale_after=timedelta(seconds=self._stale),
+                name=self.name,
+            ),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(work, name=name))
+
+    async def start(self) -> None:
+        """Recover after crashed processes, then start the parts asked for."""
+        self._loop = asyncio.get_running_loop()
+        if isinstance(self.queue, ProcrastinateQueue):
+            await self.queue.open()
+        await self.scheduler.recover()  # runs left in progress by a dead process
+        # The loop also recovers on every tick: a survivor cleans up after a crash.
+        self._spawn(self.scheduler.run(plan=self._want_scheduler), "scheduler")
+        self._services.scheduler_running = self._want_scheduler
+        if self._want_worker and isinstance(self.queue, ProcrastinateQueue):
+            worker = self.queue.run_worker(
+                concurrency=self._services.settings.worker_concurrency,
+                name=self.name,
+                graceful_seconds=self._grace + 10,
+            )
+            self._spawn(worker, "worker")
+        log.info(
+            "runtime started: scheduler %s, worker %s, queue %s",
+            "on" if self._want_scheduler else "off",
+            "on" if self._want_worker else "off",
+            type(self.queue).__name__,
+        )
+
+    def request_stop(self) -> None:
+        """From a signal handler: begin stopping now (uvicorn drains requests meanwhile)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._begin_stop)
+
+    def _begin_stop(self) -> None:
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(), name="runtime-stop")
+
+    async def stop(self) -> None:
+        """Stop taking work; running syncs get the grace period, then are interrupted."""
+        self._begin_stop()
+        assert self._stopping is not None  # noqa: S101 - set just above
+        await self._stopping
+
+    async def _stop(self) -> None:
+        self.scheduler.stop()
+        self._services.scheduler_running = False
+        parts: list[Coroutine[Any, Any, None]] = []
+        if self._services.sync_service is not None:
+            parts.append(self._services.sync_service.shutdown(self._grace))
+        if isinstance(self.queue, InProcessQueue):
+            parts.append(self.queue.close(timeout=self._grace + 10))
+        for task in self._tasks:
+            if task.get_name() == "worker":
+                task.cancel()  # procrastinate stops fetching and waits for its jobs
+        await asyncio.gather(*parts, return_exceptions=True)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if isinstance(self.queue, ProcrastinateQueue):
+            await self.queue.close()
+        log.info("runtime stopped")

@@ -1,0 +1,100 @@
+"""The job queue port: scheduled (and queued) sync runs, executed one clinic at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from pims_sync.domain.runs import SyncType, Trigger
+from pims_sync.errors import PimsSyncError
+
+
+class JobRefusedError(PimsSyncError):
+    """The queue refused the job (the same run is already queued, or it is shutting down)."""
+
+    code = "job_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob:
+    """A sync run to execute: which clinic, what type, its options, and the fire it serves."""
+
+    clinic_id: UUID
+    sync_type: SyncType
+    triggered_by: Trigger = Trigger.SCHEDULER
+    options: Mapping[str, Any] = field(default_factory=dict)
+    fire_id: UUID | None = None
+
+    @property
+    def lock(self) -> str:
+        """One job of a clinic runs at a time."""
+        return f"clinic:{self.clinic_id}"
+
+    @property
+    def queueing_lock(self) -> str:
+        """At most one job of a clinic and type waits in the queue."""
+        return f"clinic:{self.clinic_id}:{self.sync_type.value}"
+
+    def payload(self) -> dict[str, Any]:
+        """JSON-safe arguments (a queue in the database stores them)."""
+        return {
+            "clinic_id": str(self.clinic_id),
+            "sync_type": self.sync_type.value,
+            "triggered_by": self.triggered_by.value,
+            "options": dict(self.options),
+            "fire_id": None if self.fire_id is None else str(self.fire_id),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SyncJob:
+        """The job back from its payload."""
+        fire = payload.get("fire_id")
+        return cls(
+            clinic_id=UUID(str(payload["clinic_id"])),
+            sync_type=SyncType(payload["sync_type"]),
+            triggered_by=Trigger(payload.get("triggered_by", Trigger.SCHEDULER.value)),
+            options=dict(payload.get("options") or {}),
+            fire_id=None if fire is None else UUID(str(fire)),
+        )
+
+
+# What a queue calls to execute a job (scheduling.runner.JobRunner).
+JobHandler = Callable[[SyncJob], Awaitable[None]]
+
+
+class JobQueue(Protocol):
+    """Where jobs wait; one job per clinic runs at a time, wherever the workers are."""
+
+    async def enqueue(self, job: SyncJob) -> None:
+        """Queue the job; JobRefusedError if one of its clinic and type is already waiting."""
+        ...
+
+    async def recover_stalled(self) -> int:
+        """Release jobs held by workers that died (their locks would block the clinic)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended, as the fire table records it."""
+
+    success: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchedRun:
+    """A run that has started: its audit id and an awaitable of its result."""
+
+    run_id: UUID
+    result: Awaitable[RunResult]
+
+
+class RunLauncher(Protocol):
+    """Starts a sync run for a job (the pipeline's SyncService behind it)."""
+
+    async def launch(self, job: SyncJob) -> LaunchedRun:
+        """Open the audit row and start the run; RunInProgressError if the clinic is busy."""
+        ...
