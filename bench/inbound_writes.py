@@ -202,8 +202,9 @@ async def main(args: argparse.Namespace) -> int:
         " BEGIN IMMEDIATE + SELECT + 2 upserts. COMMIT (and psycopg's implicit BEGIN) add"
         " one round trip each per batch."
     )
-    verdict = "meets" if ok else "MISSES"
-    print(f"\nPostgres {verdict} the bar: {args.cases} cases in < {BAR_SECONDS:.0f} s per run")
+    if not args.database_url or make_url(args.database_url).get_backend_name() != "sqlite":
+        verdict = "meets" if ok else "MISSES"
+        print(f"\nPostgres {verdict} the bar: {args.cases} cases in < {BAR_SECONDS:.0f} s per run")
     return 0 if ok else 1
 
 
