@@ -273,8 +273,11 @@ async def test_run_detail_and_history_shapes(
     assert detail["result"] == full.json()
     assert detail["error"] is None
 
-    bad = refused(await client.get("/api/sync/not-a-uuid", headers=key), 400, "validation_error")
-    assert bad["validationErrors"][0]["field"] == "path.syncId"
+    # A malformed id is an unknown run (and `/api/sync/<word>` an unknown path).
+    bad = refused(await client.get("/api/sync/not-a-uuid", headers=key), 404, "not_found")
+    assert bad["error"] == "Not found: GET /api/sync/not-a-uuid"
+    refused(await client.post("/api/sync/not-a-uuid", headers=key), 404, "not_found")
+    refused(await client.get("/api/sync/inbound", headers=key), 405, "method_not_allowed")
     unknown = await client.get(f"/api/sync/{uuid.uuid4()}", headers=key)
     refused(unknown, 404, "sync_not_found")
 

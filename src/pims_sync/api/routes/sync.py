@@ -27,6 +27,8 @@ INBOUND = "sync:inbound"
 CASES = "sync:cases"
 RECONCILE = "sync:reconcile"
 
+# Only UUID-shaped ids match (`:uuid`): any other `/api/sync/<word>` is an unknown path,
+# 404 for every method, rather than a 405 or 400 from a route it was never meant for.
 SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
 
 
@@ -81,7 +83,6 @@ async def sync_full(
     return await start_run(request, services, clinic, body, service_key=key.is_service_key)
 
 
-# Declared before `/{syncId}`, which would otherwise take `history` for an id.
 @router.get("/history", summary="Recent runs of the clinic")
 async def sync_history(
     services: ServicesDep,
@@ -97,7 +98,7 @@ async def sync_history(
     return history_body(records)
 
 
-@router.get("/{syncId}", summary="One run: status, progress, phases, result")
+@router.get("/{syncId:uuid}", summary="One run: status, progress, phases, result")
 async def sync_status(
     services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
 ) -> dict[str, Any]:
@@ -106,7 +107,7 @@ async def sync_status(
 
 
 @router.get(
-    "/{syncId}/events",
+    "/{syncId:uuid}/events",
     summary="Server-Sent Events of a run",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
