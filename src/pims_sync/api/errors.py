@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pims_sync import errors
+from pims_sync.sync.service import ServiceStoppingError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.RunInProgressError, 409),  # sync_in_progress, with the running run's syncId
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
+    (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
     (errors.NotFoundError, 404),
     (errors.InvalidInputError, 400),
     (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
