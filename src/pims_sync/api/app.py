@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pims_sync import __version__
 from pims_sync.api.errors import install_error_handlers
 from pims_sync.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
-from pims_sync.api.routes import clinic, sync, system
+from pims_sync.api.routes import clinic, scheduler, sync, system
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.metrics import Metrics
 from pims_sync.settings import Settings
@@ -51,4 +51,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(clinic.router)
     app.include_router(sync.router)
+    app.include_router(scheduler.router)
     return app

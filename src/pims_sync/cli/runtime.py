@@ -84,6 +84,7 @@ class Runtime:
         self._grace = settings.shutdown_grace_seconds
         self.name = process_name()
         runner = JobRunner(
+            name=self.name,
             launcher=SyncLauncher(services),
             fires=services.fires,
             runs=services.runs,

@@ -74,6 +74,7 @@ class FireRecord:
     claimed_at: datetime
     reason: str | None = None
     run_id: UUID | None = None
+    run_by: str | None = None
     finished_at: datetime | None = None
 
 
@@ -107,8 +108,9 @@ class FireStore(Protocol):
         at: datetime,
         reason: str | None = None,
         run_id: UUID | None = None,
+        run_by: str | None = None,
     ) -> None:
-        """Move a fire to a new status (run id and reason kept unless given)."""
+        """Move a fire to a new status (run id, runner and reason kept unless given)."""
         ...
 
     async def latest(self, clinic_ids: Sequence[UUID] | None = None) -> list[FireRecord]:

@@ -28,12 +28,14 @@ class JobRunner:
         runs: RunStore,
         now: Callable[[], datetime],
         heartbeat_seconds: float = 15.0,
+        name: str = "worker",
     ) -> None:
         self._launcher = launcher
         self._fires = fires
         self._runs = runs
         self._now = now
         self._heartbeat = heartbeat_seconds
+        self._name = name
 
     async def __call__(self, job: SyncJob) -> None:
         """Execute the job; a busy clinic or a refused start is recorded on the fire."""
@@ -94,6 +96,7 @@ class JobRunner:
                 at=self._now(),
                 reason=reason,
                 run_id=None if launched is None else launched.run_id,
+                run_by=None if launched is None else self._name,
             )
         except Exception:
             log.exception("could not record the outcome of fire %s", job.fire_id)

@@ -107,6 +107,7 @@ class MemoryFireStore:
         at: datetime,
         reason: str | None = None,
         run_id: UUID | None = None,
+        run_by: str | None = None,
     ) -> None:
         """Move a fire to a new status."""
         fire = self._fires[fire_id]
@@ -115,6 +116,7 @@ class MemoryFireStore:
             status=status,
             reason=reason if reason is not None else fire.reason,
             run_id=run_id if run_id is not None else fire.run_id,
+            run_by=run_by if run_by is not None else fire.run_by,
             finished_at=at if status in FINAL else fire.finished_at,
         )
 

@@ -89,6 +89,7 @@ def _fire(row: Any) -> FireRecord:
         claimed_at=row.claimed_at,
         reason=row.reason,
         run_id=row.run_id,
+        run_by=row.run_by,
         finished_at=row.finished_at,
     )
 
@@ -164,13 +165,16 @@ class SqlFireStore:
         at: datetime,
         reason: str | None = None,
         run_id: UUID | None = None,
+        run_by: str | None = None,
     ) -> None:
-        """Move a fire to a new status (run id and reason kept unless given)."""
+        """Move a fire to a new status (run id, runner and reason kept unless given)."""
         values: dict[str, Any] = {"status": FireStatus(status).value, "updated_at": _aware(at)}
         if reason is not None:
             values["reason"] = reason
         if run_id is not None:
             values["run_id"] = run_id
+        if run_by is not None:
+            values["run_by"] = run_by
         if status in FINAL:
             values["finished_at"] = _aware(at)
         async with self._engine.begin() as conn:

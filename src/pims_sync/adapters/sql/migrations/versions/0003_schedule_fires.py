@@ -62,6 +62,7 @@ def _fires() -> Table:
         Column("claimed_at", UtcDateTime(), nullable=False, server_default=NOW),
         Column("reason", Text(), nullable=True),
         Column("run_id", Uuid(), nullable=True),
+        Column("run_by", Text(), nullable=True),
         Column("finished_at", UtcDateTime(), nullable=True),
         Column("updated_at", UtcDateTime(), nullable=False, server_default=NOW),
         UniqueConstraint("clinic_id", "sync_type", "fire_at"),
