@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -188,7 +189,7 @@ def assert_never_two_runs_of_a_clinic(runs: Sequence[Any]) -> None:
         by_clinic[run.clinic_id].append(run)
     for clinic, mine in by_clinic.items():
         mine.sort(key=lambda r: r.started_at)
-        for first, second in zip(mine, mine[1:], strict=False):
+        for first, second in itertools.pairwise(mine):
             assert first.completed_at is not None, f"clinic {clinic}: run {first.id} never ended"
             assert first.completed_at <= second.started_at, f"clinic {clinic}: runs overlap"
 
@@ -198,7 +199,7 @@ def assert_each_fire_time_once(all_fires: Sequence[Any], clinics: Sequence[UUID]
     for clinic in clinics:
         times = [f.fire_at for f in all_fires if f.clinic_id == clinic]
         assert len(times) == len(set(times))
-        gaps = {(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)}
+        gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times)}
         assert gaps <= {10.0}, f"clinic {clinic}: fire times missing ({sorted(gaps)})"
 
 

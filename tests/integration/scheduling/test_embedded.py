@@ -10,12 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pims_sync.adapters.sql.tables import cases
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
 from tests.integration.scheduling.harness import (
     assert_each_fire_time_once,
     assert_never_two_runs_of_a_clinic,
     fires,
+    rows,
     seed_clinics,
     spawn_serve,
     top_runs,
@@ -38,14 +40,12 @@ def test_one_process_on_sqlite_runs_each_fire_time_once(
     url = f"sqlite:///{tmp_path / 'pims-sync.db'}"
     serve = spawn_serve(url, simulator, tmp_path, "embedded")  # migrates the SQLite file
     clinics = seed_clinics(url, simulator, 3, EVERY_10_S)
-    started = time.monotonic()
     wait_for(
         lambda: len([f for f in fires(url) if f.status == "completed"]) >= 9, 60, serve.output()
     )
     status = httpx.get(f"http://127.0.0.1:{serve.port}/health", timeout=5)
     assert status.status_code == 200
     assert serve.stop() == 0, serve.output()
-    elapsed = time.monotonic() - started
 
     recorded = fires(url)
     assert_each_fire_time_once(recorded, clinics)
@@ -59,9 +59,9 @@ def test_one_process_on_sqlite_runs_each_fire_time_once(
                 "completed" if fire.status == "completed" else "failed"
             )
         else:
-            assert fire.status == "skipped" and fire.reason, fire
+            assert fire.status == "skipped", fire
+            assert fire.reason, fire
     assert {r.triggered_by for r in runs.values()} == {"scheduler"}
-    assert elapsed < 90
 
 
 def test_sigterm_during_a_run_fails_it_as_interrupted_and_exits_0(
@@ -91,7 +91,4 @@ def test_sigterm_during_a_run_fails_it_as_interrupted_and_exits_0(
     [fire] = [f for f in fires(url) if f.run_id == run.id]
     assert (fire.status, fire.reason) == ("failed", "interrupted by shutdown")
     # Nothing half-written: the calendar never arrived, so no case was written at all.
-    from pims_sync.adapters.sql.tables import cases
-    from tests.integration.scheduling.harness import rows
-
     assert rows(url, cases) == []
