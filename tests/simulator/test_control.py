@@ -246,3 +246,23 @@ async def test_control_calls_address_other_clinics() -> None:
         await login(control, company_id="1001")
         details = await control.get("/appointments/getAppointment", params={"id": new_id})
         assert details.status_code == 404  # another clinic's appointment
+
+
+async def test_client_change_shows_the_new_phone_and_email_everywhere(
+    client: httpx.AsyncClient,
+) -> None:
+    target = first_appointment(await sim_day(client))
+    response = await client.post(
+        f"/__sim__/clients/{target['client_id']}",
+        json={"phone": "650-555-0199", "email": "new.owner@example.com"},
+    )
+    assert response.status_code == 200, response.text
+    for event in await sim_day(client):
+        if event["client_id"] == target["client_id"]:
+            assert event["phone_number"] == "650-555-0199"
+            assert event["email"] == "new.owner@example.com"
+    missing = await client.post("/__sim__/clients/999999", json={"phone": "1"})
+    assert missing.status_code == 404
+    assert (
+        await client.post(f"/__sim__/clients/{target['client_id']}", json={})
+    ).status_code == 400

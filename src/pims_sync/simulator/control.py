@@ -76,6 +76,7 @@ def routes(sim: Simulation) -> list[Route]:
         ("POST", "/appointments/{id}/move", _move),
         ("POST", "/days/{day}/clear", _clear_day),
         ("POST", "/consultations/{id}/notes", _notes),
+        ("POST", "/clients/{id}", _change_client),
         ("GET", "/clock", _show_clock),
         ("POST", "/clock", _clock),
         ("GET", "/sessions", _sessions),
@@ -218,6 +219,27 @@ async def _notes(call: Call) -> Body:
         raise ControlError("notes must be a string (HTML)")
     call.sim.world.write_notes(visit, notes, str(call.body.get("status") or "completed"))
     return {"ok": True, "consultationId": visit.consultation_id, "appointmentId": visit.id}
+
+
+async def _change_client(call: Call) -> Body:
+    """A client's phone or e-mail changes (a real clinic edits these between visits)."""
+    raw, body = call.path_id(), call.body
+    changes: dict[str, str | None] = {}
+    for key in ("phone", "email"):
+        if key in body:
+            value = body[key]
+            if value is not None and not isinstance(value, str):
+                raise ControlError(f"{key} must be a string or null")
+            changes[key] = value
+    if not changes:
+        raise ControlError("give phone and/or email")
+    if not raw.isdigit():
+        raise ControlError(f"no client {raw}", 404)
+    try:
+        client = call.sim.world.change_client(int(raw), changes)
+    except LookupError as error:
+        raise ControlError(str(error), 404) from error
+    return {"ok": True, "clientId": client.id, "phone": client.mobile_phone, "email": client.email}
 
 
 def _changed(sim: Simulation, visit: Visit) -> Body:

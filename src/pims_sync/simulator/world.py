@@ -199,6 +199,19 @@ class World:
         clinic.patients[patient.id] = patient
         return patient
 
+    def change_client(self, client_id: int, changes: dict[str, str | None]) -> Client:
+        """A client's new phone and/or e-mail (the phone replaces every number they had)."""
+        client = next((c.clients[client_id] for c in self.clinics if client_id in c.clients), None)
+        if client is None:
+            raise LookupError(f"no client {client_id}")
+        self.version += 1
+        if "phone" in changes:
+            # One number, so every shape (feed, page-data, search) shows the same phone.
+            client.mobile_phone, client.home_phone, client.work_phone = changes["phone"], None, None
+        if "email" in changes:
+            client.email = changes["email"]
+        return client
+
     def _new_person_id(self) -> int:
         self._next_person += 1
         return self._next_person
