@@ -1,0 +1,50 @@
+# pims-sync: API + scheduler + worker (`serve`, the default) or jobs only (`worker`).
+# Python slim + Debian's Chromium (no Playwright browser download), non-root, HEALTHCHECK.
+FROM python:3.11-slim-bookworm AS build
+
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+# Dependencies first (cached while only the code changes), then the project itself.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY src ./src
+RUN uv sync --frozen --no-dev --no-editable
+
+
+FROM python:3.11-slim-bookworm
+
+# Debian's Chromium and the fonts a page needs; tini reaps Chromium's children and
+# passes SIGTERM on, so a stop is graceful (running syncs get SHUTDOWN_GRACE_SECONDS).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-liberation tini ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin pims \
+    && mkdir -p /data && chown pims:pims /data
+
+COPY --from=build --chown=pims:pims /app /app
+
+ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    BROWSER_EXECUTABLE_PATH=/usr/bin/chromium \
+    HEADLESS=true \
+    ENVIRONMENT=production \
+    HOST=0.0.0.0 \
+    PORT=3001 \
+    DATABASE_URL=sqlite:////data/pims-sync.db
+
+USER pims
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 3001
+
+# /health answers 200 while the process is healthy (503 otherwise); no curl in slim.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '3001')}/health\", timeout=4)"]
+
+# Docker sends SIGTERM and waits 10 s by default: run with `--stop-timeout 45` (or set
+# the orchestrator's grace period) so running syncs get their 30 s.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["tini", "--", "pims-sync"]
+CMD ["serve"]
