@@ -77,8 +77,10 @@ def test_three_processes_run_each_fire_time_once_and_survive_a_kill(
     clinics = seed_clinics(database, simulator, CLINICS, EVERY_10_S)
     try:
         wait_for(
-            lambda: len(_completed_per_clinic(database)) == CLINICS
-            and min(_completed_per_clinic(database).values()) >= 2,
+            lambda: (
+                len(_completed_per_clinic(database)) == CLINICS
+                and min(_completed_per_clinic(database).values()) >= 2
+            ),
             120,
             "scheduled runs did not complete",
         )
@@ -122,3 +124,38 @@ def test_three_processes_run_each_fire_time_once_and_survive_a_kill(
             assert runs[each.run_id].status == "completed"
         elif each.run_id is None:
             assert each.status == "skipped", each
+
+
+def test_a_worker_runs_the_jobs_of_an_api_only_serve(
+    tmp_path: Path, database: str, simulator: BackgroundSimulator
+) -> None:
+    api = spawn_serve(database, simulator, tmp_path, "api", "serve", "--no-worker")
+    worker = spawn_serve(database, simulator, tmp_path, "worker", "worker", "--concurrency", "2")
+    [clinic] = seed_clinics(database, simulator, 1, EVERY_10_S)
+    try:
+        wait_for(
+            lambda: sum(f.status == "completed" for f in fires(database)) >= 2,
+            90,
+            worker.output(),
+        )
+        assert worker.stop(signal.SIGTERM) == 0, worker.output()
+        assert api.stop(signal.SIGTERM) == 0, api.output()
+    finally:
+        for each in (api, worker):
+            if each.process.poll() is None:
+                each.process.kill()
+    done = [f for f in fires(database) if f.status == "completed"]
+    assert {f.run_by for f in done} == {worker.name}
+    assert {f.claimed_by for f in done} == {api.name}
+    assert {f.clinic_id for f in done} == {clinic}
+
+
+def test_worker_refuses_sqlite(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pims_sync.cli.app import app as cli
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "ENCRYPTION_KEY": "k" * 40}
+    result = CliRunner().invoke(cli, ["worker"], env=env)
+    assert result.exit_code == 2
+    assert "pims-sync worker needs Postgres" in result.output

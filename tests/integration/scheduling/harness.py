@@ -115,9 +115,14 @@ class Serve:
 
 
 def spawn_serve(
-    url: str, sim: BackgroundSimulator, tmp_path: Path, label: str, **extra: str
+    url: str,
+    sim: BackgroundSimulator,
+    tmp_path: Path,
+    label: str,
+    *args: str,
+    **extra: str,
 ) -> Serve:
-    """Start `pims-sync serve` on a free port; wait until /health answers."""
+    """Start `pims-sync serve` (or `args`, e.g. "worker") on a free port; wait until it is up."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
     env.update(FAST)
@@ -133,14 +138,17 @@ def spawn_serve(
     log = tmp_path / f"serve-{label}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pims_sync", "serve"],
+            [sys.executable, "-m", "pims_sync", *(args or ("serve",))],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
         )
     serve = Serve(process, port, log)
-    wait_for(lambda: _healthy(serve), 60, f"serve {label} did not start:\n{serve.output()}")
+    if args and args[0] == "worker":
+        wait_for(lambda: "runtime started" in serve.output(), 60, f"worker: {serve.output()}")
+    else:
+        wait_for(lambda: _healthy(serve), 60, f"serve {label} did not start:\n{serve.output()}")
     return serve
 
 
