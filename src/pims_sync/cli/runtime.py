@@ -72,6 +72,19 @@ class SyncLauncher:
         return LaunchedRun(run_id=handle.run_id, result=_result(handle.task))
 
 
+def _queue(services: Services, runner: JobRunner) -> InProcessQueue | ProcrastinateQueue:
+    """In-process on SQLite; procrastinate (shared by every process) on Postgres."""
+    settings = services.settings
+    if settings.is_sqlite:
+        return InProcessQueue(runner)
+    return ProcrastinateQueue(
+        settings.database_url,
+        runner,
+        stale_seconds=settings.run_stale_seconds,
+        pool_size=settings.worker_concurrency + 3,
+    )
+
+
 class Runtime:
     """The scheduler and/or worker of one process, started and stopped together."""
 
@@ -91,16 +104,7 @@ class Runtime:
             now=_now,
             heartbeat_seconds=min(15.0, self._stale / 4),
         )
-        self.queue: InProcessQueue | ProcrastinateQueue
-        if settings.is_sqlite:
-            self.queue = InProcessQueue(runner)
-        else:
-            self.queue = ProcrastinateQueue(
-                settings.database_url,
-                runner,
-                stale_seconds=self._stale,
-                pool_size=settings.worker_concurrency + 3,
-            )
+        self.queue = _queue(services, runner)
         self.scheduler = Scheduler(
             schedules=services.schedules,
             fires=services.fires,

@@ -56,18 +56,7 @@ def list_schedules(
     if as_json:
         emit_json({"schedules": found["jobs"], "invalidSchedules": found["invalid"]})
         return
-    rows = [
-        (
-            job["clinicId"],
-            job["type"],
-            job["cron"],
-            "yes" if job["enabled"] else "no",
-            json.dumps(job["options"]) if job["options"] else "",
-            job["nextRunAt"] or "",
-            _last(job["lastRun"]),
-        )
-        for job in found["jobs"]
-    ]
+    rows = [_row(job) for job in found["jobs"]]
     print_table(
         "Schedules", ("clinic", "type", "cron", "enabled", "options", "next run", "last run"), rows
     )
@@ -77,6 +66,18 @@ def list_schedules(
             f"{problem['error']} (skipped)",
             err=True,
         )
+
+
+def _row(job: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        job["clinicId"],
+        job["type"],
+        job["cron"],
+        "yes" if job["enabled"] else "no",
+        json.dumps(job["options"]) if job["options"] else "",
+        job["nextRunAt"] or "",
+        _last(job["lastRun"]),
+    )
 
 
 def _last(last: dict[str, Any] | None) -> str:

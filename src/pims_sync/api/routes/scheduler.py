@@ -23,7 +23,7 @@ async def scheduler_status(
         Query(alias="clinicId", description="A service key may narrow to one clinic."),
     ] = None,
 ) -> dict[str, Any]:
-    """`{running, totalJobs, jobsByType, jobs: [...], invalidSchedules}`; `running` is this process."""
+    """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`; `running`: this process."""
     ids: list[UUID] | None = None
     if not key.is_service_key or clinic_id is not None:
         clinic = await request_clinic(services, key, clinic_id)
