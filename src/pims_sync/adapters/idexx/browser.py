@@ -106,6 +106,7 @@ class BrowserPool:
             log.warning("browser gone; relaunching", extra={"launches": self.launches})
             self._leases.clear()
         if self._playwright is None:
+            _quiet_driver_exit(asyncio.get_running_loop())
             self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(
             executable_path=self._options.executable_path,
@@ -168,6 +169,31 @@ class BrowserPool:
 async def _close_context(context: BrowserContext) -> None:
     with contextlib.suppress(PlaywrightError):  # its browser crashed; nothing to release
         await context.close()
+
+
+_DRIVER_GONE = "Connection closed while reading from the driver"
+
+
+def _quiet_driver_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """Keep a stopped Playwright driver from printing an orphaned-future traceback.
+
+    Ctrl-C in a terminal signals the whole process group, so the driver (node) often
+    exits before we stop it; Playwright then leaves a future holding that error which
+    nobody awaits, and asyncio prints it at exit. A crash mid-run is still seen:
+    the next call fails and the pool relaunches the browser.
+    """
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        if _DRIVER_GONE in str(context.get("exception", "")):
+            log.info("browser driver stopped")
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def _alive(context: BrowserContext) -> bool:
