@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pims_sync import errors
+from pims_sync.domain import case_metadata
 from pims_sync.sync.service import ServiceStoppingError
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class ApiError(Exception):
 
 def now_iso() -> str:
     """The current instant as ISO 8601 UTC with milliseconds, like the original's."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return case_metadata.iso(datetime.now(UTC))
 
 
 def envelope(message: str, code: str, **extra: object) -> dict[str, Any]:

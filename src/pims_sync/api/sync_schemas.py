@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from pims_sync.api.schemas import CamelModel
+from pims_sync.domain import case_metadata
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.sync.request import SyncRequest
 
@@ -206,9 +207,7 @@ BODY_BY_TYPE: dict[SyncType, type[SyncBody]] = {
 
 def iso(moment: datetime | None) -> str | None:
     """An instant as ISO 8601 UTC with milliseconds (`…Z`), or None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if moment is None else case_metadata.iso(moment)
 
 
 def counters_json(counters: RunCounters) -> dict[str, int]:

@@ -7,7 +7,7 @@ Every writer merges into the stored metadata: keys it does not own (another phas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,8 +32,8 @@ Metadata = dict[str, Any]
 
 
 def iso(instant: datetime) -> str:
-    """ISO 8601 with offset, milliseconds precision."""
-    return instant.isoformat(timespec="milliseconds")
+    """An instant as ISO 8601 UTC with milliseconds (`…Z`), as the original wrote them."""
+    return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalise_species(raw: str | None) -> str:

@@ -70,7 +70,7 @@ def test_enrichment_patch() -> None:
     assert merged["other"] == 1
     assert merged["entities"]["patient"] == {"name": "Rex"}
     assert merged["entities"]["clinical"]["clinicalNotes"] == "<p>Ok</p>"
-    assert merged["pimsConsultation"]["fetchedAt"] == "2026-03-10T05:00:00.000+00:00"
+    assert merged["pimsConsultation"]["fetchedAt"] == "2026-03-10T05:00:00.000Z"
 
 
 @pytest.mark.parametrize(
