@@ -265,6 +265,7 @@ class SyncService:
             counters = outcome.counters()
             failed = [p for p in outcome.phases if not p.success]
             error = "; ".join(f"{p.phase.value}: {p.error}" for p in failed) or None
+            await self._full_progress_done(run_id, len(outcome.phases))
         else:
             counters, error = outcome.report.counters(), None
         await self._close(
@@ -297,6 +298,23 @@ class SyncService:
         await self.events.publish(run_id, _terminal(False, result=result, error=message, code=code))
         self._count(request, "failed", started)
         log.warning("sync run failed: %s", message)
+
+    async def _full_progress_done(self, run_id: UUID, phases: int) -> None:
+        """A full run's own row at 100 % once its phases ended (§6: progress ends at 100 %).
+
+        Phases write progress to their own rows; without this the top row, which readers
+        of the audit table see first, would stay at 0 %. Its items are the phases.
+        """
+        try:
+            await self._runs.progress(
+                run_id=run_id,
+                total_items=phases,
+                processed_items=phases,
+                percentage=100,
+                at=self._now(),
+            )
+        except Exception:
+            log.warning("could not record the full run's progress", exc_info=True)
 
     async def _close(
         self,

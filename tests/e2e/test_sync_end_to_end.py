@@ -1,0 +1,394 @@
+"""Issue 5's must-show: the real API over HTTP, real Chromium, the simulator, both databases.
+
+One simulator and one server per database backend (module scope): the tests run in file
+order and each leaves the simulated world as the generated one (`/__sim__/reset`) and the
+cases in step with it, so the next test starts from a synced clinic.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pims_sync.adapters.sql.migrate import upgrade_database
+from pims_sync.domain.cases import external_id, map_status
+from tests.conftest import _conninfo, postgres_admin_url
+from tests.e2e.sync_stack import (
+    SIM_INSTANT,
+    TODAY,
+    SimControl,
+    Stack,
+    running_stack,
+    wall_to_utc,
+)
+
+pytestmark = pytest.mark.browser
+
+SMALL = {"daysAhead": 2, "lookbackDays": 2}  # 5 days, ~190 appointments
+FIRST, LAST = TODAY - timedelta(days=2), TODAY + timedelta(days=2)
+
+
+def _day(offset: int) -> date:
+    return TODAY + timedelta(days=offset)
+
+
+@pytest.fixture(scope="module")
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of the module's backend, for all its tests."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("e2e-sync") / "pims-sync.db"
+        upgrade_database(f"sqlite:///{path}")
+        yield f"sqlite:///{path}"
+        return
+    admin = postgres_admin_url()
+    name = f"pims_sync_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack(database: str) -> Iterator[Stack]:
+    yield from running_stack(database)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test runs on SQLite, then on Postgres (marked, so `-m 'not postgres'` works)."""
+    if "database" in metafunc.fixturenames:
+        backends = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+        metafunc.parametrize("database", backends, indirect=True, scope="module")
+
+
+# --- expectations ------------------------------------------------------------------------
+
+
+def expected_case(event: dict[str, Any]) -> dict[str, Any]:
+    """What the case of a simulator appointment must hold."""
+    owner = " ".join(p for p in (event["first_name"], event["last_name"]) if p) or None
+    return {
+        "scheduled_at": wall_to_utc(event["start"]),
+        "status": map_status(event["current_status"]).value,
+        "name": event["patient_name"],
+        "owner_name": owner,
+        "owner_phone": event["phone_number"],
+        "owner_email": event["email"],
+    }
+
+
+def actual_case(case: dict[str, Any]) -> dict[str, Any]:
+    patient = case["patient"]
+    return {
+        "scheduled_at": case["scheduled_at"],
+        "status": case["status"],
+        **{k: patient[k] for k in ("name", "owner_name", "owner_phone", "owner_email")},
+    }
+
+
+def assert_mirrors(stack: Stack, truth: list[dict[str, Any]]) -> None:
+    """Each appointment has exactly the case it should (ids, true instants, statuses, people)."""
+    cases = stack.cases()
+    for event in truth:
+        case = cases[external_id(str(event["id"]))]
+        assert actual_case(case) == expected_case(event), event["id"]
+        assert case["source"] == "pims:idexx-neo"
+        assert case["patient"]["species"] in {"dog", "cat", "bird", "rabbit", "other", "unknown"}
+
+
+def assert_audits_match(stack: Stack, body: dict[str, Any]) -> None:
+    """The full run's audit rows: completed at 100 %, counters equal to the answer's stats."""
+    top, children = stack.db.audits(body["syncId"])
+    assert (top["sync_type"], top["status"], top["progress_percentage"]) == (
+        "full",
+        "completed",
+        100,
+    )
+    by_type = {child["sync_type"]: child for child in children}
+    assert set(by_type) == {"inbound", "cases", "reconciliation"}
+    for child in children:
+        assert (child["status"], child["progress_percentage"]) == ("completed", 100)
+        assert child["processed_items"] == child["total_items"]
+    inbound, cases = body["inboundResult"]["stats"], body["casesResult"]["stats"]
+    row = by_type["inbound"]
+    assert row["appointments_found"] == inbound["appointmentsFound"]
+    assert row["cases_created"] == inbound["casesCreated"]
+    assert row["cases_updated"] == inbound["casesUpdated"]
+    assert row["cases_skipped"] == inbound["casesSkipped"]
+    assert by_type["cases"]["cases_enriched"] == cases["casesEnriched"]
+    deleted = body["reconciliationResult"]["stats"]["casesDeleted"]
+    assert by_type["reconciliation"]["cases_deleted"] == deleted
+    run = stack.api.get(f"/api/sync/{body['syncId']}").json()
+    assert run["status"] == "completed"
+    assert run["progress"]["percentage"] == 100
+    assert len(run["phases"]) == 3
+
+
+def full_ok(stack: Stack, **body: Any) -> dict[str, Any]:
+    response = stack.sync("full", **(body or SMALL))
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def soft_deleted(stack: Stack) -> set[str]:
+    return {k for k, c in stack.cases().items() if "reconciliation" in c["metadata"]}
+
+
+def fingerprint(case: dict[str, Any]) -> tuple[Any, ...]:
+    """What inbound and reconciliation write: unchanged means the case was not touched."""
+    meta = case["metadata"]
+    return case["status"], case["scheduled_at"], meta.get("syncedAt"), str(case["patient"])
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_full_sync_mirrors_the_simulator_and_a_second_run_changes_nothing(stack: Stack) -> None:
+    body = full_ok(stack, daysAhead=7, lookbackDays=7)
+    truth = stack.control.appointments(_day(-7), _day(7))
+    inbound = body["inboundResult"]["stats"]
+    assert inbound["appointmentsFound"] == inbound["casesCreated"] == len(truth) > 500
+    assert_mirrors(stack, truth)
+    assert_audits_match(stack, body)
+    visited = [e for e in truth if e["consultation_id"] and wall_to_utc(e["start"]) <= SIM_INSTANT]
+    cases = body["casesResult"]["stats"]
+    assert cases["casesFound"] == len(visited)
+    assert cases["casesFailed"] == 0
+    assert cases["casesEnriched"] + cases["casesSkipped"] == len(visited)
+    stored = stack.cases()
+    enriched = [
+        e for e in visited if "pimsConsultation" in stored[external_id(str(e["id"]))]["metadata"]
+    ]
+    assert len(enriched) == cases["casesEnriched"] > 200
+
+    stack.control.post("/stats/reset")
+    again = full_ok(stack, daysAhead=7, lookbackDays=7)
+    second = again["inboundResult"]["stats"]
+    assert (second["casesCreated"], second["casesUpdated"], second["casesSkipped"]) == (
+        0,
+        0,
+        len(truth),
+    )
+    assert again["reconciliationResult"]["stats"]["casesDeleted"] == 0
+    not_final = [
+        e
+        for e in enriched
+        if not stored[external_id(str(e["id"]))]["metadata"]["pimsConsultation"]["isFinal"]
+    ]
+    page_data = stack.control.stats()["endpoints"]["page-data"]["requests"]
+    assert page_data == again["casesResult"]["stats"]["casesFound"] == len(not_final)
+    assert_audits_match(stack, again)
+
+
+def pick_changes(truth: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Four different appointments (and clients) to move, re-phone, cancel and delete."""
+
+    def on(offset: int, n: int, status: str) -> dict[str, Any]:
+        day = _day(offset).isoformat()
+        return [e for e in truth if e["start"].startswith(day) and e["current_status"] == status][n]
+
+    return {
+        "move": on(1, 3, "Scheduled"),
+        "phone": on(2, 5, "Scheduled"),
+        "cancel": on(2, 9, "Scheduled"),
+        "delete": on(-1, 4, "Finalized"),
+    }
+
+
+def test_changes_in_the_simulator_touch_exactly_those_cases(stack: Stack) -> None:
+    control, truth = stack.control, stack.control.appointments(FIRST, LAST)
+    picked = pick_changes(truth)
+    assert len({e["client_id"] for e in picked.values()}) == 4
+    before = stack.cases()
+    control.post(f"/appointments/{picked['move']['id']}/move", {"start": f"{_day(1)} 07:15:00"})
+    control.post(f"/clients/{picked['phone']['client_id']}", {"phone": "650-555-0199"})
+    control.post(f"/appointments/{picked['cancel']['id']}/cancel", {"reason": "e2e"})
+    control.post(f"/appointments/{picked['delete']['id']}/delete")
+
+    body = full_ok(stack)
+    re_phoned = {e["id"] for e in truth if e["client_id"] == picked["phone"]["client_id"]}
+    changed = {
+        external_id(str(i)) for i in {picked["move"]["id"], picked["cancel"]["id"], *re_phoned}
+    }
+    assert body["inboundResult"]["stats"]["casesUpdated"] == len(changed)
+    deleted_key = external_id(str(picked["delete"]["id"]))
+    reconciliation = body["reconciliationResult"]
+    assert reconciliation["stats"]["casesDeleted"] == 1
+    assert reconciliation["deletedCaseIds"] == [str(before[deleted_key]["id"])]
+    after = stack.cases()
+    assert_mirrors(stack, control.appointments(FIRST, LAST))
+    assert after[external_id(str(picked["move"]["id"]))]["scheduled_at"] == wall_to_utc(
+        f"{_day(1)} 07:15:00"
+    )
+    assert after[external_id(str(picked["cancel"]["id"]))]["status"] == "reviewed"
+    marker = after[deleted_key]["metadata"]["reconciliation"]
+    assert marker["softDeleted"] is True
+    assert marker["reason"] == "removed_from_pims"
+    assert (after[deleted_key]["status"], marker["previousStatus"]) == ("reviewed", "completed")
+    untouched = set(before) - changed - {deleted_key}
+    assert all(fingerprint(after[k]) == fingerprint(before[k]) for k in untouched)
+
+
+def test_deleted_then_re_added_is_restored(stack: Stack) -> None:
+    deleted = soft_deleted(stack)
+    assert len(deleted) == 1  # the previous test's deletion
+    stack.control.reset()  # the generated world again: the deleted appointment is back
+    response = stack.sync("reconcile", lookbackDays=2)
+    assert response.status_code == 200, response.text
+    stats = response.json()["stats"]
+    assert (stats["casesRestored"], stats["casesDeleted"]) == (1, 0)
+    case = stack.cases()[deleted.pop()]
+    assert "reconciliation" not in case["metadata"]
+    assert case["status"] == "completed"
+    full_ok(stack)  # the moved, re-phoned and cancelled ones follow the reset too
+    assert_mirrors(stack, stack.control.appointments(FIRST, LAST))
+
+
+def test_late_notes_are_picked_up_by_the_next_cases_run(stack: Stack) -> None:
+    cases = stack.cases()
+    waiting = sorted(
+        (
+            c
+            for c in cases.values()
+            if c["metadata"].get("pimsConsultation", {}).get("isFinal") is False
+        ),
+        key=lambda c: c["scheduled_at"],
+    )
+    assert waiting, "some of today's consultations have no notes yet"
+    target = waiting[0]
+    consultation_id = target["metadata"]["pimsConsultation"]["id"]
+    note = "<p>Late note written after the visit: e2e-marker-7731</p>"
+    stack.control.post(f"/consultations/{consultation_id}/notes", {"notes": note})
+    response = stack.sync("cases", startDate=str(FIRST), endDate=str(TODAY))
+    assert response.status_code == 200, response.text
+    assert response.json()["stats"]["casesEnriched"] >= 1
+    written = stack.cases()[target["external_id"]]["metadata"]
+    # IDEXX's clinical note is the HTML of consultationNotes; notesText is its plain text.
+    assert (
+        written["pimsConsultation"]["notesText"]
+        == "Late note written after the visit: e2e-marker-7731"
+    )
+    assert written["pimsConsultation"]["isFinal"] is True
+    assert written["enrichedAt"] != target["metadata"]["enrichedAt"]
+    stack.control.reset()
+
+
+@pytest.mark.parametrize("endpoint", ["calendar", "*"])
+def test_pims_failing_during_reconciliation_deletes_nothing(stack: Stack, endpoint: str) -> None:
+    cases = stack.cases()
+    stack.control.post("/faults", {"endpoint": endpoint, "status": 500, "rate": 1.0})
+    try:
+        response = stack.sync("reconcile", lookbackDays=2)
+        full = stack.sync("full", **SMALL)
+    finally:
+        stack.control.post("/faults", {"clear": True})
+    assert response.status_code == 502, response.text
+    error = response.json()
+    assert error["code"] == "pims_unavailable", error
+    assert "500" in error["error"], error
+    top, _ = stack.db.audits(error["syncId"])
+    assert top["status"] == "failed"
+    assert top["error_message"] == error["error"]
+    assert full.status_code == 207, full.text
+    skipped = full.json()["reconciliationResult"]
+    assert skipped["success"] is False
+    assert skipped.get("skipped") is True
+    after = stack.cases()
+    assert all(fingerprint(after[k]) == fingerprint(c) for k, c in cases.items())
+
+
+def test_empty_calendar_is_refused_unless_forced(stack: Stack) -> None:
+    for offset in (-2, -1, 0):
+        stack.control.post(f"/days/{_day(offset)}/clear")
+    window = {
+        k
+        for k, c in stack.cases().items()
+        if wall_to_utc(f"{FIRST} 00:00:00")
+        <= c["scheduled_at"]
+        < wall_to_utc(f"{_day(1)} 00:00:00")
+    }
+    refused = stack.sync("reconcile", lookbackDays=2)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "reconciliation_guard"
+    assert refused.json()["syncId"]
+    assert soft_deleted(stack) == set()
+    forced = stack.sync("reconcile", lookbackDays=2, force=True)
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["stats"]["casesDeleted"] == len(window) > 100
+    assert soft_deleted(stack) == window
+    stack.control.reset()
+    restored = full_ok(stack)
+    assert restored["inboundResult"]["stats"]["casesUpdated"] == len(window)
+    assert soft_deleted(stack) == set()
+
+
+def test_enrichment_and_foreign_keys_survive_an_inbound_update(stack: Stack) -> None:
+    day = [e for e in stack.control.appointments(_day(-1), _day(-1)) if e["consultation_id"]]
+    event = day[0]
+    key = external_id(str(event["id"]))
+    case = stack.cases()[key]
+    kept = {"callIntelligence": {"calls": 2, "sentiment": "positive"}, "crmTag": "vip"}
+    stack.db.set_metadata(case["id"], {**case["metadata"], **kept})
+    enrichment = {
+        k: case["metadata"][k] for k in ("pimsConsultation", "dischargeSummary", "enrichedAt")
+    }
+    stack.control.post(
+        f"/clients/{event['client_id']}", {"phone": "650-555-0123", "email": "e2e@example.com"}
+    )
+    response = stack.sync("inbound", startDate=str(_day(-1)), endDate=str(_day(-1)))
+    assert response.status_code == 200, response.text
+    assert response.json()["stats"]["casesUpdated"] >= 1
+    updated = stack.cases()[key]
+    assert {k: updated["metadata"][k] for k in enrichment} == enrichment
+    assert {k: updated["metadata"][k] for k in kept} == kept
+    assert updated["metadata"]["entities"]["clinical"] == case["metadata"]["entities"]["clinical"]
+    assert updated["patient"]["owner_phone"] == "650-555-0123"
+    assert updated["patient"]["owner_email"] == "e2e@example.com"
+    stack.control.reset()
+    full_ok(stack)
+
+
+def test_two_concurrent_runs_for_one_clinic_one_runs_the_other_gets_409(stack: Stack) -> None:
+    stack.control.post("/settings", {"latencyMs": 100})  # a run lasts well over a second
+    barrier, answers = threading.Barrier(2), []
+
+    def post() -> None:
+        barrier.wait()
+        answers.append(stack.sync("full", **SMALL))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        stack.control.post("/settings", {"latencyMs": 0})
+    ran, refused = sorted(answers, key=lambda r: r.status_code)
+    assert (ran.status_code, refused.status_code) == (200, 409), refused.text
+    assert refused.json()["code"] == "sync_in_progress"
+    assert refused.json()["syncId"] == ran.json()["syncId"]
+    assert_audits_match(stack, ran.json())
+
+
+def test_simulator_control_is_the_truth_the_tests_compare_with(stack: Stack) -> None:
+    """Guard against a vacuous comparison: the truth is non-empty and shaped as assumed."""
+    truth = stack.control.appointments(FIRST, LAST)
+    assert len(truth) > 150
+    assert {e["current_status"] for e in truth} >= {"Finalized", "Scheduled", "not arrived"}
+    assert isinstance(stack.control, SimControl)
