@@ -81,11 +81,19 @@ async def check_database(services: Services) -> Check:
     return Check("database", "fail", f"Database unreachable: {error}")
 
 
-# Later components (scheduler, browser) add their check here.
+async def check_scheduler(services: Services) -> Check:
+    """Warns (never fails) when this process runs no scheduler: disabled, or not started."""
+    if services.scheduler_running:
+        return Check("scheduler", "pass", "Scheduler running")
+    return Check("scheduler", "warn", "Scheduler not running in this process")
+
+
+# Later components (browser) add their check here.
 CHECKS: list[Callable[[Services], Awaitable[Check]]] = [
     check_process,
     check_memory,
     check_database,
+    check_scheduler,
 ]
 
 

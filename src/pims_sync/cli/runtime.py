@@ -19,9 +19,10 @@ from typing import Any
 from pims_sync.adapters.queue.inprocess import InProcessQueue
 from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
 from pims_sync.bootstrap import Services
+from pims_sync.domain.runs import SyncType
 from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
 from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
-from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions
+from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions, TickReport
 from pims_sync.sync.service import SyncOutcome, SyncRequest
 
 log = logging.getLogger("pims_sync.runtime")
@@ -117,10 +118,17 @@ class Runtime:
                 stale_after=timedelta(seconds=self._stale),
                 name=self.name,
             ),
+            observe=self._observe,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _observe(self, report: TickReport) -> None:
+        """Publish the scheduled jobs by type (`pims_sync_scheduler_jobs`)."""
+        gauge = self._services.metrics.scheduler_jobs
+        for sync_type in SyncType:
+            gauge.labels(sync_type.value).set(report.jobs_by_type.get(sync_type.value, 0))
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(work, name=name))

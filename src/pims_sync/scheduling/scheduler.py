@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -48,6 +49,7 @@ class TickReport:
     claimed: int = 0
     queued: int = 0
     skipped: int = 0
+    jobs_by_type: Counter[str] = field(default_factory=Counter)
 
 
 class Scheduler:
@@ -63,6 +65,7 @@ class Scheduler:
         recovery: RunRecovery,
         now: Callable[[], datetime],
         options: SchedulerOptions | None = None,
+        observe: Callable[[TickReport], None] | None = None,
     ) -> None:
         self._schedules = schedules
         self._fires = fires
@@ -71,6 +74,7 @@ class Scheduler:
         self._recovery = recovery
         self._now = now
         self._options = options or SchedulerOptions()
+        self._observe = observe
         self._last: datetime | None = None
         self._reported: dict[object, tuple[str, ...]] = {}
         self._stop = asyncio.Event()
@@ -119,11 +123,14 @@ class Scheduler:
         for config in await self._schedules.configs():
             parsed = config.parsed
             self._report_problems(config, tuple(str(p) for p in parsed.problems))
+            report.jobs_by_type.update(s.type.value for s in parsed.schedules if s.enabled)
             for fire in due_fires(
                 parsed.schedules, config.zone, after, now, self._options.max_catch_up
             ):
                 await self._fire(config, fire, now, report)
         self._last = now
+        if self._observe is not None:
+            self._observe(report)
         return report
 
     async def _fire(

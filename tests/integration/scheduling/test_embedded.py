@@ -1,4 +1,4 @@
-"""Embedded mode: one `pims-sync serve` on SQLite runs every fire time once, clinics apart."""
+"""One `pims-sync serve`: each fire time once on SQLite; SIGTERM mid-run (SQLite and Postgres)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.adapters.sql.tables import cases
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
@@ -64,14 +65,21 @@ def test_one_process_on_sqlite_runs_each_fire_time_once(
     assert {r.triggered_by for r in runs.values()} == {"scheduler"}
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_sigterm_during_a_run_fails_it_as_interrupted_and_exits_0(
-    tmp_path: Path, simulator: BackgroundSimulator
+    tmp_path: Path, simulator: BackgroundSimulator, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'pims-sync.db'}"
-    # The calendar answers after 30 s: the run is still fetching when SIGTERM comes.
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'pims-sync.db'}"
+    else:  # the same through procrastinate's worker
+        url = str(request.getfixturevalue("postgres_url"))
+        upgrade_database(url)
+    # The calendar answers after 12 s: the run is still fetching when the grace (2 s) ends.
     httpx.post(
         f"{simulator.base_url}/__sim__/faults",
-        json={"endpoint": "calendar", "latencyMs": 30_000, "rate": 1.0},
+        json={"endpoint": "calendar", "latencyMs": 12_000, "rate": 1.0},
         timeout=5,
     ).raise_for_status()
     serve = spawn_serve(url, simulator, tmp_path, "sigterm", SHUTDOWN_GRACE_SECONDS="2")

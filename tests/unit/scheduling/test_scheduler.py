@@ -88,6 +88,7 @@ async def test_two_processes_ticking_at_once_queue_each_fire_once(
     b = scheduler(schedules, fires, queue, clock, name="b")
     reports = await asyncio.gather(a.tick(), b.tick())
     assert sorted(r.claimed for r in reports) == [0, 1]
+    assert reports[0].jobs_by_type == {"inbound": 1}
     [job] = queue.jobs
     assert (job.clinic_id, job.sync_type, job.triggered_by) == (
         clinic,
