@@ -42,10 +42,12 @@ class SyncSchedule:
 class ScheduleProblem:
     """Why one entry of `sync_schedules` was refused (it is skipped, the rest still run)."""
 
-    index: int
+    index: int  # -1: the clinic as a whole (e.g. its time zone), not one entry
     message: str
 
     def __str__(self) -> str:
+        if self.index < 0:
+            return self.message
         return f"schedule #{self.index + 1}: {self.message}"
 
 

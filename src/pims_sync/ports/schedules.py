@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ClinicSchedules, parse_schedules
+from pims_sync.domain.schedules import ClinicSchedules, ScheduleProblem, parse_schedules
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,12 @@ class ClinicScheduleConfig:
 
     @property
     def parsed(self) -> ClinicSchedules:
-        """The valid schedules and a problem per invalid entry."""
+        """The valid schedules and a problem per invalid entry (none if the zone is unknown)."""
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            message = f"clinic time zone {self.timezone!r} is unknown: its schedules are skipped"
+            return ClinicSchedules(problems=(ScheduleProblem(-1, message),))
         return parse_schedules(list(self.entries))
 
 

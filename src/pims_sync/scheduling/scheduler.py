@@ -123,6 +123,8 @@ class Scheduler:
         for config in await self._schedules.configs():
             parsed = config.parsed
             self._report_problems(config, tuple(str(p) for p in parsed.problems))
+            if not parsed.schedules:
+                continue  # also a clinic whose zone is unknown (reported above)
             report.jobs_by_type.update(s.type.value for s in parsed.schedules if s.enabled)
             for fire in due_fires(
                 parsed.schedules, config.zone, after, now, self._options.max_catch_up

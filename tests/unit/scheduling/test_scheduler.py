@@ -268,3 +268,16 @@ async def test_in_process_queue_runs_a_clinics_jobs_one_at_a_time() -> None:
     assert len(done) == 3
     with pytest.raises(JobRefusedError, match="shutting down"):
         await queue.enqueue(SyncJob(clinic, SyncType.FULL))
+
+
+async def test_a_clinic_with_an_unknown_zone_is_skipped_not_the_tick(
+    schedules: MemoryScheduleStore,
+) -> None:
+    broken = uuid.uuid4()
+    schedules.add_clinic(broken, timezone="Mars/Olympus")
+    await schedules.put(broken, [{"type": "inbound", "cron": "* * * * *"}])
+    queue = RecordingQueue()
+    await scheduler(schedules, MemoryFireStore(), queue, Clock(NOW)).tick()
+    assert len(queue.jobs) == 1
+    [config] = await schedules.configs([broken])
+    assert str(config.parsed.problems[0]).startswith("clinic time zone 'Mars/Olympus' is unknown")
