@@ -392,3 +392,19 @@ def test_simulator_control_is_the_truth_the_tests_compare_with(stack: Stack) -> 
     assert len(truth) > 150
     assert {e["current_status"] for e in truth} >= {"Finalized", "Scheduled", "not arrived"}
     assert isinstance(stack.control, SimControl)
+
+
+def test_simulator_down_during_reconciliation_deletes_nothing(stack: Stack) -> None:
+    """Last of the module: the simulator stops for good (connections refused)."""
+    cases = stack.cases()
+    stack.sim.stop()
+    response = stack.sync("reconcile", lookbackDays=2)
+    assert response.status_code == 502, response.text
+    error = response.json()
+    assert error["code"] == "pims_unavailable", error
+    top, _ = stack.db.audits(error["syncId"])
+    assert top["status"] == "failed"
+    assert top["error_message"] == error["error"]
+    after = stack.cases()
+    assert all(fingerprint(after[k]) == fingerprint(c) for k, c in cases.items())
+    assert soft_deleted(stack) == set()
