@@ -402,6 +402,7 @@ def test_simulator_down_during_reconciliation_deletes_nothing(stack: Stack) -> N
     assert response.status_code == 502, response.text
     error = response.json()
     assert error["code"] == "pims_unavailable", error
+    assert "unreachable" in error["error"], error  # e.g. "… (last: … unreachable: ConnectError)"
     top, _ = stack.db.audits(error["syncId"])
     assert top["status"] == "failed"
     assert top["error_message"] == error["error"]
