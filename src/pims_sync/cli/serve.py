@@ -73,6 +73,10 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool) -> bool:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
     server = _Server(config, runtime)
+    # Outside uvicorn's own handling (while starting, and when uvicorn re-raises the
+    # signal after its shutdown) a stop signal still means: stop, then exit 0.
+    signal.signal(signal.SIGTERM, server.handle_exit)
+    signal.signal(signal.SIGINT, server.handle_exit)
     try:
         await runtime.start()
         await server.serve()
@@ -84,10 +88,6 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool) -> bool:
 
 def run_server(settings: Settings, *, scheduler: bool = True, worker: bool = True) -> None:
     """Serve until a signal (exit 0); exit 1 if the server could not start (e.g. port in use)."""
-    # uvicorn re-raises a stop signal to the handler it found once it has shut down:
-    # ignoring it there lets the runtime and the services close, then exit 0.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     started = asyncio.run(_serve(settings, scheduler=scheduler, worker=worker))
     if not started:
         raise typer.Exit(1)
