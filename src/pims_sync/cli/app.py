@@ -7,6 +7,7 @@ import typer
 from pims_sync import __version__
 from pims_sync.cli import (
     clinics,
+    console_command,
     credentials,
     db,
     demo,
@@ -55,6 +56,7 @@ for module in (
     sync,
     history,
     demo,
+    console_command,
 ):
     module.register(app)
 

@@ -1,0 +1,183 @@
+"""A small typed async client for the service's HTTP API, the console's only link to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:3001"
+URL_ENV = "PIMS_SYNC_URL"
+KEY_ENV = "PIMS_SYNC_API_KEY"
+CLINIC_ENV = "PIMS_SYNC_CLINIC_ID"
+TERMINAL_EVENTS = frozenset({"completed", "failed"})
+# The events stream is quiet between events (a keep-alive every 15 s), so no read timeout.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
+TIMEOUT = httpx.Timeout(10.0)
+
+
+class ServiceError(Exception):
+    """The service answered with an error (its envelope's message), or not at all."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ServiceUnreachableError(ServiceError):
+    """No answer from the service's address."""
+
+
+class KeyRejectedError(ServiceError):
+    """The service refused the API key (401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One Server-Sent Event of a run: `phase`, `progress`, `log`, `completed` or `failed`."""
+
+    type: str
+    data: dict[str, Any]
+
+
+async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
+    """Parse a text/event-stream into events (comments and keep-alives skipped)."""
+    event_type, data = "message", ""
+    async for line in lines:
+        if line.startswith("event:"):
+            event_type = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            data += line.removeprefix("data:").strip()
+        elif not line and data:
+            parsed = json.loads(data)
+            yield Event(event_type, parsed if isinstance(parsed, dict) else {"value": parsed})
+            event_type, data = "message", ""
+
+
+def _envelope_message(response: httpx.Response) -> tuple[str, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:200] or response.reason_phrase, None
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body), body.get("code")
+    return str(body), None
+
+
+class ServiceClient:
+    """The console's calls: health, metrics, clinic, sync start, events, runs, scheduler."""
+
+    def __init__(self, url: str, api_key: str | None, clinic_id: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.clinic_id = clinic_id
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT)
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    def _params(self, **params: object) -> dict[str, str]:
+        found = {k: str(v) for k, v in params.items() if v is not None}
+        if self.clinic_id:
+            found["clinicId"] = self.clinic_id
+        return found
+
+    def _unreachable(self, error: httpx.HTTPError) -> ServiceUnreachableError:
+        reason = str(error) or type(error).__name__
+        return ServiceUnreachableError(f"cannot reach the service at {self.url}: {reason}")
+
+    def _checked(self, response: httpx.Response, *, allow: tuple[int, ...] = ()) -> Any:
+        if response.status_code < 400 or response.status_code in allow:
+            try:
+                return response.json()
+            except ValueError as error:
+                raise ServiceError(f"the service at {self.url} did not answer JSON") from error
+        message, code = _envelope_message(response)
+        status = response.status_code
+        if status == 401:
+            raise KeyRejectedError(f"the API key was rejected: {message}", status=status, code=code)
+        if status == 403:
+            raise ServiceError(f"not allowed with this key: {message}", status=status, code=code)
+        raise ServiceError(message, status=status, code=code)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise self._unreachable(error) from None
+
+    async def health(self) -> dict[str, Any]:
+        """`GET /health` (a 503 body is still a health report)."""
+        body: dict[str, Any] = self._checked(await self._request("GET", "/health"), allow=(503,))
+        return body
+
+    async def metrics_text(self) -> str:
+        """`GET /metrics`: Prometheus text."""
+        response = await self._request("GET", "/metrics")
+        if response.status_code >= 400:
+            self._checked(response)
+        return response.text
+
+    async def clinic(self) -> dict[str, Any]:
+        """`GET /api/clinic`: the key's clinic and permissions (checks the key)."""
+        body: dict[str, Any] = self._checked(
+            await self._request("GET", "/api/clinic", params=self._params())
+        )
+        return body
+
+    async def start_sync(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/sync/<route>` with `async: true`: `{syncId, statusUrl, eventsUrl}`."""
+        payload = {**body, "async": True}
+        if self.clinic_id:
+            payload["clinicId"] = self.clinic_id
+        answer: dict[str, Any] = self._checked(
+            await self._request("POST", f"/api/sync/{route}", json=payload)
+        )
+        return answer
+
+    async def events(self, sync_id: str) -> AsyncIterator[Event]:
+        """The run's events until `completed` or `failed`."""
+        path = f"/api/sync/{sync_id}/events"
+        try:
+            async with self._http.stream(
+                "GET", path, params=self._params(), timeout=STREAM_TIMEOUT
+            ) as stream:
+                if stream.status_code >= 400:
+                    await stream.aread()
+                    self._checked(stream)
+                async for event in sse_events(stream.aiter_lines()):
+                    yield event
+                    if event.type in TERMINAL_EVENTS:
+                        return
+        except httpx.HTTPError as error:
+            raise self._unreachable(error) from None
+
+    async def run(self, sync_id: str) -> dict[str, Any]:
+        """`GET /api/sync/{syncId}`: status, progress, phases, result."""
+        body: dict[str, Any] = self._checked(
+            await self._request("GET", f"/api/sync/{sync_id}", params=self._params())
+        )
+        return body
+
+    async def history(
+        self, *, limit: int = 20, sync_type: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
+        """`GET /api/sync/history`: `{runs, total, successRate}`."""
+        params = self._params(limit=limit, type=sync_type, status=status)
+        body: dict[str, Any] = self._checked(
+            await self._request("GET", "/api/sync/history", params=params)
+        )
+        return body
+
+    async def scheduler_status(self) -> dict[str, Any]:
+        """`GET /api/scheduler/status`: jobs, next runs, last outcomes."""
+        body: dict[str, Any] = self._checked(
+            await self._request("GET", "/api/scheduler/status", params=self._params())
+        )
+        return body

@@ -1,0 +1,297 @@
+"""What the console shows, computed without any I/O: forms, progress, log, tables, rates."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from pims_sync.cli.console.client import Event
+
+# Menu label → (API route, audit type); the route is what `POST /api/sync/<route>` takes.
+SYNC_TYPES: dict[str, tuple[str, str]] = {
+    "full": ("full", "full"),
+    "inbound": ("inbound", "inbound"),
+    "cases": ("cases", "cases"),
+    "reconcile": ("reconcile", "reconciliation"),
+}
+PHASES_OF = {"full": ("inbound", "cases", "reconciliation")}
+LOG_LINES = 10
+BAR_WIDTH = 30
+OK, RUNNING, FAILED = "✓", "⟳", "✗"
+REQUESTS_METRIC = "pims_sync_http_requests"
+MIB = 1024 * 1024
+
+
+class FormError(ValueError):
+    """A form field's value was refused; `field` names it, the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+def _whole(name: str, text: str, low: int, high: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise FormError(name, f"{name} must be a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise FormError(name, f"{name} must be from {low} to {high}, got {value}")
+    return value
+
+
+def _day(text: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_day(text)
+    except ValueError:
+        return _bad_day(text)
+
+
+def _bad_day(text: str) -> str:
+    raise FormError("start date", f"start date must be a real day as YYYY-MM-DD, got {text!r}")
+
+
+def sync_request(
+    kind: str, start: str, days_ahead: str, lookback: str
+) -> tuple[str, dict[str, Any]]:
+    """Validate the Run Sync form: (route, body). A blank start date is the service's today."""
+    if kind not in SYNC_TYPES:
+        raise FormError("type", f"type must be one of {', '.join(SYNC_TYPES)}")
+    route = SYNC_TYPES[kind][0]
+    first = _day(start)
+    ahead = _whole("days ahead", days_ahead, 1, 90)
+    back = _whole("lookback", lookback, 1, 180)
+    body: dict[str, Any] = {} if first is None else {"startDate": first}
+    if kind == "full":
+        body |= {"daysAhead": ahead, "lookbackDays": back}
+    elif kind == "inbound":
+        body["daysAhead"] = ahead
+    elif kind == "reconcile":
+        body = {"lookbackDays": back}
+    elif first is not None:  # cases: the window is start date … start date + days ahead
+        body["endDate"] = date.fromordinal(
+            date.fromisoformat(first).toordinal() + ahead
+        ).isoformat()
+    return route, body
+
+
+def bar(percentage: float, width: int = BAR_WIDTH) -> str:
+    """A Unicode progress bar: `█` done, `░` to go."""
+    done = round(max(0.0, min(100.0, percentage)) * width / 100)
+    return "█" * done + "░" * (width - done)
+
+
+@dataclass
+class PhaseBar:
+    """One phase's bar: how far, what it is doing, how it ended."""
+
+    name: str
+    percentage: float = 0.0
+    action: str = "waiting"
+    status: str = "waiting"
+
+    def line(self, width: int = BAR_WIDTH, total: int = 76) -> str:
+        """`inbound        ████░░░  40% | Fetching appointments`, cut to `total` characters."""
+        done = f"{bar(self.percentage, width)} {self.percentage:>3.0f}%"
+        text = f"{self.name:<14} {done} | {self.action}"
+        return text if len(text) <= total else text[: total - 1] + "…"
+
+
+@dataclass
+class RunTracker:
+    """Follows a run's events: the bars, the last ten log lines, the outcome."""
+
+    kind: str
+    bars: dict[str, PhaseBar] = field(default_factory=dict)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    outcome: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for phase in PHASES_OF.get(
+            self.kind, (SYNC_TYPES.get(self.kind, (self.kind, self.kind))[1],)
+        ):
+            self.bars[phase] = PhaseBar(phase)
+
+    def _bar(self, phase: object) -> PhaseBar:
+        name = str(phase or self.kind)
+        return self.bars.setdefault(name, PhaseBar(name))
+
+    def apply(self, event: Event) -> list[str]:
+        """Take one event in; the log lines it adds."""
+        data = event.data
+        if event.type == "progress":
+            target = self._bar(data.get("phase"))
+            target.percentage = float(data.get("percentage") or 0)
+            target.action = f"{data.get('processed', 0)}/{data.get('total', 0)} processed"
+            return []
+        if event.type == "log":
+            self._bar(data.get("phase")).action = str(data.get("message", ""))
+            return self._add(f"{OK} {data.get('message', '')}")
+        if event.type == "phase":
+            return self._phase(data)
+        if event.type in ("completed", "failed"):
+            return self._end(event)
+        return []
+
+    def _phase(self, data: dict[str, Any]) -> list[str]:
+        target, status = self._bar(data.get("phase")), str(data.get("status"))
+        target.status = status
+        if status == "started":
+            target.action = "started"
+            return self._add(f"{RUNNING} Starting {target.name}…")
+        if status == "completed":
+            target.percentage, target.action = 100.0, "done"
+            return self._add(f"{OK} {target.name} done: {short_stats(data.get('stats'))}")
+        if status == "skipped":
+            target.action = f"skipped: {data.get('message') or ''}".strip()
+            return self._add(f"– {target.name} skipped: {data.get('message') or ''}")
+        target.action = f"failed: {data.get('error') or ''}"
+        return self._add(f"{FAILED} {target.name} failed: {data.get('error') or ''}")
+
+    def _end(self, event: Event) -> list[str]:
+        self.outcome = event.type
+        result = event.data.get("result")
+        self.result = result if isinstance(result, dict) else None
+        if event.type == "completed":
+            return self._add(f"{OK} Sync completed")
+        self.error = str(event.data.get("error") or "the run failed")
+        return self._add(f"{FAILED} Sync failed: {self.error}")
+
+    def _add(self, line: str) -> list[str]:
+        self.log.append(line)
+        return [line]
+
+
+STAT_NAMES = {
+    "appointmentsFound": "found",
+    "casesFound": "found",
+    "casesChecked": "checked",
+    "casesCreated": "created",
+    "casesUpdated": "updated",
+    "casesEnriched": "enriched",
+    "casesDeleted": "deleted",
+    "casesRestored": "restored",
+    "casesSkipped": "skipped",
+    "casesFailed": "failed",
+}
+
+
+def short_stats(stats: object) -> str:
+    """`found 25 · created 18 · updated 7` (zeros left out but for the first)."""
+    if not isinstance(stats, dict):
+        return ""
+    parts = [
+        f"{STAT_NAMES.get(k, k)} {v}"
+        for i, (k, v) in enumerate(stats.items())
+        if isinstance(v, int) and (v or i == 0)
+    ]
+    return " · ".join(parts)
+
+
+def result_rows(result: dict[str, Any] | None, kind: str) -> list[tuple[str, str, str]]:
+    """The final stats table: (phase, outcome, stats) per phase of the result."""
+    if result is None:
+        return []
+    if "inboundResult" in result:
+        keys = (("inbound", "inboundResult"), ("cases", "casesResult"))
+        parts = [*keys, ("reconciliation", "reconciliationResult")]
+        return [_row(name, result.get(key)) for name, key in parts]
+    return [_row(SYNC_TYPES.get(kind, (kind, kind))[1], result)]
+
+
+def _row(name: str, part: object) -> tuple[str, str, str]:
+    if not isinstance(part, dict):
+        return (name, "–", "")
+    outcome = f"{OK} ok" if part.get("success") else f"{FAILED} failed"
+    detail = short_stats(part.get("stats")) or str(part.get("error") or "")
+    if not part.get("success") and part.get("error"):
+        detail = str(part["error"])
+    return (name, outcome, detail)
+
+
+def duration(ms: object) -> str:
+    """`850ms`, `12.3s`, `4m05s`."""
+    if not isinstance(ms, int | float):
+        return ""
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def uptime(seconds: object) -> str:
+    """`2d 03:04:05` or `03:04:05`."""
+    total = int(seconds) if isinstance(seconds, int | float) else 0
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {clock}" if days else clock
+
+
+def mebibytes(value: object) -> str:
+    """Bytes as `123.4 MiB`."""
+    return f"{value / MIB:.1f} MiB" if isinstance(value, int | float) else "?"
+
+
+def status_mark(status: object) -> str:
+    """`✓ completed`, `✗ failed`, `⟳ in_progress`."""
+    marks = {"completed": OK, "failed": FAILED, "skipped": "–"}
+    marks |= dict.fromkeys(("in_progress", "claimed", "queued", "started"), RUNNING)
+    return f"{marks.get(str(status), '?')} {status}"
+
+
+def when(iso: object, zone: str | None = None) -> str:
+    """An ISO instant as `2026-06-11 06:00 PDT` in the zone (UTC when none or unknown)."""
+    if not isinstance(iso, str) or not iso:
+        return ""
+    instant = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    try:
+        local = instant.astimezone(ZoneInfo(zone or "UTC"))
+    except ZoneInfoNotFoundError:
+        local = instant.astimezone(ZoneInfo("UTC"))
+    return local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def requests_total(metrics_text: str) -> float:
+    """The sum of `pims_sync_http_requests_total` over every label set."""
+    total = 0.0
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == REQUESTS_METRIC:
+            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return total
+
+
+@dataclass
+class RateMeter:
+    """Requests per second from successive scrapes of a counter."""
+
+    last: tuple[float, float] | None = None
+
+    def add(self, at: float, total: float) -> float | None:
+        """The rate since the previous scrape (None on the first, or after a restart)."""
+        previous, self.last = self.last, (at, total)
+        if previous is None or at <= previous[0] or total < previous[1]:
+            return None
+        return (total - previous[1]) / (at - previous[0])
+
+
+def last_run_text(last: object) -> str:
+    """A schedule's last fire: `✓ completed 2026-06-11 06:00 PDT` (+ reason)."""
+    if not isinstance(last, dict):
+        return "never"
+    text = f"{status_mark(last.get('status'))}"
+    return f"{text} ({last['reason']})" if last.get("reason") else text
