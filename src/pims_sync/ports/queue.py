@@ -71,8 +71,8 @@ class JobQueue(Protocol):
         """Queue the job; JobRefusedError if one of its clinic and type is already waiting."""
         ...
 
-    async def recover_stalled(self) -> int:
-        """Release jobs held by workers that died (their locks would block the clinic)."""
+    async def recover_stalled(self) -> list[SyncJob]:
+        """Fail the jobs of workers that died (their locks would block the clinic); return them."""
         ...
 
 

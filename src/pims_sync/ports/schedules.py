@@ -136,6 +136,7 @@ class RunRecovery(Protocol):
         """Mark live runs silent for `stale_after` failed ('abandoned'); return their ids."""
         ...
 
-    async def settle_fires(self, *, at: datetime) -> int:
-        """Close started fires whose run has ended (a crashed worker never closed them)."""
+    async def settle_fires(self, *, at: datetime, stale_after: timedelta) -> int:
+        """Close fires a crashed process left open: started ones whose run has ended, and
+        ones claimed longer than `stale_after` ago that never reached the queue."""
         ...

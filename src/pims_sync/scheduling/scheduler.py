@@ -31,6 +31,8 @@ from pims_sync.scheduling.planner import MAX_CATCH_UP, Fire, due_fires
 
 log = logging.getLogger("pims_sync.scheduling")
 
+ABANDONED_JOB = "abandoned: the worker running it stopped"
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerOptions:
@@ -112,8 +114,12 @@ class Scheduler:
                 run_id,
                 self._options.stale_after,
             )
-        await self._recovery.settle_fires(at=now)
-        await self._queue.recover_stalled()
+        for job in await self._queue.recover_stalled():
+            if job.fire_id is not None:
+                await self._fires.mark(
+                    job.fire_id, status=FireStatus.FAILED, at=now, reason=ABANDONED_JOB
+                )
+        await self._recovery.settle_fires(at=now, stale_after=self._options.stale_after)
 
     async def tick(self) -> TickReport:
         """Claim and queue every fire time since the last tick (on the first: the last hour)."""

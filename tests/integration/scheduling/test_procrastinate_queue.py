@@ -78,8 +78,9 @@ async def test_a_dead_workers_job_is_failed_and_its_lock_freed(database: str) ->
             ).fetchone()
             assert dead is not None
             conn.execute("UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s", dead)
-        assert await queue.recover_stalled() == 1
-        assert await queue.recover_stalled() == 0
+        [freed] = await queue.recover_stalled()
+        assert freed.sync_type is SyncType.FULL
+        assert await queue.recover_stalled() == []
         with psycopg.connect(conninfo(database)) as conn:
             statuses = [row[0] for row in conn.execute("SELECT status FROM procrastinate_jobs")]
         assert statuses == ["failed"]

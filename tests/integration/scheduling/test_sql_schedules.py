@@ -92,7 +92,12 @@ async def test_stale_runs_are_abandoned_live_ones_kept_and_fires_settled(
     assert await services.recovery.abandon_stale(at=now, stale_after=timedelta(minutes=2)) == [
         dead_run.id
     ]
-    assert await services.recovery.settle_fires(at=now) == 1
+    lost = await services.fires.claim(
+        clinic_id=alive.id, sync_type=SyncType.CASES, fire_at=old, by="gone", at=old
+    )
+    assert await services.recovery.settle_fires(at=now, stale_after=timedelta(minutes=2)) == 2
+    [lost_fire] = [f for f in await services.fires.latest([alive.id]) if f.id == lost]
+    assert lost_fire.status is FireStatus.FAILED
     for run_id in (dead_run.id, phase.id):
         run = await services.runs.get(clinic_id=dead.id, run_id=run_id)
         assert run is not None

@@ -45,8 +45,8 @@ class RecordingQueue:
             raise JobRefusedError("a inbound run of this clinic is already queued")
         self.jobs.append(job)
 
-    async def recover_stalled(self) -> int:
-        return 0
+    async def recover_stalled(self) -> list[SyncJob]:
+        return []
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ class MemoryRunRecovery:
         del at, stale_after
         return []
 
-    async def settle_fires(self, *, at: datetime) -> int:
+    async def settle_fires(self, *, at: datetime, stale_after: timedelta) -> int:
         """No fires to settle."""
-        del at
+        del at, stale_after
         return 0

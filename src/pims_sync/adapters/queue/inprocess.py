@@ -43,9 +43,9 @@ class InProcessQueue:
         finally:
             self._waiting.discard(job.queueing_lock)
 
-    async def recover_stalled(self) -> int:
+    async def recover_stalled(self) -> list[SyncJob]:
         """Nothing to recover: a crashed process's tasks died with it."""
-        return 0
+        return []
 
     @property
     def pending(self) -> int:

@@ -74,13 +74,13 @@ class ProcrastinateQueue:
                 f"a {job.sync_type.value} run of this clinic is already queued"
             ) from None
 
-    async def recover_stalled(self) -> int:
-        """Fail the jobs of workers whose heartbeat stopped; their clinic locks are freed."""
+    async def recover_stalled(self) -> list[SyncJob]:
+        """Fail the jobs of workers whose heartbeat stopped (freeing their clinic locks)."""
         manager = self.app.job_manager
         stalled = await manager.get_stalled_jobs(
             seconds_since_heartbeat=self._stale, task_name=TASK_NAME
         )
-        freed = 0
+        freed: list[SyncJob] = []
         for job in stalled:
             try:
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
@@ -89,7 +89,7 @@ class ProcrastinateQueue:
             except Exception:  # the job is no longer `doing` (a race with its worker)
                 log.debug("stalled job %s already finished", job.id, exc_info=True)
                 continue
-            freed += 1
+            freed.append(SyncJob.from_payload(job.task_kwargs))
             log.warning("job %s of a dead worker marked failed (lock %s freed)", job.id, job.lock)
         return freed
 

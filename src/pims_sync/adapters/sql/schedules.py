@@ -19,6 +19,7 @@ from pims_sync.domain.runs import RunStatus, SyncType
 from pims_sync.ports.schedules import ClinicScheduleConfig, FireRecord, FireStatus
 
 ABANDONED = "abandoned"
+LOST_CLAIM = "abandoned: the process that claimed it stopped before queueing it"
 
 
 def _aware(value: datetime) -> datetime:
@@ -253,8 +254,8 @@ class SqlRunRecovery:
                 )
         return ids
 
-    async def settle_fires(self, *, at: datetime) -> int:
-        """Close started fires whose run has ended (a crashed worker never closed them)."""
+    async def settle_fires(self, *, at: datetime, stale_after: timedelta) -> int:
+        """Close fires a crashed process left open (started with an ended run; long claimed)."""
         at = _aware(at)
         ended = (
             select(audits.c.status, audits.c.error_message)
@@ -262,6 +263,17 @@ class SqlRunRecovery:
             .where(audits.c.status != RunStatus.IN_PROGRESS.value)
         )
         async with self._engine.begin() as conn:
+            lost = await conn.execute(
+                update(schedule_fires)
+                .where(schedule_fires.c.status == FireStatus.CLAIMED.value)
+                .where(schedule_fires.c.claimed_at < at - stale_after)
+                .values(
+                    status=FireStatus.FAILED.value,
+                    reason=LOST_CLAIM,
+                    finished_at=at,
+                    updated_at=at,
+                )
+            )
             result = await conn.execute(
                 update(schedule_fires)
                 .where(schedule_fires.c.status == FireStatus.STARTED.value)
@@ -273,4 +285,4 @@ class SqlRunRecovery:
                     updated_at=at,
                 )
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return sum(int(getattr(r, "rowcount", 0) or 0) for r in (lost, result))
