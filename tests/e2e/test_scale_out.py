@@ -118,7 +118,8 @@ def test_three_processes_run_each_fire_time_once_and_survive_a_kill(
     assert {r.triggered_by for r in runs.values()} == {"scheduler"}
     assert len({f.run_by for f in recorded if f.run_by}) >= 2  # the work was shared
     settled = next(f for f in recorded if f.id == fire.id)
-    assert (settled.status, settled.reason) == ("failed", "abandoned")
+    assert settled.status == "failed"
+    assert settled.reason.startswith("abandoned")
     for each in recorded:
         if each.run_id is not None and each.status == "completed":
             assert runs[each.run_id].status == "completed"

@@ -114,8 +114,12 @@ class FireStore(Protocol):
         reason: str | None = None,
         run_id: UUID | None = None,
         run_by: str | None = None,
+        if_open: bool = False,
     ) -> None:
-        """Move a fire to a new status (run id, runner and reason kept unless given)."""
+        """Move a fire to a new status (run id, runner and reason kept unless given).
+
+        `if_open`: leave it alone if it has already ended (completed, failed, skipped).
+        """
         ...
 
     async def latest(self, clinic_ids: Sequence[UUID] | None = None) -> list[FireRecord]:

@@ -114,12 +114,17 @@ class Scheduler:
                 run_id,
                 self._options.stale_after,
             )
+        # Fires of ended runs take the run's outcome first; then jobs of dead workers.
+        await self._recovery.settle_fires(at=now, stale_after=self._options.stale_after)
         for job in await self._queue.recover_stalled():
             if job.fire_id is not None:
                 await self._fires.mark(
-                    job.fire_id, status=FireStatus.FAILED, at=now, reason=ABANDONED_JOB
+                    job.fire_id,
+                    status=FireStatus.FAILED,
+                    at=now,
+                    reason=ABANDONED_JOB,
+                    if_open=True,
                 )
-        await self._recovery.settle_fires(at=now, stale_after=self._options.stale_after)
 
     async def tick(self) -> TickReport:
         """Claim and queue every fire time since the last tick (on the first: the last hour)."""

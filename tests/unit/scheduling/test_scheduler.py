@@ -298,3 +298,30 @@ async def test_a_clinic_with_an_unknown_zone_is_skipped_not_the_tick(
     assert len(queue.jobs) == 1
     [config] = await schedules.configs([broken])
     assert str(config.parsed.problems[0]).startswith("clinic time zone 'Mars/Olympus' is unknown")
+
+
+async def test_recovery_closes_the_open_fires_of_jobs_whose_worker_died(
+    schedules: MemoryScheduleStore, clinic: UUID
+) -> None:
+    fires = MemoryFireStore()
+    open_fire = await fires.claim(
+        clinic_id=clinic, sync_type=SyncType.INBOUND, fire_at=NOW, by="a", at=NOW
+    )
+    done_fire = await fires.claim(
+        clinic_id=clinic, sync_type=SyncType.CASES, fire_at=NOW, by="a", at=NOW
+    )
+    assert open_fire is not None
+    assert done_fire is not None
+    await fires.mark(done_fire, status=FireStatus.COMPLETED, at=NOW)
+
+    class DeadWorkerQueue(RecordingQueue):
+        async def recover_stalled(self) -> list[SyncJob]:
+            return [
+                SyncJob(clinic, SyncType.INBOUND, fire_id=open_fire),
+                SyncJob(clinic, SyncType.CASES, fire_id=done_fire),
+            ]
+
+    await scheduler(schedules, fires, DeadWorkerQueue(), Clock(NOW)).recover()
+    statuses = {f.id: (f.status, f.reason) for f in fires.all}
+    assert statuses[open_fire] == (FireStatus.FAILED, "abandoned: the worker running it stopped")
+    assert statuses[done_fire] == (FireStatus.COMPLETED, None)

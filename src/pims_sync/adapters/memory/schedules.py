@@ -108,9 +108,12 @@ class MemoryFireStore:
         reason: str | None = None,
         run_id: UUID | None = None,
         run_by: str | None = None,
+        if_open: bool = False,
     ) -> None:
-        """Move a fire to a new status."""
+        """Move a fire to a new status (`if_open`: only if it has not ended yet)."""
         fire = self._fires[fire_id]
+        if if_open and fire.status in FINAL:
+            return
         self._fires[fire_id] = dataclasses.replace(
             fire,
             status=status,

@@ -167,8 +167,9 @@ class SqlFireStore:
         reason: str | None = None,
         run_id: UUID | None = None,
         run_by: str | None = None,
+        if_open: bool = False,
     ) -> None:
-        """Move a fire to a new status (run id, runner and reason kept unless given)."""
+        """Move a fire to a new status (`if_open`: only if it has not ended yet)."""
         values: dict[str, Any] = {"status": FireStatus(status).value, "updated_at": _aware(at)}
         if reason is not None:
             values["reason"] = reason
@@ -178,10 +179,11 @@ class SqlFireStore:
             values["run_by"] = run_by
         if status in FINAL:
             values["finished_at"] = _aware(at)
+        query = update(schedule_fires).where(schedule_fires.c.id == fire_id)
+        if if_open:
+            query = query.where(schedule_fires.c.status.not_in([s.value for s in FINAL]))
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(schedule_fires).where(schedule_fires.c.id == fire_id).values(**values)
-            )
+            await conn.execute(query.values(**values))
 
     async def latest(self, clinic_ids: Sequence[UUID] | None = None) -> list[FireRecord]:
         """The latest fire of each (clinic, type), for the status endpoint's `lastRun`."""
