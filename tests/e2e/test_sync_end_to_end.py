@@ -138,6 +138,15 @@ def assert_audits_match(stack: Stack, body: dict[str, Any]) -> None:
     assert len(run["phases"]) == 3
 
 
+def assert_single_audit(stack: Stack, body: dict[str, Any], status: str) -> dict[str, Any]:
+    """A single-phase run's audit row: no children, ended `status`, progress at 100 %."""
+    top, children = stack.db.audits(body["syncId"])
+    assert children == []
+    assert (top["status"], top["progress_percentage"]) == (status, 100)
+    assert top["completed_at"] is not None
+    return top
+
+
 def full_ok(stack: Stack, **body: Any) -> dict[str, Any]:
     response = stack.sync("full", **(body or SMALL))
     assert response.status_code == 200, response.text
@@ -252,6 +261,8 @@ def test_deleted_then_re_added_is_restored(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     stats = response.json()["stats"]
     assert (stats["casesRestored"], stats["casesDeleted"]) == (1, 0)
+    row = assert_single_audit(stack, response.json(), "completed")
+    assert row["cases_deleted"] == 0
     case = stack.cases()[deleted.pop()]
     assert "reconciliation" not in case["metadata"]
     assert case["status"] == "completed"
@@ -277,6 +288,8 @@ def test_late_notes_are_picked_up_by_the_next_cases_run(stack: Stack) -> None:
     response = stack.sync("cases", startDate=str(FIRST), endDate=str(TODAY))
     assert response.status_code == 200, response.text
     assert response.json()["stats"]["casesEnriched"] >= 1
+    row = assert_single_audit(stack, response.json(), "completed")
+    assert row["cases_enriched"] == response.json()["stats"]["casesEnriched"]
     written = stack.cases()[target["external_id"]]["metadata"]
     # IDEXX's clinical note is the HTML of consultationNotes; notesText is its plain text.
     assert (
@@ -331,6 +344,11 @@ def test_empty_calendar_is_refused_unless_forced(stack: Stack) -> None:
     assert forced.status_code == 200, forced.text
     assert forced.json()["stats"]["casesDeleted"] == len(window) > 100
     assert soft_deleted(stack) == window
+    refused_row, _ = stack.db.audits(refused.json()["syncId"])
+    assert refused_row["status"] == "failed"
+    assert refused_row["error_message"] == refused.json()["error"]
+    forced_row = assert_single_audit(stack, forced.json(), "completed")
+    assert forced_row["cases_deleted"] == len(window)
     stack.control.reset()
     restored = full_ok(stack)
     assert restored["inboundResult"]["stats"]["casesUpdated"] == len(window)
