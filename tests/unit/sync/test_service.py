@@ -98,6 +98,7 @@ async def test_full_run_logs_in_once_and_writes_a_row_per_phase() -> None:
     assert top is not None
     assert top.status is RunStatus.COMPLETED
     assert top.parent_id is None
+    assert top.progress_percentage == 100  # the full row ends at 100 % too, not only its phases
 
 
 async def test_full_run_skips_reconciliation_when_the_pims_failed_inbound() -> None:
