@@ -150,14 +150,28 @@ def _joined(labels: list[str]) -> str | None:
     return "; ".join(labels) or None
 
 
+def clinical_notes(consultation: Consultation) -> str | None:
+    """The clinical note: IDEXX keeps it as HTML in `consultationNotes`, rarely in `notes`."""
+    return consultation.notes_html or consultation.notes or None
+
+
+def discharge_summary(consultation: Consultation) -> str | None:
+    """The discharge summary, else the clinical note, as the original filled it.
+
+    IDEXX seldom sends `dischargeSummary`; downstream discharge calls read this key.
+    """
+    return consultation.discharge_summary or clinical_notes(consultation)
+
+
 def consultation_document(consultation: Consultation, *, fetched_at: datetime) -> Metadata:
     """`metadata.pimsConsultation`: notes as given and as text, lines, status, finality."""
     return {
         "id": consultation.id,
         "notes": consultation.notes,
+        "notesHtml": consultation.notes_html,
         "notesText": consultation.notes_text
         or html_to_text(consultation.notes_html or consultation.notes),
-        "dischargeSummary": consultation.discharge_summary,
+        "dischargeSummary": discharge_summary(consultation),
         "productsServices": _joined([line.label for line in consultation.accepted_lines]),
         "declinedProductsServices": _joined([line.label for line in consultation.declined_lines]),
         "reason": consultation.reason,
@@ -178,15 +192,16 @@ def merge_enrichment(
     entities: Metadata = dict(entities_value) if isinstance(entities_value, Mapping) else {}
     clinical_value = entities.get("clinical")
     clinical: Metadata = dict(clinical_value) if isinstance(clinical_value, Mapping) else {}
-    if consultation.notes:
-        clinical["clinicalNotes"] = consultation.notes
+    notes = clinical_notes(consultation)
+    if notes:
+        clinical["clinicalNotes"] = notes
     if consultation.reason:
         clinical["visitReason"] = consultation.reason
     clinical["productsServicesProvided"] = [line.label for line in consultation.accepted_lines]
     clinical["productsServicesDeclined"] = [line.label for line in consultation.declined_lines]
     entities["clinical"] = clinical
     merged["entities"] = entities
-    merged["dischargeSummary"] = consultation.discharge_summary
+    merged["dischargeSummary"] = discharge_summary(consultation)
     merged["enrichedAt"] = iso(now)
     return merged
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from pims_sync.domain.case_metadata import (
     soft_delete,
 )
 from pims_sync.domain.cases import follow_pims_type
+from pims_sync.domain.consultations import Consultation
 
 from .conftest import LA, NOW, appointment, consultation
 
@@ -122,3 +124,22 @@ def test_species_and_type_rules() -> None:
     assert follow_pims_type(
         stored="checkup", previous_pims_type="Exam", new_pims_type="Dental"
     ) == ("surgery")
+
+
+def test_enrichment_reads_the_html_note_where_idexx_keeps_it() -> None:
+    # IDEXX sends `consultation.notes` empty and the SOAP note as HTML in consultationNotes.
+    as_idexx_sends_it = Consultation(
+        id="c2",
+        status="completed",
+        notes=None,
+        notes_html="<p>S: Bright</p>",
+        notes_text="S: Bright",
+    )
+    merged = merge_enrichment({}, as_idexx_sends_it, now=NOW)
+    assert merged["entities"]["clinical"]["clinicalNotes"] == "<p>S: Bright</p>"
+    assert merged["pimsConsultation"]["notesHtml"] == "<p>S: Bright</p>"
+    assert merged["pimsConsultation"]["notesText"] == "S: Bright"
+    # No discharge summary from the PIMS: the clinical note stands in, as in the original.
+    assert merged["dischargeSummary"] == "<p>S: Bright</p>"
+    with_summary = replace(as_idexx_sends_it, discharge_summary="Rest for a week")
+    assert merge_enrichment({}, with_summary, now=NOW)["dischargeSummary"] == "Rest for a week"
