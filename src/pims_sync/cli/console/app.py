@@ -42,6 +42,7 @@ class MenuScreen(Screen[None]):
     """The main menu of the seed document: six choices, keys 1–6."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "choose('run')", "Choose", key_display="1-6"),
         *(Binding(str(n), f"choose('{key}')", show=False) for n, (key, _) in enumerate(MENU, 1)),
         Binding("r", "reconnect", "Reconnect"),
     ]
@@ -88,7 +89,7 @@ class ConsoleApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     # Priority: an Input would otherwise take Ctrl-C (copy) and keep the operator on a screen.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+c", "leave", "Back / Exit", priority=True, show=False),
+        Binding("ctrl+c", "leave", "Back / Exit", priority=True),
         Binding("escape", "leave", "Back", show=False),
         Binding("q", "leave", "Back", show=False),
     ]
@@ -116,7 +117,7 @@ class ConsoleApp(App[None]):
         self.clinic_zone = clinic.get("timezone")
         who = f"{clinic.get('name', 'all clinics')} ({clinic.get('timezone', 'service key')})"
         version = health.get("version", "?")
-        return f"● connected to {self.client.url} — {who}, service v{version}"
+        return f"● connected to {self.client.url}: {who}, v{version}"
 
     def open(self, key: str) -> None:
         """Push the screen of a menu choice."""

@@ -103,7 +103,7 @@ class PhaseBar:
         """`inbound        ████░░░  40% | Fetching appointments`, cut to `total` characters."""
         done = f"{bar(self.percentage, width)} {self.percentage:>3.0f}%"
         text = f"{self.name:<14} {done} | {self.action}"
-        return text if len(text) <= total else text[: total - 1] + "…"
+        return clip(text, total)
 
 
 @dataclass
@@ -136,7 +136,10 @@ class RunTracker:
             target.action = f"{data.get('processed', 0)}/{data.get('total', 0)} processed"
             return []
         if event.type == "log":
-            self._bar(data.get("phase")).action = str(data.get("message", ""))
+            # A run-level message (e.g. the login of a full run) has no bar of its own.
+            owner = self.bars.get(str(data.get("phase")))
+            if owner is not None:
+                owner.action = str(data.get("message", ""))
             return self._add(f"{OK} {data.get('message', '')}")
         if event.type == "phase":
             return self._phase(data)
@@ -166,6 +169,9 @@ class RunTracker:
         if event.type == "completed":
             return self._add(f"{OK} Sync completed")
         self.error = str(event.data.get("error") or "the run failed")
+        for phase_bar in self.bars.values():  # a phase cut short by the failure sends no end
+            if phase_bar.status == "started":
+                phase_bar.status, phase_bar.action = "failed", "failed"
         return self._add(f"{FAILED} Sync failed: {self.error}")
 
     def _add(self, line: str) -> list[str]:
@@ -187,16 +193,25 @@ STAT_NAMES = {
 }
 
 
-def short_stats(stats: object) -> str:
+# Narrow tables (history at 80 columns) use these shorter words.
+COMPACT_NAMES = {"created": "new", "updated": "upd", "enriched": "enr", "deleted": "del"}
+
+
+def short_stats(stats: object, *, compact: bool = False) -> str:
     """`found 25 · created 18 · updated 7` (zeros left out but for the first)."""
     if not isinstance(stats, dict):
         return ""
-    parts = [
-        f"{STAT_NAMES.get(k, k)} {v}"
-        for i, (k, v) in enumerate(stats.items())
-        if isinstance(v, int) and (v or i == 0)
-    ]
-    return " · ".join(parts)
+    parts = []
+    for i, (key, value) in enumerate(stats.items()):
+        if isinstance(value, int) and (value or i == 0):
+            name = STAT_NAMES.get(str(key), str(key))
+            parts.append(f"{COMPACT_NAMES.get(name, name) if compact else name} {value}")
+    return (" " if compact else " · ").join(parts)
+
+
+def clip(text: str, width: int) -> str:
+    """At most `width` characters, `…` marking a cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def result_rows(result: dict[str, Any] | None, kind: str) -> list[tuple[str, str, str]]:
@@ -217,7 +232,7 @@ def _row(name: str, part: object) -> tuple[str, str, str]:
     detail = short_stats(part.get("stats")) or str(part.get("error") or "")
     if not part.get("success") and part.get("error"):
         detail = str(part["error"])
-    return (name, outcome, detail)
+    return (name, outcome, clip(detail, 48))
 
 
 def duration(ms: object) -> str:

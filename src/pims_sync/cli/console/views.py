@@ -6,6 +6,7 @@ from typing import Any
 
 from pims_sync.cli.console.model import (
     PhaseBar,
+    clip,
     duration,
     last_run_text,
     mebibytes,
@@ -65,16 +66,19 @@ def summary(body: dict[str, Any], sync_type: str | None, status: str | None) -> 
     return f"{total} runs · success rate {rate_text} · {marks}\nfilters: {filters}"
 
 
+SHORT_STATUS = {"completed": "✓ done", "failed": "✗ failed", "in_progress": "⟳ running"}
+
+
 def history_rows(runs: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row per run: started (UTC), type, status, duration, trigger, stats."""
     return [
         (
             when(run.get("startedAt"))[5:16],
-            str(run.get("type")),
-            status_mark(run.get("status")),
+            "reconcile" if run.get("type") == "reconciliation" else str(run.get("type")),
+            SHORT_STATUS.get(str(run.get("status")), str(run.get("status"))),
             duration(run.get("durationMs")),
             str(run.get("triggeredBy")),
-            short_stats(run.get("stats")) or str(run.get("error") or ""),
+            clip(short_stats(run.get("stats"), compact=True), 30),
         )
         for run in runs
     ]
@@ -103,8 +107,8 @@ def health_lines(health: dict[str, Any], rate: float | None) -> list[str]:
 # The API has no write route for schedules (spec §5: the status is read-only), so the
 # console says how to change them rather than pretending it can.
 CHANGE_HINT = (
-    "read-only here; to change: pims-sync schedules set --clinic ID --type T "
-    '--cron "0 6 * * *" [--disabled]'
+    "Read-only: the API has no write route. To enable, disable or change a schedule:\n"
+    '  pims-sync schedules set --clinic ID --type T --cron "0 6 * * *" [--disabled]'
 )
 
 

@@ -67,7 +67,8 @@ class HealthScreen(ServiceScreen):
         if rate is not None:
             self.rates.append(rate)
         self.query_one("#health", Static).update("\n".join(health_lines(health, rate)))
-        minutes = f"last {len(self.memory) * self.refresh_seconds / 60:.1f} min"
+        seconds = len(self.memory) * self.refresh_seconds
+        minutes = f"last {seconds / 60:.1f} min" if seconds >= 60 else f"last {seconds:.0f} s"
         self.query_one("#memory-label", Static).update(
             f"memory rss, {minutes} (max {max(self.memory):.1f} MiB)"
         )

@@ -7,16 +7,16 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Footer, Input, Label, Log, Select, Static
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
 from pims_sync.cli.console.client import ServiceClient, ServiceError
 from pims_sync.cli.console.model import (
     FAILED,
-    LOG_LINES,
     OK,
     SYNC_TYPES,
     FormError,
     RunTracker,
+    clip,
     duration,
     result_rows,
     sync_request,
@@ -30,7 +30,7 @@ RunSyncScreen .row Label { width: 36; padding: 1 0 0 1; }
 RunSyncScreen .row Input, RunSyncScreen .row Select { width: 1fr; }
 RunSyncScreen #start-button { margin: 0 0 0 37; }
 RunSyncScreen #bars { height: auto; padding: 0 1; }
-RunSyncScreen #log { height: 12; border: round $secondary; }
+RunSyncScreen #log { height: 12; border: round $secondary; padding: 0 1; }
 RunSyncScreen #stats { height: auto; max-height: 5; }
 """
 
@@ -63,7 +63,7 @@ class RunSyncScreen(ServiceScreen):
         with Vertical(id="progress"):
             yield Static("", id="run-line")
             yield Static("", id="bars")
-            yield Log(id="log", max_lines=LOG_LINES, auto_scroll=True)
+            yield Static("", id="log")
             yield DataTable(id="stats", show_cursor=False)
         yield self.error_line()
         yield Footer()
@@ -76,8 +76,13 @@ class RunSyncScreen(ServiceScreen):
     def on_mount(self) -> None:
         """Hide the progress view; start typing in the date."""
         self.query_one("#progress").display = False
-        self.query_one("#log", Log).border_title = "Processing Log"
+        self.query_one("#log", Static).border_title = "Processing Log"
         self.query_one("#start", Input).focus()
+
+    def on_unmount(self) -> None:
+        """Leaving mid-run stops only the watching: the service finishes the run anyway."""
+        if self.tracker is not None and self.tracker.outcome is None and self.sync_id:
+            self.app.notify(f"sync {self.sync_id} goes on in the service: see 2. View Sync Status")
 
     def on_input_submitted(self, _event: Input.Submitted) -> None:
         """Enter in any field starts the run (after validation)."""
@@ -115,10 +120,8 @@ class RunSyncScreen(ServiceScreen):
             started = await self.client.start_sync(route, body)
             self.sync_id = str(started["syncId"])
             self.query_one("#run-line", Static).update(f"{tracker.kind} sync {self.sync_id}")
-            log = self.query_one("#log", Log)
             async for event in self.client.events(self.sync_id):
-                for line in tracker.apply(event):
-                    log.write_line(line)
+                tracker.apply(event)
                 self._draw_bars()
             detail = await self.client.run(self.sync_id)
         except ServiceError as error:
@@ -132,6 +135,9 @@ class RunSyncScreen(ServiceScreen):
             return
         lines = [b.line(width=24) for b in self.tracker.bars.values()]
         self.query_one("#bars", Static).update("\n".join(lines))
+        # The tracker keeps the last LOG_LINES lines: the log scrolls by dropping the oldest.
+        log = [clip(line, 74) for line in self.tracker.log]
+        self.query_one("#log", Static).update("\n".join(log))
 
     def _finish(self, tracker: RunTracker, detail: dict[str, object]) -> None:
         took = duration(detail.get("durationMs"))
