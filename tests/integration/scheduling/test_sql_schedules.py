@@ -213,3 +213,43 @@ def test_schedules_cli_set_list_remove(
     assert "has no cases schedule" in again.output
     text = runner.invoke(cli, ["schedules", "list"])
     assert "0 6 * * *" in text.stdout
+
+
+async def test_patch_sets_enables_and_disables_a_schedule(services: Services) -> None:
+    from pims_sync.api.app import create_app
+
+    clinic = await services.clinics.add(name="Happy Paws", timezone="America/Chicago")
+    await services.schedules.put(clinic.id, [{"type": "cases", "cron": "0 7 * * *"}])
+    _, key = await insert_key(services, clinic_id=clinic.id)
+    _, inbound_only = await insert_key(services, clinic_id=clinic.id, permissions=["sync:inbound"])
+    url = "/api/scheduler/schedules"
+    async with client_for(create_app(services.settings, services)) as http:
+        headers = {"X-API-Key": key}
+        missing_cron = await http.patch(url, json={"type": "inbound"}, headers=headers)
+        created = await http.patch(
+            url,
+            json={"type": "inbound", "cron": "0 6 * * *", "options": {"daysAhead": 3}},
+            headers=headers,
+        )
+        disabled = await http.patch(
+            url, json={"type": "inbound", "enabled": False}, headers=headers
+        )
+        bad = await http.patch(url, json={"type": "cases", "cron": "0 25 * * *"}, headers=headers)
+        denied = await http.patch(
+            url, json={"type": "cases", "enabled": False}, headers={"X-API-Key": inbound_only}
+        )
+    assert missing_cron.status_code == 400
+    assert "cron is required" in missing_cron.json()["error"]
+    assert created.status_code == 200, created.text
+    assert created.json()["job"]["nextRunAt"] is not None
+    job = disabled.json()["job"]
+    assert (job["cron"], job["enabled"], job["options"]) == ("0 6 * * *", False, {"daysAhead": 3})
+    assert bad.status_code == 400
+    assert "not a valid cron" in bad.json()["error"]
+    assert denied.status_code == 403
+    stored = await services.schedules.get(clinic.id)
+    assert stored is not None
+    assert [(e["type"], e.get("enabled", True)) for e in stored.entries] == [
+        ("cases", True),
+        ("inbound", False),
+    ]

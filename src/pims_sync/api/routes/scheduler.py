@@ -1,4 +1,9 @@
-"""`GET /api/scheduler/status`: the clinic's schedules, next and last runs (spec §5)."""
+"""The scheduler over HTTP (spec §5): its status, and switching a clinic's schedules.
+
+`GET /api/scheduler/status` lists the schedules with their next and last runs.
+`PATCH /api/scheduler/schedules` sets, enables or disables one schedule of a clinic
+(who may run a type may schedule it); running schedulers pick it up on their next tick.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,25 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
+from pydantic import Field
 
+from pims_sync.api.auth import check_permissions
 from pims_sync.api.deps import ApiKeyDep, ServicesDep, request_clinic
-from pims_sync.scheduling.status import status_json
+from pims_sync.api.schemas import CamelModel
+from pims_sync.domain.runs import SyncType
+from pims_sync.domain.schedules import ScheduleError, parse_schedule
+from pims_sync.errors import InvalidInputError
+from pims_sync.scheduling.status import jobs_json, status_json
 
 router = APIRouter(prefix="/api/scheduler", tags=["scheduler"])
+
+PERMISSIONS = {
+    SyncType.INBOUND: ("sync:inbound",),
+    SyncType.CASES: ("sync:cases",),
+    SyncType.RECONCILIATION: ("sync:reconcile",),
+    SyncType.FULL: ("sync:inbound", "sync:cases", "sync:reconcile"),
+}
 
 
 @router.get("/status", summary="Schedules of the key's clinic (all clinics for a service key)")
@@ -31,3 +49,48 @@ async def scheduler_status(
     configs = await services.schedules.configs(ids)
     fires = await services.fires.latest(ids)
     return status_json(configs, fires, datetime.now(UTC), running=services.scheduler_running)
+
+
+class ScheduleChange(CamelModel):
+    """One schedule to create or change; fields left out keep their stored value."""
+
+    clinic_id: UUID | None = None
+    type: SyncType
+    cron: str | None = Field(None, description='Cron in the clinic\'s zone, e.g. "0 6 * * *".')
+    enabled: bool | None = None
+    options: dict[str, Any] | None = Field(None, description='e.g. {"daysAhead": 14}')
+
+
+def _changed(stored: dict[str, Any] | None, change: ScheduleChange) -> dict[str, Any]:
+    """The stored entry with the change applied (a new one needs a cron)."""
+    entry = dict(stored or {})
+    entry["type"] = change.type.value
+    for name in ("cron", "enabled", "options"):
+        value = getattr(change, name)
+        if value is not None:
+            entry[name] = value
+    if "cron" not in entry:
+        raise InvalidInputError("cron is required to create a schedule", field="cron")
+    try:
+        return parse_schedule(entry).as_json()
+    except ScheduleError as error:
+        raise InvalidInputError(str(error), field="schedule") from None
+
+
+@router.patch("/schedules", summary="Set, enable or disable one schedule of the clinic")
+async def change_schedule(
+    services: ServicesDep, key: ApiKeyDep, change: Annotated[ScheduleChange, Body()]
+) -> dict[str, Any]:
+    """Needs the permission to run that type; answers with the schedule as status lists it."""
+    clinic = await request_clinic(services, key, change.clinic_id)
+    check_permissions(key, PERMISSIONS[change.type])
+    config = await services.schedules.get(clinic.id)
+    entries = list(config.entries) if config is not None else []
+    mine = [e for e in entries if isinstance(e, dict) and e.get("type") == change.type.value]
+    others = [e for e in entries if not any(e is m for m in mine)]
+    entry = _changed(mine[0] if mine else None, change)
+    await services.schedules.put(clinic.id, [*others, entry])
+    updated = await services.schedules.configs([clinic.id])
+    fires = await services.fires.latest([clinic.id])
+    jobs = jobs_json(updated, fires, datetime.now(UTC))
+    return {"success": True, "job": next(j for j in jobs if j["type"] == change.type.value)}
