@@ -174,9 +174,14 @@ class Records(logging.Handler):
 async def test_invalid_entries_are_skipped_and_logged_once(
     schedules: MemoryScheduleStore, clinic: UUID
 ) -> None:
-    # Our own handler: other tests may configure the pims_sync loggers not to propagate.
+    # Our own handler, enabled: other tests reconfigure logging (root handlers, levels,
+    # loggers disabled by a logging config file).
     records = Records()
-    logging.getLogger("pims_sync.scheduling").addHandler(records)
+    logger = logging.getLogger("pims_sync.scheduling")
+    saved = (logger.disabled, logger.level)
+    logger.disabled = False
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(records)
     await schedules.put(
         clinic, [{"type": "inbound", "cron": "0 6 * * *"}, {"type": "cases", "cron": "nope"}]
     )
@@ -186,7 +191,8 @@ async def test_invalid_entries_are_skipped_and_logged_once(
     clock.at += timedelta(seconds=15)
     await running.tick()
     assert len(queue.jobs) == 1
-    logging.getLogger("pims_sync.scheduling").removeHandler(records)
+    logger.removeHandler(records)
+    logger.disabled, logger.level = saved
     assert (
         records.messages.count(
             f"clinic {clinic}: schedule #2: cron 'nope' has 1 fields; use 5 (minute hour day month "
