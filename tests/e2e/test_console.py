@@ -73,9 +73,7 @@ def screen_text(app: ConsoleApp) -> str:
     console = Console(
         width=width, height=height, file=io.StringIO(), record=True, force_terminal=True
     )
-    update = app.screen._compositor.render_update(
-        full=True, screen_stack=app._background_screens
-    )
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
     console.print(update)
     return console.export_text()
 
@@ -131,7 +129,8 @@ async def run_sync(pilot: Pilot[None], kind: str) -> RunSyncScreen:
     await pilot.pause()
     assert "days ahead must be a whole number" in text_of(app, "#error")
     capture(app, f"run-sync-form-{kind}")
-    assert screen.tracker is None and app.focused is screen.query_one("#days")
+    assert screen.tracker is None
+    assert app.focused is screen.query_one("#days")
     screen.query_one("#kind").value = kind  # type: ignore[attr-defined]
     fill(app, days="1")
     await pilot.press("enter")
@@ -160,7 +159,8 @@ async def test_a_full_run_reaches_100_percent_with_a_log_and_stats(stack: Stack)
         screen = await run_sync(pilot, "full")
         text = capture(app, "run-sync")
         tracker = screen.tracker
-        assert tracker is not None and tracker.outcome == "completed"
+        assert tracker is not None
+        assert tracker.outcome == "completed"
         assert [b.percentage for b in tracker.bars.values()] == [100.0, 100.0, 100.0], tracker.bars
         assert len(tracker.log) == 10  # the last ten lines: older ones scrolled away
         assert tracker.log[-1] == "✓ Sync completed"
@@ -169,7 +169,8 @@ async def test_a_full_run_reaches_100_percent_with_a_log_and_stats(stack: Stack)
     assert text.count("100%") == 3
     for phase in ("inbound", "cases", "reconciliation"):
         assert phase in text
-    assert "✓ ok" in text and "Processing Log" in text
+    assert "✓ ok" in text
+    assert "Processing Log" in text
 
 
 async def test_a_failed_run_is_shown_as_failed(stack: Stack) -> None:
@@ -180,10 +181,12 @@ async def test_a_failed_run_is_shown_as_failed(stack: Stack) -> None:
             screen = await run_sync(pilot, "inbound")
             text = capture(app, "run-sync-failed")
             tracker = screen.tracker
-            assert tracker is not None and tracker.outcome == "failed"
+            assert tracker is not None
+            assert tracker.outcome == "failed"
     finally:
         stack.control.post("/faults", {"clear": True})
-    assert "✗ inbound sync" in text and "failed after" in text
+    assert "✗ inbound sync" in text
+    assert "failed after" in text
     assert "✗ Sync failed" in text
     assert "✗ failed" in text  # the stats table's outcome
 
@@ -196,7 +199,9 @@ async def test_status_shows_the_last_run_live(stack: Stack) -> None:
         assert isinstance(app.screen, StatusScreen)
         await until(pilot, lambda: "Run " in text_of(app, "#run"))
         text = capture(app, "status")
-    assert "✗ failed" in text and "inbound" in text and "triggered by api" in text
+    assert "✗ failed" in text
+    assert "inbound" in text
+    assert "triggered by api" in text
 
 
 async def test_history_lists_runs_with_stats_rate_and_filters(stack: Stack) -> None:
@@ -214,7 +219,9 @@ async def test_history_lists_runs_with_stats_rate_and_filters(stack: Stack) -> N
         await until(pilot, lambda: table.row_count == 1)
         assert "✓ done" in str(table.get_row_at(0))
     assert "2 runs · success rate 50.0%" in text
-    assert "✓ done" in text and "✗ failed" in text and "found 114 new 114" in text
+    assert "✓ done" in text
+    assert "✗ failed" in text
+    assert "found 114 new 114" in text
 
 
 async def test_health_monitor_shows_memory_uptime_rate_and_sparklines(stack: Stack) -> None:
@@ -227,8 +234,11 @@ async def test_health_monitor_shows_memory_uptime_rate_and_sparklines(stack: Sta
         rate = screen.query_one("#rate-trend", Sparkline)
         await until(pilot, lambda: len(list(rate.data or [])) >= 5)
         text = capture(app, "health")
-    assert "● healthy" in text and "uptime" in text and "rss" in text
-    assert "req/s" in text and "requests/s, last" in text
+    assert "● healthy" in text
+    assert "uptime" in text
+    assert "rss" in text
+    assert "req/s" in text
+    assert "requests/s, last" in text
 
 
 async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: str) -> None:
@@ -250,7 +260,9 @@ async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: s
         await until(pilot, lambda: screen.query_one("#jobs", DataTable).row_count == 2)
         text = capture(app, "scheduler")
     assert "1 enabled jobs (full 1)" in text
-    assert "0 6 * * *" in text and "✓ on" in text and "✗ off" in text
+    assert "0 6 * * *" in text
+    assert "✓ on" in text
+    assert "✗ off" in text
     assert "06:00 PST" in text or "06:00 PDT" in text  # the clinic's time, not UTC
     assert "pims-sync schedules set" in text
 
@@ -297,8 +309,11 @@ async def test_ctrl_c_and_escape_go_back_to_the_menu_then_exit(stack: Stack) -> 
 
 def test_plain_mode_without_a_terminal(stack: Stack) -> None:
     answers = "\n".join(
-        ["9", "1", "inbound", TODAY.isoformat(), "0", "1", "inbound", "", "1", "1"]
-        + ["2", "3", "4", "5", "6", ""]
+        [
+            *("9", "1", "inbound", TODAY.isoformat(), "0", "1"),  # a bad choice, days 0
+            *("inbound", "", "1", "1"),  # asked again: a one-day inbound run
+            *("2", "3", "4", "5", "6", ""),
+        ]
     )
     env = {**os.environ, "PIMS_SYNC_URL": base_url(stack), "PIMS_SYNC_API_KEY": api_key(stack)}
     done = subprocess.run(
@@ -312,12 +327,17 @@ def test_plain_mode_without_a_terminal(stack: Stack) -> None:
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
+    if WRITE_SCREENS:
+        (SCREENS_DIR / "plain.txt").write_text(out, encoding="utf-8")
     assert "1. Run Sync (with progress)" in out
     assert "✗ '9' is not a menu choice" in out
     assert "✗ days ahead must be from 1 to 90, got 0: try again" in out
-    assert "100%" in out and "✓ Sync completed" in out
-    assert "Run      " in out and "success rate" in out
-    assert "req/s" in out and "pims-sync schedules set" in out
+    assert "100%" in out
+    assert "✓ Sync completed" in out
+    assert "Run      " in out
+    assert "success rate" in out
+    assert "req/s" in out
+    assert "pims-sync schedules set" in out
     assert "Traceback" not in done.stderr
 
 

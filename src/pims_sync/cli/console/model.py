@@ -23,7 +23,7 @@ PHASES_OF = {"full": ("inbound", "cases", "reconciliation")}
 LOG_LINES = 10
 BAR_WIDTH = 30
 OK, RUNNING, FAILED = "✓", "⟳", "✗"
-REQUESTS_METRIC = "pims_sync_http_requests"
+REQUESTS_SAMPLE = "pims_sync_http_requests_total"
 MIB = 1024 * 1024
 
 
@@ -283,11 +283,10 @@ def when(iso: object, zone: str | None = None) -> str:
 
 def requests_total(metrics_text: str) -> float:
     """The sum of `pims_sync_http_requests_total` over every label set."""
-    total = 0.0
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name == REQUESTS_METRIC:
-            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return total
+    # By sample name: the family's name differs between exposition formats (with or
+    # without `_total`), the samples' does not.
+    families = text_string_to_metric_families(metrics_text)
+    return sum(s.value for f in families for s in f.samples if s.name == REQUESTS_SAMPLE)
 
 
 @dataclass
