@@ -257,8 +257,14 @@ async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: s
         await pilot.press("5")
         screen = app.screen
         assert isinstance(screen, SchedulerScreen)
-        await until(pilot, lambda: screen.query_one("#jobs", DataTable).row_count == 2)
+        table = screen.query_one("#jobs", DataTable)
+        await until(pilot, lambda: table.row_count == 2)
         text = capture(app, "scheduler")
+        await pilot.press("down", "e")  # switch the reconciliation schedule on
+        await until(pilot, lambda: "2 enabled jobs" in text_of(app, "#summary"))
+        assert "✓ on" in str(table.get_row_at(1))
+        await pilot.press("e")  # and off again
+        await until(pilot, lambda: "1 enabled jobs" in text_of(app, "#summary"))
     assert "1 enabled jobs (full 1)" in text
     assert "0 6 * * *" in text
     assert "✓ on" in text
@@ -312,7 +318,7 @@ def test_plain_mode_without_a_terminal(stack: Stack) -> None:
         [
             *("9", "1", "inbound", TODAY.isoformat(), "0", "1"),  # a bad choice, days 0
             *("inbound", "", "1", "1"),  # asked again: a one-day inbound run
-            *("2", "3", "4", "5", "6", ""),
+            *("2", "3", "4", "5", "full", "5", "full", "", "6", ""),
         ]
     )
     env = {**os.environ, "PIMS_SYNC_URL": base_url(stack), "PIMS_SYNC_API_KEY": api_key(stack)}
@@ -336,6 +342,8 @@ def test_plain_mode_without_a_terminal(stack: Stack) -> None:
     assert "✓ Sync completed" in out
     assert "Run      " in out
     assert "success rate" in out
+    assert "full schedule switched off" in out
+    assert "full schedule switched on" in out
     assert "req/s" in out
     assert "pims-sync schedules set" in out
     assert "Traceback" not in done.stderr

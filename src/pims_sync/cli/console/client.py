@@ -175,6 +175,16 @@ class ServiceClient:
         )
         return body
 
+    async def set_schedule_enabled(
+        self, *, clinic_id: str, sync_type: str, enabled: bool
+    ) -> dict[str, Any]:
+        """`PATCH /api/scheduler/schedules`: switch one schedule on or off; the job as listed."""
+        body = {"clinicId": clinic_id, "type": sync_type, "enabled": enabled}
+        answer: dict[str, Any] = self._checked(
+            await self._request("PATCH", "/api/scheduler/schedules", json=body)
+        )
+        return answer
+
     async def scheduler_status(self) -> dict[str, Any]:
         """`GET /api/scheduler/status`: jobs, next runs, last outcomes."""
         body: dict[str, Any] = self._checked(

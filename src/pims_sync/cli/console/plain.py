@@ -169,4 +169,18 @@ class PlainConsole:
         self.say("type\tcron\ton\tnext run\tlast run")
         for row in job_rows(body):
             self.say("\t".join(row))
-        self.say(CHANGE_HINT)
+        self.say(CHANGE_HINT.replace("e: switch the selected", "switch a"))
+        await self._toggle(body.get("jobs") or [])
+
+    async def _toggle(self, jobs: list[dict[str, object]]) -> None:
+        answer = self.ask("Switch a schedule on/off (its type, blank: back)")
+        if not answer:
+            return
+        job = next((j for j in jobs if j.get("type") == answer), None)
+        if job is None:
+            self.say(f"✗ no {answer!r} schedule here")
+            return
+        await self.client.set_schedule_enabled(
+            clinic_id=str(job["clinicId"]), sync_type=answer, enabled=not job.get("enabled")
+        )
+        self.say(f"{answer} schedule switched {'off' if job.get('enabled') else 'on'}")

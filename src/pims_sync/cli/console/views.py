@@ -104,11 +104,11 @@ def health_lines(health: dict[str, Any], rate: float | None) -> list[str]:
     return lines
 
 
-# The API has no write route for schedules (spec §5: the status is read-only), so the
-# console says how to change them rather than pretending it can.
+# Enable/disable goes through the API (PATCH /api/scheduler/schedules); a new cron or new
+# options are an administrator's change, made with the CLI on the service's machine.
 CHANGE_HINT = (
-    "Read-only: the API has no write route. To enable, disable or change a schedule:\n"
-    '  pims-sync schedules set --clinic ID --type T --cron "0 6 * * *" [--disabled]'
+    "e: switch the selected schedule on/off (needs the key's permission for its type)\n"
+    '  cron/options: pims-sync schedules set --clinic ID --type T --cron "0 6 * * *"'
 )
 
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from pims_sync.cli.console.client import ServiceError
+from pims_sync.cli.console.client import ServiceClient, ServiceError
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import CHANGE_HINT, job_rows, scheduler_summary
 
 
 class SchedulerScreen(ServiceScreen):
-    """`GET /api/scheduler/status` as a table; `r` reloads."""
+    """`GET /api/scheduler/status` as a table; `e` switches a schedule on/off, `r` reloads."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "reload", "Reload")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "switch", "On/off"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, client: ServiceClient, refresh_seconds: float = 1.0) -> None:
+        super().__init__(client, refresh_seconds)
+        self.jobs: list[dict[str, Any]] = []  # the table's rows, in order, for `e`
+
     DEFAULT_CSS = "SchedulerScreen #jobs { height: auto; max-height: 14; }"
 
     def compose(self) -> ComposeResult:
@@ -38,17 +46,40 @@ class SchedulerScreen(ServiceScreen):
         """Read the status again."""
         self.run_worker(self._read(), exclusive=True, group="scheduler")
 
-    async def _read(self) -> None:
+    def action_switch(self) -> None:
+        """Switch the selected schedule on or off through the API."""
+        row = self.query_one("#jobs", DataTable).cursor_row
+        if 0 <= row < len(self.jobs):
+            self.run_worker(self._toggle(self.jobs[row]), exclusive=True, group="scheduler")
+
+    async def _toggle(self, job: dict[str, Any]) -> None:
+        try:
+            await self.client.set_schedule_enabled(
+                clinic_id=str(job["clinicId"]),
+                sync_type=str(job["type"]),
+                enabled=not job.get("enabled"),
+            )
+        except ServiceError as error:
+            self.show_error(error.message)
+            return
+        await self._read(keep_error=False)
+
+    async def _read(self, *, keep_error: bool = False) -> None:
         try:
             body = await self.client.scheduler_status()
         except ServiceError as error:
             self.show_error(error.message)
             return
-        self.show_error(None)
+        if not keep_error:
+            self.show_error(None)
+        self.jobs = list(body.get("jobs") or [])
         self.query_one("#summary", Static).update(scheduler_summary(body))
         table = self.query_one("#jobs", DataTable)
+        cursor = table.cursor_row
         table.clear()
         rows = job_rows(body)
         for row in rows:
             table.add_row(*row)
+        if rows:
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
         self.query_one("#empty", Static).update("" if rows else "No schedules for this clinic.")
