@@ -34,9 +34,12 @@ def console(
         _plain(client)
         return
     # Imported here: Textual takes a moment to load and the plain mode does not need it.
-    from pims_sync.cli.console.app import ConsoleApp
+    try:
+        from pims_sync.cli.console.app import ConsoleApp
 
-    ConsoleApp(client).run()
+        ConsoleApp(client).run()
+    except KeyboardInterrupt:  # Ctrl-C before the app took the terminal over: a clean exit
+        typer.echo("")
 
 
 def _plain(client: ServiceClient) -> None:
