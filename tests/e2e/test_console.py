@@ -9,6 +9,7 @@ under docs/console/ (the captures linked from the README).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import socket
@@ -241,7 +242,8 @@ async def test_health_monitor_shows_memory_uptime_rate_and_sparklines(stack: Sta
     assert "requests/s, last" in text
 
 
-async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: str) -> None:
+async def put_schedules(stack: Stack, database: str) -> None:
+    """A daily full run (on) and a weekday reconciliation (off) for the clinic."""
     services = build_services(Settings(database_url=database, encryption_key=ENCRYPTION_KEY))
     entries = [
         {"type": "full", "cron": "0 6 * * *", "enabled": True, "options": {"daysAhead": 7}},
@@ -251,6 +253,10 @@ async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: s
         await services.schedules.put(stack.clinic_id, entries)
     finally:
         await services.aclose()
+
+
+async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: str) -> None:
+    await put_schedules(stack, database)
     app = console_app(stack)
     async with app.run_test(size=SIZE) as pilot:
         await connected_menu(pilot)
@@ -313,7 +319,8 @@ async def test_ctrl_c_and_escape_go_back_to_the_menu_then_exit(stack: Stack) -> 
     assert app.return_code == 0
 
 
-def test_plain_mode_without_a_terminal(stack: Stack) -> None:
+def test_plain_mode_without_a_terminal(stack: Stack, database: str) -> None:
+    asyncio.run(put_schedules(stack, database))
     answers = "\n".join(
         [
             *("9", "1", "inbound", TODAY.isoformat(), "0", "1"),  # a bad choice, days 0
