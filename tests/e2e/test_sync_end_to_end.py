@@ -107,7 +107,20 @@ def assert_mirrors(stack: Stack, truth: list[dict[str, Any]]) -> None:
         case = cases[external_id(str(event["id"]))]
         assert actual_case(case) == expected_case(event), event["id"]
         assert case["source"] == "pims:idexx-neo"
-        assert case["patient"]["species"] in {"dog", "cat", "bird", "rabbit", "other", "unknown"}
+        assert_species(case, str(event["id"]))
+
+
+def assert_species(case: dict[str, Any], label: str) -> None:
+    """Enriched cases carry the page-data's species and breed; the calendar has neither."""
+    row, metadata = case["patient"], case["metadata"]
+    if "pimsConsultation" not in metadata:
+        assert row["species"] in {"dog", "cat", "bird", "rabbit", "other", "unknown"}, label
+        return
+    # The simulator's page-data says "Canine", "Feline" or "Lagomorph", always with a breed.
+    assert row["species"] in {"dog", "cat", "other"}, label
+    assert row["breed"], label
+    entity = metadata["entities"]["patient"]
+    assert (entity["species"], entity["breed"]) == (row["species"], row["breed"]), label
 
 
 def assert_audits_match(stack: Stack, body: dict[str, Any]) -> None:
@@ -184,6 +197,8 @@ def test_full_sync_mirrors_the_simulator_and_a_second_run_changes_nothing(stack:
         e for e in visited if "pimsConsultation" in stored[external_id(str(e["id"]))]["metadata"]
     ]
     assert len(enriched) == cases["casesEnriched"] > 200
+    species = {stored[external_id(str(e["id"]))]["patient"]["species"] for e in enriched}
+    assert {"dog", "cat"} <= species
 
     stack.control.post("/stats/reset")
     again = full_ok(stack, daysAhead=7, lookbackDays=7)
@@ -377,6 +392,11 @@ def test_enrichment_and_foreign_keys_survive_an_inbound_update(stack: Stack) -> 
     assert updated["metadata"]["entities"]["clinical"] == case["metadata"]["entities"]["clinical"]
     assert updated["patient"]["owner_phone"] == "650-555-0123"
     assert updated["patient"]["owner_email"] == "e2e@example.com"
+    # Species and breed came from the consultation; the calendar update must not lose them.
+    assert case["patient"]["species"] != "unknown"
+    assert {k: updated["patient"][k] for k in ("species", "breed")} == {
+        k: case["patient"][k] for k in ("species", "breed")
+    }
     stack.control.reset()
     full_ok(stack)
 

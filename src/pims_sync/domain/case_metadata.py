@@ -78,7 +78,8 @@ def appointment_document(appointment: Appointment, zone: ZoneInfo) -> Metadata:
     }
 
 
-def _patient_entity(appointment: Appointment) -> Metadata:
+def _patient_entity(appointment: Appointment, stored: object) -> Metadata:
+    """`entities.patient` from the appointment, species/breed kept when it has none."""
     owner: Metadata = {"name": appointment.client.full_name or "Unknown"}
     if appointment.client.phone:
         owner["phone"] = appointment.client.phone
@@ -91,6 +92,14 @@ def _patient_entity(appointment: Appointment) -> Metadata:
     }
     if appointment.patient.breed:
         patient["breed"] = appointment.patient.breed
+    # The calendar never carries species/breed; what enrichment read from the
+    # consultation must survive the next inbound update.
+    if isinstance(stored, Mapping):
+        species, breed = stored.get("species"), stored.get("breed")
+        if not appointment.patient.species and isinstance(species, str) and species:
+            patient["species"] = species
+        if not appointment.patient.breed and isinstance(breed, str) and breed:
+            patient["breed"] = breed
     return patient
 
 
@@ -107,7 +116,7 @@ def _entities(stored: Mapping[str, Any], appointment: Appointment) -> Metadata:
         if appointment.reason:
             clinical["visitReason"] = appointment.reason
     entities.update(
-        patient=_patient_entity(appointment),
+        patient=_patient_entity(appointment, entities.get("patient")),
         clinical=clinical,
         caseType=map_type(appointment.type_description).value,
     )
@@ -200,10 +209,24 @@ def merge_enrichment(
     clinical["productsServicesProvided"] = [line.label for line in consultation.accepted_lines]
     clinical["productsServicesDeclined"] = [line.label for line in consultation.declined_lines]
     entities["clinical"] = clinical
+    _record_patient_facts(entities, consultation)
     merged["entities"] = entities
     merged["dischargeSummary"] = discharge_summary(consultation)
     merged["enrichedAt"] = iso(now)
     return merged
+
+
+def _record_patient_facts(entities: Metadata, consultation: Consultation) -> None:
+    """Species and breed from the consultation: the calendar feed never has them."""
+    if not consultation.patient_species and not consultation.patient_breed:
+        return
+    value = entities.get("patient")
+    patient: Metadata = dict(value) if isinstance(value, Mapping) else {}
+    if consultation.patient_species:
+        patient["species"] = normalise_species(consultation.patient_species)
+    if consultation.patient_breed:
+        patient["breed"] = consultation.patient_breed
+    entities["patient"] = patient
 
 
 def consultation_id_of(metadata: Mapping[str, Any]) -> str | None:

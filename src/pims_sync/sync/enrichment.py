@@ -23,6 +23,7 @@ from pims_sync.errors import (
 )
 from pims_sync.ports.store import CaseWrite, StoredCase
 from pims_sync.sync.context import PhaseContext
+from pims_sync.sync.patients import patient_row
 from pims_sync.sync.windows import DateWindow
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _has(case: StoredCase, found: Mapping[str, Consultation]) -> bool:
 
 def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime) -> CaseWrite:
     consultation = found[consultation_id_of(case.metadata) or ""]
+    metadata = merge_enrichment(case.metadata, consultation, now=now)
     return CaseWrite(
         id=case.id,
         external_id=case.external_id,
@@ -108,7 +110,9 @@ def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime
         status=case.status,
         type=case.type,
         scheduled_at=case.scheduled_at,
-        metadata=merge_enrichment(case.metadata, consultation, now=now),
+        metadata=metadata,
+        # The whole row from the merged metadata: owner fields are not blanked.
+        patient=patient_row(metadata),
     )
 
 

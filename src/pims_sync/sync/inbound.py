@@ -13,7 +13,6 @@ from pims_sync.domain.appointments import Appointment, CalendarPage
 from pims_sync.domain.case_metadata import (
     is_soft_deleted,
     merge_inbound,
-    normalise_species,
     pims_changed,
     restore,
     stored_appointment,
@@ -29,8 +28,9 @@ from pims_sync.domain.cases import (
     map_type,
 )
 from pims_sync.errors import PimsPayloadError
-from pims_sync.ports.store import CaseWrite, PatientRow, StoredCase
+from pims_sync.ports.store import CaseWrite, StoredCase
 from pims_sync.sync.context import PhaseContext
+from pims_sync.sync.patients import patient_row
 from pims_sync.sync.windows import DateWindow
 
 log = logging.getLogger(__name__)
@@ -76,19 +76,8 @@ async def fetch_calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
     return page
 
 
-def patient_row(appointment: Appointment) -> PatientRow:
-    """The `patients` row of a case, from its appointment."""
-    return PatientRow(
-        name=appointment.patient.name or "Unknown",
-        species=normalise_species(appointment.patient.species),
-        breed=appointment.patient.breed,
-        owner_name=appointment.client.full_name,
-        owner_phone=appointment.client.phone,
-        owner_email=appointment.client.email,
-    )
-
-
 def _new_case(appointment: Appointment, metadata: dict[str, Any]) -> CaseWrite:
+    # The patient row comes from the merged metadata, like an update's (one rule).
     return CaseWrite(
         id=uuid4(),
         external_id=external_id(appointment.appointment_id),
@@ -97,7 +86,7 @@ def _new_case(appointment: Appointment, metadata: dict[str, Any]) -> CaseWrite:
         type=map_type(appointment.type_description).value,
         scheduled_at=appointment.start.astimezone(UTC),
         metadata=metadata,
-        patient=patient_row(appointment),
+        patient=patient_row(metadata),
     )
 
 
@@ -133,7 +122,7 @@ def plan_case(
         ),
         scheduled_at=appointment.start.astimezone(UTC),
         metadata=metadata,
-        patient=patient_row(appointment),
+        patient=patient_row(metadata),
     )
     return write, UPDATED
 
