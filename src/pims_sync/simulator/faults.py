@@ -1,4 +1,4 @@
-"""Switchable failures: error statuses, slow answers, 429 with Retry-After, HTML for JSON."""
+"""Switchable failures: error statuses, slow answers, 429, HTML for JSON, expiring sessions."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ class Fault:
     count: int | None  # None = forever; otherwise strikes left
     rng: Random
     hits: int = 0
+    expire_session: bool = False
+    after: int = 0  # covered requests still to let through before the fault is armed
 
     def covers(self, endpoint: str) -> bool:
         """Whether a request to this endpoint (stats name) is subject to the fault."""
@@ -51,6 +53,8 @@ class Fault:
             "html": self.html,
             "count": self.count,
             "hits": self.hits,
+            "expireSession": self.expire_session,
+            "after": self.after,
         }
 
 
@@ -62,6 +66,7 @@ class Strike:
     status: int | None
     retry_after: int | None
     html: bool
+    expire_session: bool = False
 
 
 class FaultBook:
@@ -80,8 +85,11 @@ class FaultBook:
         status = _optional_int(spec, "status", 100, 599)
         html = bool(spec.get("html", False))
         latency = _optional_int(spec, "latencyMs", 0, 600_000) or 0
-        if status is None and not html and latency == 0:
-            raise ValueError("a fault needs a status, html: true or latencyMs")
+        expire = spec.get("expireSession", False)
+        if not isinstance(expire, bool):
+            raise ValueError("expireSession must be true or false")
+        if status is None and not html and latency == 0 and not expire:
+            raise ValueError("a fault needs a status, html: true, latencyMs or expireSession: true")
         rate = spec.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ValueError("rate must be a number between 0 and 1")
@@ -95,6 +103,8 @@ class FaultBook:
             html=html,
             count=_optional_int(spec, "count", 1, 10**9),
             rng=seeded(self._seed, "fault", self._added),
+            expire_session=expire,
+            after=_optional_int(spec, "after", 0, 10**9) or 0,
         )
         self.faults.append(fault)
         return fault
@@ -104,10 +114,17 @@ class FaultBook:
         self.faults.clear()
 
     def strike(self, endpoint: str) -> Strike | None:
-        """Roll the dice for one request: the first fault that strikes decides (after delays)."""
-        delay = 0
+        """Roll the dice for one request: the first fault that strikes decides (after delays).
+
+        A session-expiring fault ends every session just before the request is answered,
+        so the request itself (and any other in flight) meets the expired-session answer.
+        """
+        delay, expire = 0, False
         for fault in self.faults:
             if not fault.covers(endpoint) or fault.count == 0:
+                continue
+            if fault.after > 0:
+                fault.after -= 1
                 continue
             if fault.rate < 1.0 and fault.rng.random() >= fault.rate:
                 continue
@@ -115,9 +132,10 @@ class FaultBook:
             if fault.count is not None:
                 fault.count -= 1
             delay += fault.latency_ms
+            expire = expire or fault.expire_session
             if fault.status is not None or fault.html:
-                return Strike(delay, fault.status, fault.retry_after, fault.html)
-        return Strike(delay, None, None, False) if delay else None
+                return Strike(delay, fault.status, fault.retry_after, fault.html, expire)
+        return Strike(delay, None, None, False, expire) if delay or expire else None
 
     def as_json(self) -> list[dict[str, Any]]:
         """Active faults (exhausted ones included, with count 0)."""

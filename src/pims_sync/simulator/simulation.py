@@ -123,6 +123,8 @@ class Simulation:
         if delay:
             # asyncio.sleep, never time.sleep: a slow endpoint must not hold up the others.
             await asyncio.sleep(delay / 1000)
+        if strike and strike.expire_session:
+            self.sessions.expire_all()  # mid-run expiry: this request finds no session
         if strike and (strike.status is not None or strike.html):
             response = fault_response(strike)
         else:
