@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pims_sync.simulator.config import DEFAULTS, SimulatorConfig
+from pims_sync.simulator.config import DEFAULTS, MAX_CLINICS, SimulatorConfig
 
 
 def register(root: typer.Typer) -> None:
@@ -16,7 +16,9 @@ def simulator(
     host: str = typer.Option(DEFAULTS.host, help="Interface to listen on."),
     port: int = typer.Option(DEFAULTS.port, help="TCP port."),
     seed: int = typer.Option(DEFAULTS.seed, help="Same seed, same clinics and appointments."),
-    clinics: int = typer.Option(DEFAULTS.clinics, min=1, max=20, help="Number of clinics."),
+    clinics: int = typer.Option(
+        DEFAULTS.clinics, min=1, max=MAX_CLINICS, help="Number of clinics."
+    ),
     username: str = typer.Option(DEFAULTS.username, help="Login username (every clinic)."),
     password: str = typer.Option(DEFAULTS.password, help="Login password (every clinic)."),
     company_id: int = typer.Option(

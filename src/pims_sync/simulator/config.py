@@ -12,6 +12,8 @@ SessionExpiredResponse = Literal["redirect", "401", "login-page"]
 LOGIN_VARIANTS: tuple[str, ...] = ("standard", "no-company-field", "2fa", "changed")
 CALENDAR_ENVELOPES: tuple[str, ...] = ("array", "events")
 SESSION_EXPIRED_RESPONSES: tuple[str, ...] = ("redirect", "401", "login-page")
+# Enough for the load test (50) and then some; ids stay unique (docs/simulator.md).
+MAX_CLINICS = 100
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class SimulatorConfig:
     timezone: str = "America/Los_Angeles"
     idle_minutes: int = 20
     absolute_hours: int = 8
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.clinics <= MAX_CLINICS:
+            raise ValueError(f"clinics must be between 1 and {MAX_CLINICS}, not {self.clinics}")
 
     def company_ids(self) -> list[str]:
         """One company id per clinic: the first one, then the next integers."""

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 from pims_sync.simulator import vocabulary as words
 
-# Appointment ids are 6 digits and computed, not counted, so that a day generated lazily gets
+# Appointment ids are computed, not counted, so that a day generated lazily gets
 # the same ids whatever was generated before it: id = BASE + (day * clinics + clinic) * SLOTS + k.
 APPOINTMENT_ID_BASE = 400_000
 SLOTS_PER_CLINIC_DAY = 46
@@ -17,6 +17,9 @@ CONSULTATION_ID_OFFSET = 330_000  # consultation id = appointment id + offset (7
 ADDED_APPOINTMENT_ID_BASE = 680_000  # appointments added through the control API or create
 ADDED_CONSULTATION_ID_BASE = 990_000
 EPOCH = date(2026, 1, 1)
+# Up to ten clinics the ranges above hold; with more clinics every range (and the first id
+# of created people) is ten times larger, so unique ids span the same dates as for ten.
+CLINICS_PER_ID_SCALE = 10
 OPENING_HOUR, CLOSING_HOUR = 8, 19
 CLIENTS_PER_CLINIC = 420
 PEOPLE_ID_STRIDE = 2_000  # clients and patients of clinic i start at i * stride (5-digit ids)
@@ -245,17 +248,27 @@ def _patient(rng: random.Random, patient_id: int, client_id: int) -> Patient:
     )
 
 
+def id_scale(clinics: int) -> int:
+    """What every id range is multiplied by: 1 up to 10 clinics, 10 up to 100, and so on."""
+    scale = 1
+    while clinics > CLINICS_PER_ID_SCALE * scale:
+        scale *= 10
+    return scale
+
+
 def appointment_id(*, day: date, clinic_index: int, clinics: int, slot: int) -> int:
     """The id of the slot-th event of a clinic-day (see the formula at the top)."""
     clinic_day = (day - EPOCH).days * clinics + clinic_index
-    return APPOINTMENT_ID_BASE + clinic_day * SLOTS_PER_CLINIC_DAY + slot
+    return APPOINTMENT_ID_BASE * id_scale(clinics) + clinic_day * SLOTS_PER_CLINIC_DAY + slot
 
 
 def locate_appointment(appointment: int, clinics: int) -> tuple[int, date] | None:
     """(clinic index, day) a generated appointment id belongs to, or None if not generated."""
-    if not APPOINTMENT_ID_BASE - 100_000 <= appointment < ADDED_APPOINTMENT_ID_BASE:
+    scale = id_scale(clinics)
+    lowest, added = (APPOINTMENT_ID_BASE - 100_000) * scale, ADDED_APPOINTMENT_ID_BASE * scale
+    if not lowest <= appointment < added:
         return None
-    clinic_day, _slot = divmod(appointment - APPOINTMENT_ID_BASE, SLOTS_PER_CLINIC_DAY)
+    clinic_day, _slot = divmod(appointment - APPOINTMENT_ID_BASE * scale, SLOTS_PER_CLINIC_DAY)
     day_number, clinic_index = divmod(clinic_day, clinics)
     return clinic_index, EPOCH + timedelta(days=day_number)
 
@@ -285,7 +298,7 @@ def generate_day(seed: int, clinic: Clinic, day: date, clinics: int) -> list[Vis
         visits.append(_appointment(rng, next_id(), clinic, opening))
     for visit in visits:
         if visit.kind == "appointment":
-            visit.consultation_id = visit.id + CONSULTATION_ID_OFFSET
+            visit.consultation_id = visit.id + CONSULTATION_ID_OFFSET * id_scale(clinics)
     return visits
 
 

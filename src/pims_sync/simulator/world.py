@@ -17,6 +17,7 @@ from pims_sync.simulator.dataset import (
     Visit,
     build_clinic,
     generate_day,
+    id_scale,
     locate_appointment,
     seeded,
 )
@@ -54,8 +55,9 @@ class World:
         self._days: dict[tuple[int, date], list[Visit]] = {}
         self._visits: dict[int, Visit] = {}
         self._added_consultations: dict[int, int] = {}
-        self._next_added = ADDED_APPOINTMENT_ID_BASE
-        self._next_person = 90_000
+        self._scale = id_scale(len(self.clinics))
+        self._next_added = ADDED_APPOINTMENT_ID_BASE * self._scale
+        self._next_person = 90_000 * self._scale
         self._rng = seeded(config.seed, "world")
         self.version = 0  # bumped by every change, so rendered answers can be cached safely
 
@@ -109,7 +111,7 @@ class World:
         """The appointment a consultation id was given to, if any."""
         if consultation_id in self._added_consultations:
             return self._visits.get(self._added_consultations[consultation_id])
-        visit = self.visit(consultation_id - CONSULTATION_ID_OFFSET)
+        visit = self.visit(consultation_id - CONSULTATION_ID_OFFSET * self._scale)
         if visit is None or visit.consultation_id != consultation_id:
             return None
         return visit
@@ -125,7 +127,8 @@ class World:
             raise LookupError(f"no patient {new.patient_id} at this clinic")
         visit_id = self._next_added
         self._next_added += 1
-        consultation_id = ADDED_CONSULTATION_ID_BASE + (visit_id - ADDED_APPOINTMENT_ID_BASE)
+        first_added = ADDED_APPOINTMENT_ID_BASE * self._scale
+        consultation_id = ADDED_CONSULTATION_ID_BASE * self._scale + (visit_id - first_added)
         visit = Visit(
             id=visit_id,
             clinic_index=clinic.index,
@@ -163,6 +166,12 @@ class World:
         """Hard delete: the event disappears from the feed and from getAppointment."""
         self.version += 1
         visit.deleted = True
+        visit.updated_at = now
+
+    def restore(self, visit: Visit, now: datetime) -> None:
+        """Undo a hard delete: the same appointment (same id, time, people) is back."""
+        self.version += 1
+        visit.deleted = False
         visit.updated_at = now
 
     def move(self, visit: Visit, start: datetime, end: datetime | None, now: datetime) -> None:
