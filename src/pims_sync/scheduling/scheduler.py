@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from pims_sync.domain.runs import Trigger
+from pims_sync.domain.runs import RunRecord, Trigger
 from pims_sync.ports.queue import JobQueue, JobRefusedError, SyncJob
 from pims_sync.ports.schedules import (
     ClinicScheduleConfig,
@@ -137,17 +137,26 @@ class Scheduler:
             if not parsed.schedules:
                 continue  # also a clinic whose zone is unknown (reported above)
             report.jobs_by_type.update(s.type.value for s in parsed.schedules if s.enabled)
-            for fire in due_fires(
-                parsed.schedules, config.zone, after, now, self._options.max_catch_up
-            ):
-                await self._fire(config, fire, now, report)
+            due = due_fires(parsed.schedules, config.zone, after, now, self._options.max_catch_up)
+            if not due:
+                continue
+            # Busy means a run started before this tick: a job queued just below may open its
+            # run at once, and must not turn the clinic's other fire of this instant away.
+            live = await self._runs.active(clinic_id=config.clinic_id)
+            for fire in due:
+                await self._fire(config, fire, live, now, report)
         self._last = now
         if self._observe is not None:
             self._observe(report)
         return report
 
     async def _fire(
-        self, config: ClinicScheduleConfig, fire: Fire, now: datetime, report: TickReport
+        self,
+        config: ClinicScheduleConfig,
+        fire: Fire,
+        live: RunRecord | None,
+        now: datetime,
+        report: TickReport,
     ) -> None:
         sync_type = fire.schedule.type
         for missed in fire.missed:
@@ -169,7 +178,6 @@ class Scheduler:
         if fire_id is None:
             return  # another process claimed it
         report.claimed += 1
-        live = await self._runs.active(clinic_id=config.clinic_id)
         if live is not None:
             report.skipped += 1
             reason = f"clinic busy: run {live.id} in progress"
