@@ -1,0 +1,364 @@
+"""Tenant isolation: a key of clinic A reaches nothing of clinic B, through any route.
+
+The routes come from the app itself (`app.routes`, with their methods): a route added
+without a case here fails `test_every_route_has_an_isolation_case`. Each case runs on a
+real database (SQLite and Postgres) where both clinics have runs (a full run with its
+phase rows, and for B one still in progress), history, schedules and fires.
+
+What a case proves, per route (docs/api.md, "Isolation"):
+- another clinic's run is 404 `sync_not_found`, exactly like an unknown id (no existence
+  leak), for its status, its phases and its events, live or finished;
+- naming another clinic (`clinicId`, body or query) is 403 `clinic_forbidden`, the same
+  answer for an existing and an unknown clinic, and starts or changes nothing of it;
+- lists (history, scheduler status) hold the key's clinic only;
+- a service key must name its clinic: 400 `clinic_id_required` where a route acts on
+  one, 404 `clinic_not_found` for an unknown one (only the scheduler status lists every
+  clinic without one, as spec §5 says);
+- an answer to A's key never carries B's id, name or run ids;
+- positive controls: the same requests for A's own data succeed, so a 404 or an empty
+  list cannot pass by accident.
+Key checks themselves (401s, permissions) are in tests/integration/api/test_auth.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from pims_sync.adapters.memory.provider import FakeProvider
+from pims_sync.api.app import create_app
+from pims_sync.api.auth import CLINIC_REQUIRED
+from pims_sync.bootstrap import Services, build_services
+from pims_sync.domain.clinics import Clinic
+from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.runs import SyncType, Trigger
+from pims_sync.settings import load_settings
+from tests.integration.api.conftest import api_settings, client_for, insert_key
+from tests.integration.api.test_sync_routes import PASSWORD, appointments
+
+SYNC_POSTS = (
+    "/api/sync/inbound",
+    "/api/sync/cases",
+    "/api/sync/reconcile",
+    "/api/sync/full",
+    "/api/sync/outbound/cases",
+    "/api/sync/outbound/enrich",
+    "/api/sync/outbound/full",
+)
+RUN_PATHS = ("/api/sync/{syncId}", "/api/sync/{syncId}/events")
+DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")  # GET and HEAD
+PUBLIC_PATHS = ("/", "/health", "/ready", "/metrics", *DOCS_PATHS)
+
+
+@dataclass
+class World:
+    """Two clinics with data, a key for each, a service key, and a client."""
+
+    http: httpx.AsyncClient
+    services: Services
+    a: Clinic
+    b: Clinic
+    key_a: dict[str, str]
+    key_b: dict[str, str]
+    service: dict[str, str]
+    runs_a: list[str]  # A's full run, then its phases
+    runs_b: list[str]  # B's full run, its phases, then its live run
+    problems: list[str] = field(default_factory=list)
+
+    def traces_of_b(self) -> list[str]:
+        """What must never appear in an answer to A's key."""
+        return [str(self.b.id), self.b.name, *self.runs_b]
+
+    def expect(self, route: str, condition: bool, what: str) -> None:
+        """Collect a failure, so one run reports every broken route."""
+        if not condition:
+            self.problems.append(f"{route}: {what}")
+
+    def expect_refused(
+        self, route: str, response: httpx.Response, status: int, code: str, message: str
+    ) -> None:
+        """The envelope with this status, code and message."""
+        body = _json(response)
+        got = (response.status_code, body.get("code"), body.get("error"))
+        self.expect(route, got == (status, code, message), f"expected {status} {code}, got {got}")
+
+    def expect_clean(self, route: str, response: httpx.Response) -> None:
+        """Nothing of clinic B in an answer to A."""
+        leaked = [trace for trace in self.traces_of_b() if trace in response.text]
+        self.expect(route, not leaked, f"answer to A's key shows B's data {leaked}")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def _run_count(world: World, clinic: Clinic) -> int:
+    return len(await world.services.runs.history(clinic_id=clinic.id, limit=100))
+
+
+async def _schedules(world: World, clinic: Clinic) -> list[Any]:
+    config = await world.services.schedules.get(clinic.id)
+    return list(config.entries) if config is not None else []
+
+
+# --- the cases, one per (method, path) ---------------------------------------------------
+
+
+async def public_route(world: World, method: str, path: str) -> None:
+    """Unauthenticated routes show no clinic's id, name or runs."""
+    response = await world.http.request(method, path)
+    world.expect(f"{method} {path}", response.status_code < 500, f"{response.status_code}")
+    traces = [str(world.a.id), world.a.name, *world.runs_a, *world.traces_of_b()]
+    leaked = [trace for trace in traces if trace in response.text]
+    world.expect(f"{method} {path}", not leaked, f"unauthenticated answer shows {leaked}")
+
+
+async def clinic_info(world: World, method: str, path: str) -> None:
+    """`GET /api/clinic`: A's own; B by name is 403; a service key must name one."""
+    route = f"{method} {path}"
+    own = await world.http.get(path, headers=world.key_a)
+    world.expect(route, _json(own).get("clinic", {}).get("id") == str(world.a.id), own.text)
+    world.expect_clean(route, own)
+    await _foreign_query(world, route, path)
+    await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+    named = await world.http.get(path, params={"clinicId": str(world.a.id)}, headers=world.service)
+    world.expect(route, _json(named).get("clinic", {}).get("id") == str(world.a.id), named.text)
+
+
+async def start_sync(world: World, method: str, path: str) -> None:
+    """POST sync routes (and aliases): B named by A's key is 403 and starts nothing."""
+    route = f"{method} {path}"
+    before = await _run_count(world, world.b)
+    unknown = str(uuid.uuid4())
+    for clinic_id in (str(world.b.id), unknown):
+        for body in ({"clinicId": clinic_id}, {"clinicId": clinic_id, "async": True}):
+            response = await world.http.post(path, json=body, headers=world.key_a)
+            message = f"API key does not belong to clinic {clinic_id}"
+            world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    world.expect(route, await _run_count(world, world.b) == before, "a run of B was started")
+    await _service_needs_clinic(
+        world, route, "POST", path, lambda clinic: {"json": {"clinicId": clinic}}
+    )
+    world.expect(route, await _run_count(world, world.b) == before, "a run of B was started")
+
+
+async def read_run(world: World, method: str, path: str) -> None:
+    """A run of B (top-level, phase or live) is 404 to A, exactly like an unknown run."""
+    route = f"{method} {path}"
+    url = path.replace("{syncId}", world.runs_a[0])
+    own = await world.http.get(url, headers=world.key_a)
+    world.expect(route, own.status_code == 200, f"A's own run: {own.status_code}")
+    world.expect_clean(route, own)
+    for run_id in (*world.runs_b, str(uuid.uuid4())):
+        url = path.replace("{syncId}", run_id)
+        hidden = await world.http.get(url, headers=world.key_a)
+        message = f"Sync run not found: {run_id}"
+        world.expect_refused(route, hidden, 404, "sync_not_found", message)
+        as_service = await world.http.get(
+            url, params={"clinicId": str(world.a.id)}, headers=world.service
+        )
+        world.expect_refused(route, as_service, 404, "sync_not_found", message)
+    url = path.replace("{syncId}", world.runs_b[0])
+    await _foreign_query(world, route, url)
+    await _service_needs_clinic(world, route, "GET", url, lambda clinic: {"clinicId": clinic})
+    mine = await world.http.get(url, params={"clinicId": str(world.b.id)}, headers=world.key_b)
+    world.expect(route, mine.status_code == 200, f"B's own run for B: {mine.status_code}")
+
+
+async def history(world: World, method: str, path: str) -> None:
+    """History lists the key's clinic only."""
+    route = f"{method} {path}"
+    for headers, params in ((world.key_a, {}), (world.service, {"clinicId": str(world.a.id)})):
+        listed = await world.http.get(path, params=params, headers=headers)
+        ids = {run["syncId"] for run in _json(listed).get("runs", [])}
+        world.expect(route, ids == {world.runs_a[0]}, f"A's history is {ids}")
+        world.expect_clean(route, listed)
+    await _foreign_query(world, route, path)
+    await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+
+
+async def scheduler_status(world: World, method: str, path: str) -> None:
+    """Status lists the key's clinic's jobs only; a service key may list every clinic."""
+    route = f"{method} {path}"
+    for headers, params in ((world.key_a, {}), (world.service, {"clinicId": str(world.a.id)})):
+        status = _json(await world.http.get(path, params=params, headers=headers))
+        clinics = {job["clinicId"] for job in status.get("jobs", [])}
+        world.expect(route, clinics == {str(world.a.id)}, f"jobs of {clinics}")
+        world.expect(route, status.get("totalJobs") == 1, f"totalJobs {status.get('totalJobs')}")
+        world.expect(route, str(world.b.id) not in str(status), "B appears in A's status")
+    await _foreign_query(world, route, path)
+    every = _json(await world.http.get(path, headers=world.service))
+    clinics = {job["clinicId"] for job in every.get("jobs", [])}
+    world.expect(route, clinics == {str(world.a.id), str(world.b.id)}, f"service: {clinics}")
+    unknown = uuid.uuid4()
+    response = await world.http.get(path, params={"clinicId": str(unknown)}, headers=world.service)
+    world.expect_refused(route, response, 404, "clinic_not_found", f"Clinic not found: {unknown}")
+
+
+async def change_schedule(world: World, method: str, path: str) -> None:
+    """A's key cannot change B's schedules; its own change touches only A."""
+    route = f"{method} {path}"
+    before_b = await _schedules(world, world.b)
+    unknown = str(uuid.uuid4())
+    for clinic_id in (str(world.b.id), unknown):
+        for change in (
+            {"clinicId": clinic_id, "type": "inbound", "enabled": False},
+            {"clinicId": clinic_id, "type": "full", "cron": "0 3 * * *"},
+        ):
+            response = await world.http.patch(path, json=change, headers=world.key_a)
+            message = f"API key does not belong to clinic {clinic_id}"
+            world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    own = await world.http.patch(
+        path, json={"type": "inbound", "enabled": False}, headers=world.key_a
+    )
+    world.expect(route, own.status_code == 200, f"A's own change: {own.status_code} {own.text}")
+    world.expect_clean(route, own)
+    change = {"type": "inbound", "enabled": False}
+    await _service_needs_clinic(
+        world, route, "PATCH", path, lambda clinic: {"json": {**change, "clinicId": clinic}}
+    )
+    world.expect(route, await _schedules(world, world.b) == before_b, "B's schedules changed")
+    entries = await _schedules(world, world.a)
+    world.expect(route, entries[0].get("enabled") is False, f"A's schedules: {entries}")
+
+
+async def _foreign_query(world: World, route: str, url: str) -> None:
+    """`?clinicId=` of B, or of no clinic at all, is the same 403 for A's key."""
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        response = await world.http.get(url, params={"clinicId": clinic_id}, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+
+
+async def _service_needs_clinic(
+    world: World, route: str, method: str, url: str, naming: Callable[[str | None], dict[str, Any]]
+) -> None:
+    """A service key without a clinic is 400; with an unknown one, 404."""
+    request: dict[str, Any] = naming(None)
+    if "json" in request:
+        request["json"] = {k: v for k, v in request["json"].items() if v is not None}
+    else:
+        request = {}
+    response = await world.http.request(method, url, headers=world.service, **request)
+    world.expect_refused(route, response, 400, "clinic_id_required", CLINIC_REQUIRED)
+    unknown = str(uuid.uuid4())
+    request = naming(unknown)
+    if "json" not in request:
+        request = {"params": request}
+    response = await world.http.request(method, url, headers=world.service, **request)
+    world.expect_refused(route, response, 404, "clinic_not_found", f"Clinic not found: {unknown}")
+
+
+Case = Callable[[World, str, str], Awaitable[None]]
+CASES: dict[tuple[str, str], Case] = {
+    **{("GET", path): public_route for path in PUBLIC_PATHS},
+    **{("HEAD", path): public_route for path in DOCS_PATHS},
+    ("GET", "/api/clinic"): clinic_info,
+    **{("POST", path): start_sync for path in SYNC_POSTS},
+    **{("GET", path): read_run for path in RUN_PATHS},
+    ("GET", "/api/sync/history"): history,
+    ("GET", "/api/scheduler/status"): scheduler_status,
+    ("PATCH", "/api/scheduler/schedules"): change_schedule,
+}
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, as FastAPI knows them."""
+    app = create_app(load_settings(database_url="sqlite://", encryption_key="x" * 32))
+    routes: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):  # routers included in the app, flattened
+        path = route.path.replace(":uuid}", "}")
+        routes |= {(method, path) for method in route.methods or {"WEBSOCKET"}}
+    return routes
+
+
+def test_every_route_has_an_isolation_case() -> None:
+    routes = app_routes()
+    missing = sorted(routes - CASES.keys())
+    assert not missing, "\n".join(f"route {m} {p} has no isolation case" for m, p in missing)
+    stale = sorted(CASES.keys() - routes)
+    assert not stale, f"isolation cases for routes that no longer exist: {stale}"
+
+
+# --- the two clinics -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def services(migrated_database_url: str) -> AsyncIterator[Services]:
+    """Services on a migrated SQLite or Postgres database."""
+    built = build_services(api_settings(migrated_database_url))
+    try:
+        yield built
+    finally:
+        await built.aclose()
+
+
+async def _full_run(http: httpx.AsyncClient, key: dict[str, str]) -> str:
+    body = {"daysAhead": 1, "lookbackDays": 1}
+    response = await http.post("/api/sync/full", json=body, headers=key)
+    assert response.status_code == 200, response.text
+    return str(response.json()["syncId"])
+
+
+async def _clinic_with_data(services: Services, name: str, cron: str) -> tuple[Clinic, str]:
+    clinic = await services.clinics.add(name=name, timezone="America/Chicago")
+    await services.vault.save(clinic.id, PimsCredentials("vet@example.com", PASSWORD, "1001"))
+    await services.schedules.put(clinic.id, [{"type": "inbound", "cron": cron}])
+    fire_at = datetime.now(UTC) - timedelta(hours=1)
+    await services.fires.skip(
+        clinic_id=clinic.id,
+        sync_type=SyncType.INBOUND,
+        fire_at=fire_at,
+        reason="clinic busy",
+        by="test",
+        at=fire_at,
+    )
+    _, key = await insert_key(services, clinic_id=clinic.id)
+    return clinic, key
+
+
+async def test_no_route_lets_clinic_a_reach_clinic_b(services: Services) -> None:
+    services.pims_provider = FakeProvider(
+        appointments=appointments("America/Chicago"), password=PASSWORD
+    )
+    a, key_a = await _clinic_with_data(services, "Clinic Alpha Isolation", "0 6 * * *")
+    b, key_b = await _clinic_with_data(services, "Clinic Bravo Isolation", "0 7 * * *")
+    _, service_key = await insert_key(services, clinic_id=None)
+    async with client_for(create_app(services.settings, services)) as http:
+        runs: dict[uuid.UUID, list[str]] = {}
+        for clinic, key in ((a, key_a), (b, key_b)):
+            run_id = await _full_run(http, {"X-API-Key": key})
+            phases = await services.runs.children(clinic_id=clinic.id, parent_id=uuid.UUID(run_id))
+            assert len(phases) == 3
+            runs[clinic.id] = [run_id, *(str(phase.id) for phase in phases)]
+        live = await services.runs.start(
+            clinic_id=b.id,
+            sync_type=SyncType.INBOUND,
+            triggered_by=Trigger.API,
+            at=datetime.now(UTC),
+        )
+        world = World(
+            http=http,
+            services=services,
+            a=a,
+            b=b,
+            key_a={"X-API-Key": key_a},
+            key_b={"X-API-Key": key_b},
+            service={"X-API-Key": service_key},
+            runs_a=runs[a.id],
+            runs_b=[*runs[b.id], str(live.id)],
+        )
+        for (method, path), case in sorted(CASES.items()):
+            await case(world, method, path)
+    assert not world.problems, "\n".join(world.problems)
