@@ -111,3 +111,21 @@ def test_permission_alias_and_message() -> None:
         check_permissions(key, ["sync:inbound", "sync:cases"])
     assert (raised.value.status, raised.value.code) == (403, "permission_denied")
     assert raised.value.message == "Permission denied: sync:inbound"
+
+
+async def test_authenticate_compares_every_stored_candidate_of_the_prefix(
+    compare_calls: list[tuple[bytes, bytes]],
+) -> None:
+    keys = ["abcd1234" + str(i) * 56 for i in range(5)]
+    store = FakeStore([stored(key) for key in keys] + [stored("ffff0000" + "1" * 56)])
+    assert await authenticate(store, keys[0], NOW) is store.keys[0]
+    assert len(compare_calls) == 5  # every key sharing the prefix, none of the others
+
+
+@pytest.mark.parametrize("presented", ["99999999" + "1" * 56, "short", "x" * 500])
+def test_an_unknown_prefix_costs_one_comparison_of_equal_length(
+    compare_calls: list[tuple[bytes, bytes]], presented: str
+) -> None:
+    assert matching_key([], presented) is None
+    [(stand_in, hashed)] = compare_calls
+    assert len(stand_in) == len(hashed) == 64  # compare_digest's time depends on length only

@@ -36,6 +36,9 @@ CLINIC_REQUIRED = (
     "clinicId is required: this API key is a service key (not bound to a clinic), "
     "so each request must name its clinic"
 )
+# Compared when no stored key has the presented prefix (the hash of no key: 64 zeros
+# is not a SHA-256 anyone can present).
+NO_KEY_HASH = "0" * 64
 # The store also refuses more frequent writes; checking here saves the round trip.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -64,12 +67,17 @@ def matching_key(candidates: Iterable[ApiKey], presented: str) -> ApiKey | None:
     """The candidate whose hash is the presented key's, comparing against every one.
 
     Every candidate is compared in constant time, even after a match, so the time
-    taken does not tell how many candidates there were or which one matched.
+    taken does not tell which one matched or how much of its hash did; with no
+    candidate a stand-in hash is compared, so an unknown prefix costs the same work.
     """
     found: ApiKey | None = None
+    compared = 0
     for candidate in candidates:
+        compared += 1
         if hashes_match(candidate.key_hash, presented) and found is None:
             found = candidate
+    if compared == 0:
+        hashes_match(NO_KEY_HASH, presented)
     return found
 
 
