@@ -63,27 +63,61 @@ class Appointment:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """A calendar event that could not be read; `reason` names fields, never people."""
+
+    index: int
+    appointment_id: str | None
+    reason: str
+    start: datetime | None = None
+
+    def describe(self) -> str:
+        """One line for results and logs: which event, and why."""
+        which = f"appointment {self.appointment_id}" if self.appointment_id else "no readable id"
+        return f"Calendar event #{self.index} ({which}) could not be read: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class CalendarPage:
-    """What one calendar fetch returned: appointments, and what was dropped on purpose."""
+    """What one calendar fetch returned: appointments, what was dropped, what was unreadable.
+
+    `rejected` events are in the PIMS but malformed: they are reported per item, and one
+    with a readable id still proves its appointment exists (reconciliation never deletes it).
+    """
 
     appointments: tuple[Appointment, ...] = ()
     blocks_dropped: int = 0
     rosters_dropped: int = 0
+    rejected: tuple[RejectedEvent, ...] = ()
 
     def __len__(self) -> int:
         return len(self.appointments)
 
+    @property
+    def listed(self) -> int:
+        """Appointment events the PIMS listed: readable ones plus rejected ones."""
+        return len(self.appointments) + len(self.rejected)
+
     def starting_within(self, start: datetime, end: datetime) -> CalendarPage:
-        """The same page without appointments starting outside [start, end)."""
+        """The same page without events starting outside [start, end).
+
+        A rejected event without a readable start stays: it may belong to any window.
+        """
         kept = tuple(a for a in self.appointments if start <= a.start < end)
-        return replace(self, appointments=kept)
+        rejected = tuple(r for r in self.rejected if r.start is None or start <= r.start < end)
+        return replace(self, appointments=kept, rejected=rejected)
 
     def merged(self, other: CalendarPage) -> CalendarPage:
-        """Both pages together; an appointment present in both is kept once."""
+        """Both pages together; an appointment (or rejected id) present in both is kept once."""
         seen = {a.appointment_id: a for a in self.appointments}
         seen.update({a.appointment_id: a for a in other.appointments})
+        ids = {r.appointment_id for r in self.rejected if r.appointment_id is not None}
+        rejected = self.rejected + tuple(
+            r for r in other.rejected if r.appointment_id is None or r.appointment_id not in ids
+        )
         return CalendarPage(
             appointments=tuple(seen.values()),
             blocks_dropped=self.blocks_dropped + other.blocks_dropped,
             rosters_dropped=self.rosters_dropped + other.rosters_dropped,
+            rejected=rejected,
         )

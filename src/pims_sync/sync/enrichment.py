@@ -129,10 +129,12 @@ def _tally(
             last_error = outcome
             report.count("casesFailed", len(cases))
             for case in cases:
+                # The PIMS error's text names ids, statuses, fields and sizes, never people.
                 report.fail_item(
                     f"Failed to enrich case {case.id}: {outcome.code}",
                     caseId=str(case.id),
                     consultationId=consultation_id,
+                    reason=str(outcome),
                 )
     failed_all = all(
         isinstance(r, PimsSyncError) and not isinstance(r, PimsNotFoundError)

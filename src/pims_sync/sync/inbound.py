@@ -9,7 +9,7 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from pims_sync.domain.appointments import Appointment, CalendarPage
+from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
 from pims_sync.domain.case_metadata import (
     is_soft_deleted,
     merge_inbound,
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 # Far above any clinic's day; more means the parser is reading something else.
 MAX_APPOINTMENTS_PER_DAY = 500
+# Unreadable events are per-item errors, until there are so many that the payload as a whole
+# looks changed: more than this share of the listed appointments AND more than this many.
+MAX_REJECTED_SHARE = 0.2
+MAX_REJECTED_EVENTS = 3
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
 _STAT_OF = {
@@ -56,10 +60,17 @@ def check_plausible(page: CalendarPage, window: DateWindow, zone: ZoneInfo) -> N
         if not start <= appointment.start < end:
             raise PimsPayloadError("the calendar listed an appointment outside the window asked")
     limit = window.days * MAX_APPOINTMENTS_PER_DAY
-    if len(page) > limit:
+    if page.listed > limit:
         raise PimsPayloadError(
-            f"the calendar listed {len(page)} appointments for {window.days} days "
+            f"the calendar listed {page.listed} appointments for {window.days} days "
             f"(more than {MAX_APPOINTMENTS_PER_DAY} a day is not plausible)"
+        )
+    rejected = len(page.rejected)
+    if rejected > MAX_REJECTED_EVENTS and rejected > MAX_REJECTED_SHARE * page.listed:
+        reasons = "; ".join(sorted({r.reason for r in page.rejected})[:3])
+        raise PimsPayloadError(
+            f"calendar payload looks changed: {rejected} of {page.listed} appointment events "
+            f"could not be read ({reasons}); nothing was written"
         )
 
 
@@ -158,29 +169,49 @@ def _log_unknown_statuses(appointments: Sequence[Appointment]) -> None:
         log.warning("unknown PIMS statuses mapped to draft: %s", ", ".join(unknown))
 
 
+def report_rejected(ctx: PhaseContext, rejected: Sequence[RejectedEvent]) -> None:
+    """Each unreadable event is a failed item: counted, listed in `errors`, logged (ids only)."""
+    for item in rejected:
+        ctx.report.count("casesFailed")
+        context: dict[str, Any] = {"index": item.index, "reason": item.reason}
+        if item.appointment_id is not None:
+            context["appointmentId"] = item.appointment_id
+            context["externalId"] = external_id(item.appointment_id)
+        ctx.report.fail_item(item.describe(), **context)
+        log.warning("%s", item.describe())
+
+
 async def run_inbound(ctx: PhaseContext, window: DateWindow) -> None:
-    """Fetch the window's appointments and create or update their cases in batches."""
+    """Fetch the window's appointments and create or update their cases in batches.
+
+    Unreadable events are reported per item and their cases left as they are; the run
+    writes the others (check_plausible fails it first when too many are unreadable).
+    """
     page = await fetch_calendar(ctx, window)
     appointments = sorted(page.appointments, key=lambda a: (a.start, a.appointment_id))
-    total, report = len(appointments), ctx.report
+    unreadable = len(page.rejected)
+    total, report = page.listed, ctx.report
     report.count("appointmentsFound", total)
-    await ctx.say(f"Found {total} appointments ({window.first} to {window.last})")
+    found = f"Found {len(appointments)} appointments ({window.first} to {window.last})"
+    await ctx.say(found + (f", {unreadable} unreadable" if unreadable else ""))
+    report_rejected(ctx, page.rejected)
     _log_unknown_statuses(appointments)
-    await ctx.progress.update(0, total)
+    await ctx.progress.update(unreadable, total)
     size = max(1, ctx.env.batch_size)
-    for offset in range(0, total, size):
+    for offset in range(0, len(appointments), size):
         batch = appointments[offset : offset + size]
         decisions = await _write_batch(ctx, batch)
         for key, decision in decisions.items():
             report.count(_STAT_OF[decision])
             if decision == FAILED:
                 report.fail_item(f"Failed to process appointment {key}", externalId=key)
-        await ctx.progress.update(offset + len(batch), total)
+        await ctx.progress.update(unreadable + offset + len(batch), total)
     await ctx.progress.complete(total)
     stats = report.stats
     ctx.written("created", stats["casesCreated"])
     ctx.written("updated", stats["casesUpdated"])
+    failed = stats["casesFailed"]
     await ctx.say(
         f"Created {stats['casesCreated']} cases, updated {stats['casesUpdated']}, "
-        f"skipped {stats['casesSkipped']}"
+        f"skipped {stats['casesSkipped']}" + (f", failed {failed}" if failed else "")
     )

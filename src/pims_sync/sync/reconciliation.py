@@ -5,10 +5,16 @@ here (and by inbound, which sees it first in a full run); a cancelled / no-show
 appointment updates the case status here under the same "follow the PIMS only while
 nobody else changed it" rule as inbound, so in a full run inbound has usually applied
 it already and reconciliation counts it only when it ran alone.
+
+Malformed calendar events (`CalendarPage.rejected`): one whose id is readable proves its
+appointment exists, so its case is left alone; one without a readable id could be any
+case's, so while the window has one, no case is deleted (HOLD; restores and status
+updates go on) and the result says so in `deletionsHeld`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +37,14 @@ from pims_sync.sync.context import PhaseContext
 from pims_sync.sync.inbound import fetch_calendar
 from pims_sync.sync.windows import DateWindow
 
-DELETE, RESTORE, UPDATE = "delete", "restore", "update"
-REASONS = {DELETE: REMOVED_FROM_PIMS, RESTORE: "reappeared_in_pims", UPDATE: "cancelled_in_pims"}
+log = logging.getLogger(__name__)
+
+DELETE, RESTORE, UPDATE, HOLD = "delete", "restore", "update", "hold"
+REASONS = {
+    DELETE: REMOVED_FROM_PIMS,
+    RESTORE: "reappeared_in_pims",
+    UPDATE: "cancelled_in_pims",
+}
 # The guard: refuse to delete more than this share of the window's cases...
 GUARD_SHARE = 0.5
 # ...when that is more than this many cases.
@@ -47,12 +59,34 @@ def _followed_status(case: StoredCase, appointment: Appointment, current: str) -
     )
 
 
-def decide(case: StoredCase, present: Mapping[str, Appointment]) -> str | None:
-    """What reconciliation does to one case: delete, restore, update or nothing."""
-    appointment = present.get(case.external_id)
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the PIMS listed for the window, readable or not."""
+
+    present: Mapping[str, Appointment]
+    unreadable: frozenset[str] = frozenset()  # external ids of events that could not be read
+    unidentified: int = 0  # unreadable events without a readable id
+
+    @classmethod
+    def of(cls, page: CalendarPage) -> Listing:
+        """The listing of a calendar page."""
+        return cls(
+            present={external_id(a.appointment_id): a for a in page.appointments},
+            unreadable=frozenset(
+                external_id(r.appointment_id) for r in page.rejected if r.appointment_id
+            ),
+            unidentified=sum(1 for r in page.rejected if r.appointment_id is None),
+        )
+
+
+def decide(case: StoredCase, listing: Listing) -> str | None:
+    """What reconciliation does to one case: delete, hold, restore, update or nothing."""
+    appointment = listing.present.get(case.external_id)
     deleted = is_soft_deleted(case.metadata)
     if appointment is None:
-        return None if deleted else DELETE
+        if deleted or case.external_id in listing.unreadable:
+            return None  # listed but unreadable: it exists, and we cannot say more
+        return HOLD if listing.unidentified else DELETE
     if deleted:
         return RESTORE
     cancelled = map_status(appointment.status) is CaseStatus.REVIEWED
@@ -114,7 +148,7 @@ def check_guard(
 ) -> str | None:
     """Why the guard refuses this run (None when it may go ahead)."""
     live = sum(1 for case in cases if not is_soft_deleted(case.metadata))
-    if live and not page.appointments:
+    if live and not page.appointments and not page.rejected:
         return (
             f"the PIMS listed no appointments for {window.first} to {window.last} but the "
             f"clinic has {live} cases there; refusing to delete them all "
@@ -136,9 +170,7 @@ async def _calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
     return await fetch_calendar(ctx, window)
 
 
-async def _write(
-    ctx: PhaseContext, changes: Sequence[Change], present: Mapping[str, Appointment]
-) -> dict[str, str]:
+async def _write(ctx: PhaseContext, changes: Sequence[Change], listing: Listing) -> dict[str, str]:
     """Write the changes in batches, re-deciding on the locked rows; returns what was done."""
     env, done = ctx.env, {}
     now, sync_id = env.now(), str(env.run_id)
@@ -149,9 +181,9 @@ async def _write(
         def plan(stored: Mapping[str, StoredCase]) -> list[CaseWrite]:
             writes = []
             for case in stored.values():
-                action = decide(case, present)
-                if action is not None:
-                    appointment = present.get(case.external_id)
+                action = decide(case, listing)
+                if action is not None and action != HOLD:
+                    appointment = listing.present.get(case.external_id)
                     writes.append(
                         apply_change(
                             action, case, appointment, zone=env.zone, now=now, sync_id=sync_id
@@ -189,6 +221,28 @@ def _preview(changes: Sequence[Change], refusal: str | None) -> dict[str, Any]:
     return preview
 
 
+async def _report_unreadable(
+    ctx: PhaseContext, page: CalendarPage, held: int, window: DateWindow
+) -> None:
+    """List the window's unreadable events; say why deletions were held, if they were."""
+    for item in page.rejected:
+        context = {"index": item.index, "reason": item.reason}
+        if item.appointment_id is not None:
+            context["appointmentId"] = item.appointment_id
+        ctx.report.fail_item(item.describe(), **context)
+    unidentified = sum(1 for r in page.rejected if r.appointment_id is None)
+    if not unidentified:
+        return
+    message = (
+        f"deletions held: {unidentified} calendar event(s) in {window.first} to {window.last} "
+        "could not be read and have no readable id, so a case missing from the calendar may "
+        f"be one of them; {held} case(s) not deleted until the calendar reads cleanly"
+    )
+    ctx.report.extra["deletionsHeld"] = {"cases": held, "reason": message}
+    log.warning("%s", message)
+    await ctx.say(message)
+
+
 async def run_reconciliation(
     ctx: PhaseContext, window: DateWindow, *, force: bool = False, dry_run: bool = False
 ) -> None:
@@ -198,12 +252,14 @@ async def run_reconciliation(
     # The PIMS is read first: if it fails, nothing below runs and nothing is deleted.
     page = await _calendar(ctx, window)
     cases = await env.cases.cases_between(clinic_id=env.clinic.id, start=start, end=end)
-    present = {external_id(a.appointment_id): a for a in page.appointments}
+    listing = Listing.of(page)
     ctx.report.count("casesChecked", len(cases))
-    changes = [Change(a, c) for c in cases if (a := decide(c, present)) is not None]
+    decided = [Change(a, c) for c in cases if (a := decide(c, listing)) is not None]
+    changes = [change for change in decided if change.action != HOLD]
     deletions = sum(1 for change in changes if change.action == DELETE)
     refusal = None if force else check_guard(page, cases, deletions, window)
     await ctx.say(f"Checked {len(cases)} cases against {len(page)} appointments")
+    await _report_unreadable(ctx, page, len(decided) - len(changes), window)
     if dry_run:
         ctx.report.extra.update(_preview(changes, refusal))
         ctx.report.extra["deletedCaseIds"] = []
@@ -212,7 +268,7 @@ async def run_reconciliation(
     if refusal is not None:
         raise ReconciliationGuardError(refusal, deletions=deletions)
     await ctx.progress.update(0, len(changes))
-    deleted = _record(ctx, await _write(ctx, changes, present))
+    deleted = _record(ctx, await _write(ctx, changes, listing))
     ctx.report.extra["deletedCaseIds"] = deleted
     await ctx.progress.complete(len(changes))
     await ctx.say(

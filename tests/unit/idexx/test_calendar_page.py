@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pims_sync.domain.appointments import Appointment, CalendarPage
+from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
 from pims_sync.errors import InvalidInputError
 
 T0 = datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
@@ -37,3 +37,24 @@ def test_merged_keeps_each_appointment_once_and_adds_counts() -> None:
 def test_naive_times_are_refused() -> None:
     with pytest.raises(InvalidInputError):
         Appointment(appointment_id="x", start=datetime(2026, 1, 1), end=datetime(2026, 1, 2))  # noqa: DTZ001
+
+
+def test_rejected_events_follow_the_window_when_their_start_is_known() -> None:
+    known = RejectedEvent(0, "a", "bad", start=T0)
+    unknown = RejectedEvent(1, None, "bad")
+    page = CalendarPage(rejected=(known, unknown))
+    later = page.starting_within(T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    assert later.rejected == (unknown,)
+    assert page.starting_within(T0, T0 + timedelta(hours=1)).rejected == (known, unknown)
+
+
+def test_merged_keeps_a_rejected_id_once_and_every_unidentified_one() -> None:
+    first = CalendarPage(rejected=(RejectedEvent(0, "a", "bad"), RejectedEvent(1, None, "x")))
+    second = CalendarPage(rejected=(RejectedEvent(0, "a", "bad"), RejectedEvent(2, None, "y")))
+    merged = first.merged(second)
+    assert [(r.index, r.appointment_id) for r in merged.rejected] == [
+        (0, "a"),
+        (1, None),
+        (2, None),
+    ]
+    assert merged.listed == 3

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pims_sync.adapters.idexx.parsing import parse_calendar, parse_consultation
+from pims_sync.adapters.idexx.parsing import (
+    EVENT_TEXT_FIELDS,
+    MAX_NOTES_BYTES,
+    parse_calendar,
+    parse_consultation,
+    parse_event,
+)
 from pims_sync.errors import PimsPayloadError
 from tests.unit.idexx.snapshots import assert_snapshot, load_fixture
 
@@ -58,14 +69,11 @@ class TestCalendar:
         ("payload", "message"),
         [
             ({"unexpected": 1}, "no event list"),
-            ("<html>", "not a list"),
-            ([1], "not an object"),
-            ([{"start": "2026-01-22 09:00:00"}], "no appointment id"),
-            ([{"id": 5, "start": None}], "no readable start"),
-            ([{"id": 5, "start": "tomorrow"}], "no readable start"),
+            ("<html>", "is a string, not a list"),
+            (None, "is null, not a list"),
         ],
     )
-    def test_malformed_payloads_raise(self, payload: object, message: str) -> None:
+    def test_a_payload_that_is_no_calendar_raises(self, payload: object, message: str) -> None:
         with pytest.raises(PimsPayloadError, match=message):
             parse_calendar(payload, LA)
 
@@ -115,3 +123,212 @@ class TestConsultation:
     def test_malformed_payloads_raise(self, payload: object, message: str) -> None:
         with pytest.raises(PimsPayloadError, match=message):
             parse_consultation(payload, "7")
+
+
+def good(number: int, /, hour: int = 9, **fields: object) -> dict[str, object]:
+    """A readable calendar event on 2026-01-22 (clinic wall clock)."""
+    event: dict[str, object] = {
+        "id": number,
+        "appointment_id": number,
+        "start": f"2026-01-22 {hour:02}:00:00",
+        "end": f"2026-01-22 {hour:02}:15:00",
+        "patient_name": "PENNY",
+        "phone_number": "408-555-0142",
+        "is_block": False,
+        "is_roster": False,
+    }
+    event.update(fields)
+    return event
+
+
+DAY = (datetime(2026, 1, 22, 8, 0, tzinfo=UTC), datetime(2026, 1, 23, 8, 0, tzinfo=UTC))
+EVENT_KEYS = (*EVENT_TEXT_FIELDS, "is_block", "is_roster")
+PAGE_DATA_KEYS = (
+    "consultation",
+    "consultationNotes",
+    "consultationLines",
+    "patient",
+    "client",
+)
+
+
+def json_scalars() -> st.SearchStrategy[Any]:
+    return st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+
+
+def json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children)
+
+
+def load_fixture_dict(name: str) -> dict[str, Any]:
+    loaded = load_fixture(name)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+class TestUnreadableEvents:
+    """One bad event is rejected on its own (id kept when readable); the rest are read."""
+
+    @pytest.mark.parametrize(
+        ("bad", "appointment_id", "reason"),
+        [
+            (1, None, "it is a number, not an object"),
+            ("text", None, "it is a string, not an object"),
+            ({"start": "2026-01-22 09:00:00"}, None, "it has no appointment id"),
+            (good(7, id=None, appointment_id=None), None, "it has no appointment id"),
+            (good(7, id={"x": 1}, appointment_id=None), None, "id is an object, expected text"),
+            (good(7, id="x" * 65, appointment_id=None), None, "its id is too long (65 characters)"),
+            (good(7, start=None), "7", "it has no start time"),
+            (good(7, start="tomorrow"), "7", "its start is not a YYYY-MM-DD HH:MM:SS time"),
+            (good(7, start=20260122), "7", "its start is not a YYYY-MM-DD HH:MM:SS time"),
+            (good(7, start=["2026-01-22 09:00:00"]), "7", "start is a list, expected text"),
+            (good(7, phone_number={"mobile": "1"}), "7", "phone_number is an object"),
+            (good(7, patient_name=True), "7", "patient_name is a boolean, expected text"),
+            (good(7, reason="x" * 10_001), "7", "reason is too long (10001 characters)"),
+            (good(7, is_block="false"), "7", "is_block is a string, expected true or false"),
+            (good(7, start="2031-01-22 09:00:00"), "7", "outside the window asked for"),
+            (good(7, start="1999-01-22 09:00:00"), "7", "outside the window asked for"),
+        ],
+    )
+    def test_a_bad_event_is_rejected_alone(
+        self, bad: object, appointment_id: str | None, reason: str
+    ) -> None:
+        page = parse_calendar([good(1), bad, good(2, hour=10)], LA, window=DAY)
+        assert [a.appointment_id for a in page.appointments] == ["1", "2"]
+        (rejected,) = page.rejected
+        assert (rejected.index, rejected.appointment_id) == (1, appointment_id)
+        assert reason in rejected.reason
+        assert page.listed == 3
+
+    def test_reasons_never_echo_values(self) -> None:
+        bad = [
+            good(7, start="PENNY LOPEZ 408-555-0142"),
+            good(8, phone_number=["408-555-0142"]),
+            good(9, patient_name={"name": "PENNY"}),
+            {"title": "PENNY; LOPEZ, MARIA", "start": "2026-01-22 09:00:00"},
+        ]
+        page = parse_calendar(bad, LA, window=DAY)
+        text_of_errors = " ".join(r.describe() for r in page.rejected)
+        assert len(page.rejected) == 4
+        for personal in ("PENNY", "LOPEZ", "408"):
+            assert personal not in text_of_errors
+
+    def test_an_unreadable_start_keeps_no_start_so_every_window_sees_it(self) -> None:
+        page = parse_calendar([good(7, start="soon")], LA, window=DAY)
+        assert page.rejected[0].start is None
+        later = page.starting_within(DAY[1], DAY[1].replace(day=24))
+        assert [r.appointment_id for r in later.rejected] == ["7"]
+
+    def test_a_readable_start_places_the_rejection_in_its_window(self) -> None:
+        page = parse_calendar([good(7, phone_number=[1])], LA, window=DAY)
+        assert page.rejected[0].start == datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
+        assert page.starting_within(DAY[1], DAY[1].replace(day=24)).rejected == ()
+
+    def test_an_event_overlapping_from_the_day_before_belongs_to_that_day(self) -> None:
+        earlier = good(5, start="2026-01-21 23:50:00", end="2026-01-22 00:10:00")
+        broken_earlier = {**earlier, "id": 6, "appointment_id": 6, "reason": [1]}
+        page = parse_calendar([earlier, broken_earlier, good(1)], LA, window=DAY)
+        assert [a.appointment_id for a in page.appointments] == ["1"]
+        assert page.rejected == ()
+
+    def test_identical_duplicates_collapse(self) -> None:
+        page = parse_calendar([good(1), good(2), good(1)], LA, window=DAY)
+        assert [a.appointment_id for a in page.appointments] == ["1", "2"]
+        assert page.rejected == ()
+
+    def test_a_conflicting_duplicate_is_rejected_and_the_first_kept(self) -> None:
+        page = parse_calendar([good(1), good(1, hour=11)], LA, window=DAY)
+        (kept,) = page.appointments
+        assert kept.start == datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
+        (rejected,) = page.rejected
+        assert (rejected.index, rejected.appointment_id) == (1, "1")
+        assert rejected.reason == "it repeats the id of event #0 with different details"
+
+    def test_parse_event_still_raises_for_one_event(self) -> None:
+        with pytest.raises(PimsPayloadError, match="calendar event #4: it has no start"):
+            parse_event({"id": 1}, LA, 4)
+
+    def test_non_finite_numbers_are_not_text(self) -> None:
+        page = parse_calendar([good(1, phone_number=float("nan"))], LA, window=DAY)
+        assert "phone_number is not a finite number" in page.rejected[0].reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.recursive(json_scalars(), json_containers, max_leaves=6), max_size=6))
+def test_no_event_can_make_the_parser_raise(events: list[object]) -> None:
+    """Whatever a list of events holds, each is read or rejected; nothing else happens."""
+    page = parse_calendar([good(1), *events], LA, window=DAY)
+    assert page.appointments[0].appointment_id == "1"
+    assert len(page.appointments) + len(page.rejected) <= len(events) + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(EVENT_KEYS), st.recursive(json_scalars(), json_containers, max_leaves=4)
+    )
+)
+def test_hostile_fields_are_read_or_rejected(fields: dict[str, object]) -> None:
+    page = parse_calendar([good(1), good(2, hour=10, **fields)], LA, window=DAY)
+    assert page.appointments[0].appointment_id == "1"
+    for appointment in page.appointments:
+        assert appointment.start.tzinfo is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(PAGE_DATA_KEYS), st.recursive(json_scalars(), json_containers, max_leaves=6)
+    )
+)
+def test_page_data_is_read_or_refused_with_a_payload_error(fields: dict[str, object]) -> None:
+    payload = {**load_fixture_dict("consultation_728004.json"), **fields}
+    try:
+        consultation = parse_consultation(payload, "728004")
+    except PimsPayloadError:
+        return
+    for line in consultation.lines:
+        for value in (line.quantity, line.total_excluding_tax):
+            assert value is None or math.isfinite(value)
+
+
+class TestMalformedConsultation:
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"consultation": None}, "payload has no consultation (it is null)"),
+            ({"consultation": "x"}, "payload has no consultation (it is a string)"),
+            ({"consultation": {"id": 7, "status": ["final"]}}, "status is a list, expected text"),
+            ({"consultationNotes": "notes"}, "consultationNotes is a string, expected an object"),
+            ({"consultationNotes": {"notes": {"html": 1}}}, "notes is an object"),
+            ({"client": []}, "page-data.client is a list"),
+            (
+                {"consultationLines": [{"productService": "X", "isDeclined": "no"}]},
+                "isDeclined is a string",
+            ),
+        ],
+    )
+    def test_wrong_types_are_refused_with_the_field_named(
+        self, change: dict[str, object], message: str
+    ) -> None:
+        payload = {"consultation": {"id": 7}, **change}
+        with pytest.raises(PimsPayloadError, match=re.escape(message)):
+            parse_consultation(payload, "7")
+
+    def test_notes_over_the_cap_are_refused_not_truncated(self) -> None:
+        huge = "<p>" + "x" * MAX_NOTES_BYTES + "</p>"
+        payload = {"consultation": {"id": 7}, "consultationNotes": {"notes": huge}}
+        size = len(huge.encode())
+        with pytest.raises(PimsPayloadError, match=rf"notes too large \({size} bytes"):
+            parse_consultation(payload, "7")
+
+    def test_notes_just_under_the_cap_are_kept_whole(self) -> None:
+        notes = "é" * (MAX_NOTES_BYTES // 2)
+        payload = {"consultation": {"id": 7}, "consultationNotes": {"notes": notes}}
+        assert parse_consultation(payload, "7").notes_html == notes
+
+    def test_non_finite_quantities_are_dropped(self) -> None:
+        line = {"productService": "X", "quantity": float("inf"), "lineTotalExcTax": "nan"}
+        payload = {"consultation": {"id": 7}, "consultationLines": [line]}
+        (parsed,) = parse_consultation(payload, "7").lines
+        assert (parsed.quantity, parsed.total_excluding_tax) == (None, None)

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 Cookie = dict[str, object]
 # Told about every request: endpoint name, HTTP status (or "timeout"/"network"), seconds.
 RequestObserver = Callable[[str, int | str, float], None]
+# No answer is read into memory past this (callers may ask for less): a month of calendar
+# at the plausible 400 events a day is ~15 MB.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 class IdexxApi:
@@ -92,8 +95,13 @@ class IdexxApi:
             for c in self._client.cookies.jar
         ]
 
-    async def get_json(self, endpoint: str, path: str) -> object:
-        """GET `path` and return its JSON, retrying transient failures per the policy."""
+    async def get_json(
+        self, endpoint: str, path: str, *, max_bytes: int = MAX_RESPONSE_BYTES
+    ) -> object:
+        """GET `path` and return its JSON, retrying transient failures per the policy.
+
+        A body larger than `max_bytes` (decoded) is a PimsPayloadError, read no further.
+        """
 
         def note_retry(attempt: int, error: BaseException, delay: float) -> None:
             log.warning(
@@ -108,7 +116,9 @@ class IdexxApi:
 
         try:
             return await call_with_retry(
-                self._retry, lambda: self._get_once(endpoint, path), on_retry=note_retry
+                self._retry,
+                lambda: self._get_once(endpoint, path, max_bytes),
+                on_retry=note_retry,
             )
         except PimsUnavailableError as error:
             last = f"HTTP {error.status}" if error.status else str(error)
@@ -119,12 +129,13 @@ class IdexxApi:
                 status=error.status,
             ) from error
 
-    async def _get_once(self, endpoint: str, path: str) -> object:
+    async def _get_once(self, endpoint: str, path: str, max_bytes: int) -> object:
         async with self._limiter.slot():
             started = time.monotonic()
             self.requests_sent += 1
             try:
-                response = await self._client.get(path)
+                async with self._client.stream("GET", path) as response:
+                    body = await _bounded_body(endpoint, response, max_bytes)
             except httpx.TimeoutException as error:
                 self._observe(endpoint, "timeout", started)
                 raise PimsUnavailableError(
@@ -136,7 +147,7 @@ class IdexxApi:
                     f"IDEXX Neo {endpoint} unreachable: {type(error).__name__}", endpoint=endpoint
                 ) from error
         self._observe(endpoint, response.status_code, started)
-        return self._classify(endpoint, response)
+        return self._classify(endpoint, response, body)
 
     def _observe(self, endpoint: str, status: int | str, started: float) -> None:
         seconds = time.monotonic() - started
@@ -147,7 +158,7 @@ class IdexxApi:
         if self._observer is not None:
             self._observer(endpoint, status, seconds)
 
-    def _classify(self, endpoint: str, response: httpx.Response) -> object:
+    def _classify(self, endpoint: str, response: httpx.Response, body: bytes) -> object:
         status = response.status_code
         if response.is_redirect:
             self._redirect_error(endpoint, response)
@@ -166,7 +177,7 @@ class IdexxApi:
             raise PimsRequestRejectedError(
                 f"IDEXX Neo {endpoint}: HTTP {status}", endpoint=endpoint
             )
-        return _json_body(endpoint, response)
+        return _json_body(endpoint, response, body)
 
     def _redirect_error(self, endpoint: str, response: httpx.Response) -> None:
         target = response.next_request.url if response.next_request else None
@@ -188,9 +199,32 @@ class IdexxApi:
         await self._client.aclose()
 
 
-def _json_body(endpoint: str, response: httpx.Response) -> object:
+async def _bounded_body(endpoint: str, response: httpx.Response, max_bytes: int) -> bytes:
+    """A 2xx answer's body, refused past `max_bytes`; other answers are not read."""
+    if not 200 <= response.status_code < 300:
+        return b""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(endpoint, max_bytes)
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(endpoint, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(endpoint: str, max_bytes: int) -> PimsPayloadError:
+    return PimsPayloadError(
+        f"IDEXX Neo {endpoint}: response larger than {max_bytes} bytes; not read",
+        endpoint=endpoint,
+    )
+
+
+def _json_body(endpoint: str, response: httpx.Response, raw: bytes) -> object:
     content_type = response.headers.get("content-type", "").lower()
-    body = response.content.lstrip()
+    body = raw.lstrip()
     # The site answers an expired session on XHR with its login page (200 + HTML).
     if "html" in content_type or body[:1] == b"<":
         raise PimsSessionExpiredError(
@@ -199,7 +233,7 @@ def _json_body(endpoint: str, response: httpx.Response) -> object:
         )
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
         raise PimsPayloadError(f"IDEXX Neo {endpoint}: response is not JSON") from None
 
 

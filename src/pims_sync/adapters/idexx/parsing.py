@@ -1,25 +1,77 @@
-"""IDEXX Neo JSON → domain objects; pure, and strict about implausible payloads."""
+"""IDEXX Neo JSON → domain objects; pure, strict per item, and strict about whole payloads.
+
+A calendar event that cannot be read is rejected on its own (`CalendarPage.rejected`, with
+its id when readable) and the others are kept; only a payload that is not a calendar at
+all raises. Reasons name fields, types and sizes, never the values (they may be people's).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pims_sync.domain.appointments import Appointment, CalendarPage, Client, Patient
+from pims_sync.domain.appointments import (
+    Appointment,
+    CalendarPage,
+    Client,
+    Patient,
+    RejectedEvent,
+)
 from pims_sync.domain.consultations import Consultation, InvoiceLine, html_to_text
 from pims_sync.errors import PimsPayloadError
 
 CALENDAR_ENVELOPES = ("appointments", "data", "events")
 DEFAULT_DURATION = timedelta(minutes=15)
 WALL_CLOCK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
+# The event fields read as text. Another JSON type in one of them (object, list, true/false)
+# means the feed changed shape: the event is rejected rather than read half-blank.
+EVENT_TEXT_FIELDS = (
+    "appointment_id",
+    "id",
+    "start",
+    "end",
+    "consultation_id",
+    "current_status",
+    "status_label",
+    "patient_id",
+    "patient_name",
+    "client_id",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "email",
+    "provider",
+    "popup_title_text",
+    "resourceId",
+    "appointment_room_id",
+    "appointment_room_name",
+    "type_description",
+    "reason",
+)
+# Far above anything a calendar field holds (IDEXX ids are 6 digits, reasons a line).
+MAX_ID_CHARS = 64
+MAX_FIELD_CHARS = 10_000
+# An appointment listed for a window may start this long before it (it overlaps the window);
+# one starting earlier still cannot be a visit, and is rejected rather than ignored.
+MAX_REACH = timedelta(days=1)
+# Clinical notes above this are refused per consultation, never truncated (docs/pipeline.md).
+MAX_NOTES_BYTES = 1024 * 1024
 
 Json = Mapping[str, object]
+Window = tuple[datetime, datetime]
+
+
+class UnreadableEventError(ValueError):
+    """One calendar event cannot be read; the message is the reason (no personal data)."""
 
 
 def text(value: object) -> str | None:
-    """A non-empty string (numbers become text), else None."""
+    """A non-empty string (finite numbers become text), else None."""
     if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, int | float | str):
         result = str(value).strip()
@@ -28,15 +80,31 @@ def text(value: object) -> str | None:
 
 
 def number(value: object) -> float | None:
-    """A number (numeric strings accepted), else None."""
+    """A finite number (numeric strings accepted), else None."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        return float(value)
     try:
-        return float(str(value))
-    except ValueError:
+        result = float(value) if isinstance(value, int | float) else float(str(value))
+    except (ValueError, OverflowError):
         return None
+    return result if math.isfinite(result) else None
+
+
+def kind(value: object) -> str:
+    """The JSON name of a value's type, for error messages that must not echo the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
 
 
 def parse_wall_clock(value: object, zone: ZoneInfo) -> datetime | None:
@@ -60,42 +128,179 @@ def calendar_events(payload: object) -> list[object]:
         for key in CALENDAR_ENVELOPES:
             if isinstance(payload.get(key), list):
                 return list(payload[key])
-        keys = ", ".join(sorted(str(key) for key in payload)[:8]) or "none"
+        keys = ", ".join(sorted(str(key)[:40] for key in payload)[:8]) or "none"
         raise PimsPayloadError(f"calendar payload has no event list (keys: {keys})")
-    raise PimsPayloadError(f"calendar payload is a {type(payload).__name__}, not a list")
+    raise PimsPayloadError(f"calendar payload is {kind(payload)}, not a list")
 
 
 def parse_calendar(
-    payload: object, zone: ZoneInfo, *, max_events: int | None = None
+    payload: object,
+    zone: ZoneInfo,
+    *,
+    max_events: int | None = None,
+    window: Window | None = None,
 ) -> CalendarPage:
-    """Calendar feed → appointments; rosters and blocks dropped but counted."""
+    """Calendar feed → appointments; rosters and blocks dropped but counted; bad events rejected.
+
+    With `window` ([start, end) instants asked for), appointments starting before it (the
+    feed lists overlapping events) are left to the earlier window, and events whose times
+    are not in it at all are rejected. Identical repeats of an id collapse to one; a repeat
+    with different details is rejected and the first kept.
+    """
     events = calendar_events(payload)
     if max_events is not None and len(events) > max_events:
         raise PimsPayloadError(
             f"calendar returned {len(events)} events, more than the plausible {max_events}"
         )
-    appointments: list[Appointment] = []
-    blocks = rosters = 0
+    sorter = _CalendarSorter(zone, window)
     for index, event in enumerate(events):
+        sorter.take(index, event)
+    return sorter.page()
+
+
+class _CalendarSorter:
+    """Sorts the events of one payload into appointments, drops and rejections."""
+
+    def __init__(self, zone: ZoneInfo, window: Window | None) -> None:
+        self.zone, self.window = zone, window
+        self.kept: dict[str, tuple[int, Appointment]] = {}
+        self.rejected: list[RejectedEvent] = []
+        self.blocks = self.rosters = 0
+
+    def take(self, index: int, event: object) -> None:
+        """Sort one event."""
+        try:
+            appointment = self._read(event)
+        except UnreadableEventError as error:
+            refusal = _rejected(index, event, self.zone, str(error), self.window)
+            if refusal is not None:
+                self.rejected.append(refusal)
+            return
+        if appointment is not None:
+            self._place(index, appointment)
+
+    def _read(self, event: object) -> Appointment | None:
         if not isinstance(event, Mapping):
-            raise PimsPayloadError(f"calendar event #{index} is not an object")
-        if event.get("is_roster"):
-            rosters += 1
-        elif event.get("is_block"):
-            blocks += 1
-        else:
-            appointments.append(parse_event(event, zone, index))
-    return CalendarPage(tuple(appointments), blocks_dropped=blocks, rosters_dropped=rosters)
+            raise UnreadableEventError(f"it is {kind(event)}, not an object")
+        if _flag(event, "is_roster"):
+            self.rosters += 1
+            return None
+        if _flag(event, "is_block"):
+            self.blocks += 1
+            return None
+        return read_event(event, self.zone)
+
+    def _place(self, index: int, appointment: Appointment) -> None:
+        place = _place(appointment.start, appointment.end, self.window)
+        if place == EARLIER:
+            return
+        key = appointment.appointment_id
+        if place == OUTSIDE:
+            # Its times cannot be trusted, so it belongs to no particular window (start=None).
+            self.rejected.append(
+                RejectedEvent(index, key, "its times are outside the window asked for")
+            )
+            return
+        first = self.kept.setdefault(key, (index, appointment))
+        if first[1] != appointment:
+            reason = f"it repeats the id of event #{first[0]} with different details"
+            self.rejected.append(RejectedEvent(index, key, reason, appointment.start))
+
+    def page(self) -> CalendarPage:
+        """What was sorted, as a page."""
+        return CalendarPage(
+            tuple(appointment for _, appointment in self.kept.values()),
+            blocks_dropped=self.blocks,
+            rosters_dropped=self.rosters,
+            rejected=tuple(self.rejected),
+        )
+
+
+INSIDE, EARLIER, OUTSIDE = "inside", "earlier", "outside"
+
+
+def _place(start: datetime, end: datetime | None, window: Window | None) -> str:
+    """Where an event sits relative to the window asked for."""
+    if window is None:
+        return INSIDE
+    first, last = window
+    if first <= start < last:
+        return INSIDE
+    if start < first and end is not None and end >= first and first - start <= MAX_REACH:
+        return EARLIER  # overlaps the window from before: the earlier window's event
+    return OUTSIDE
+
+
+def _rejected(
+    index: int, event: object, zone: ZoneInfo, reason: str, window: Window | None
+) -> RejectedEvent | None:
+    """The rejection of an unreadable event, or None when it is an earlier window's."""
+    if not isinstance(event, Mapping):
+        return RejectedEvent(index, None, reason)
+    appointment_id = _readable_id(event)
+    start = parse_wall_clock(event.get("start"), zone)
+    if start is None:
+        return RejectedEvent(index, appointment_id, reason)
+    place = _place(start, parse_wall_clock(event.get("end"), zone), window)
+    if place == EARLIER:
+        return None
+    return RejectedEvent(index, appointment_id, reason, start if place == INSIDE else None)
+
+
+def _readable_id(event: Json) -> str | None:
+    """The event's appointment id if it can be read at all (even when other fields cannot)."""
+    for key in ("appointment_id", "id"):
+        value = event.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            found = text(value)
+            if found is not None and len(found) <= MAX_ID_CHARS:
+                return found
+    return None
+
+
+def _flag(event: Json, key: str) -> bool:
+    """A true/false flag (0/1 and null accepted); anything else makes the event unreadable."""
+    value = event.get(key)
+    if value is None or value in (0, 1):
+        return bool(value)
+    raise UnreadableEventError(f"{key} is {kind(value)}, expected true or false")
+
+
+def _check_fields(event: Json) -> None:
+    """Every field read as text is null, a string or a finite number, and not huge."""
+    for key in EVENT_TEXT_FIELDS:
+        value = event.get(key)
+        if value is None or isinstance(value, str):
+            pass
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise UnreadableEventError(f"{key} is {kind(value)}, expected text")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise UnreadableEventError(f"{key} is not a finite number")
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise UnreadableEventError(f"{key} is too long ({len(value)} characters)")
 
 
 def parse_event(event: Json, zone: ZoneInfo, index: int = 0) -> Appointment:
-    """One calendar event → an Appointment; an event without id or start is an error."""
+    """One calendar event → an Appointment; an unreadable event is a PimsPayloadError."""
+    try:
+        return read_event(event, zone)
+    except UnreadableEventError as error:
+        raise PimsPayloadError(f"calendar event #{index}: {error}") from None
+
+
+def read_event(event: Json, zone: ZoneInfo) -> Appointment:
+    """One calendar event → an Appointment, or UnreadableEventError naming the reason."""
+    _check_fields(event)
     appointment_id = text(event.get("appointment_id")) or text(event.get("id"))
     if appointment_id is None:
-        raise PimsPayloadError(f"calendar event #{index} has no appointment id")
+        raise UnreadableEventError("it has no appointment id")
+    if len(appointment_id) > MAX_ID_CHARS:
+        raise UnreadableEventError(f"its id is too long ({len(appointment_id)} characters)")
+    if event.get("start") is None:
+        raise UnreadableEventError("it has no start time")
     start = parse_wall_clock(event.get("start"), zone)
     if start is None:
-        raise PimsPayloadError(f"calendar event #{index} has no readable start time")
+        raise UnreadableEventError("its start is not a YYYY-MM-DD HH:MM:SS time")
     end = parse_wall_clock(event.get("end"), zone)
     if end is None or end <= start:
         end = start + DEFAULT_DURATION
@@ -128,38 +333,84 @@ def _consultation_id(value: object) -> str | None:
 
 
 def parse_consultation(payload: object, consultation_id: str) -> Consultation:
-    """Consultation page-data → a Consultation; no `consultation` object is an error."""
+    """Consultation page-data → a Consultation; a malformed one is a PimsPayloadError.
+
+    Fields read as text must be text (or null); a field (notes above all) over
+    MAX_NOTES_BYTES is refused, never truncated: a clinical note cut short is worse than none.
+    """
     if not isinstance(payload, Mapping):
-        raise PimsPayloadError("consultation payload is not an object")
+        raise PimsPayloadError(f"consultation {consultation_id}: payload is not an object")
     consultation = payload.get("consultation")
     if not isinstance(consultation, Mapping):
-        raise PimsPayloadError(f"consultation {consultation_id}: payload has no consultation")
-    returned_id = text(consultation.get("id"))
+        raise PimsPayloadError(
+            f"consultation {consultation_id}: payload has no consultation "
+            f"(it is {kind(consultation)})"
+        )
+    field = _FieldReader(consultation_id)
+    returned_id = field.text(consultation, "consultation", "id")
     if returned_id is not None and returned_id != consultation_id:
         raise PimsPayloadError(
-            f"asked for consultation {consultation_id}, got {returned_id} instead"
+            f"asked for consultation {consultation_id}, got {returned_id[:MAX_ID_CHARS]} instead"
         )
-    notes_html = text(_object(payload.get("consultationNotes")).get("notes"))
-    patient = _object(payload.get("patient"))
-    client = _object(payload.get("client"))
+    notes_section = field.section(payload, "consultationNotes")
+    notes_html = field.text(notes_section, "consultationNotes", "notes")
+    notes = field.text(consultation, "consultation", "notes")
+    patient = field.section(payload, "patient")
+    client = field.section(payload, "client")
     return Consultation(
         id=consultation_id,
-        status=text(consultation.get("status")) or "unknown",
-        notes=text(consultation.get("notes")),
+        status=field.text(consultation, "consultation", "status") or "unknown",
+        notes=notes,
         notes_html=notes_html,
-        notes_text=html_to_text(notes_html or text(consultation.get("notes"))),
-        discharge_summary=text(consultation.get("dischargeSummary")),
-        reason=text(consultation.get("reason")),
-        date=text(consultation.get("date")),
+        notes_text=html_to_text(notes_html or notes),
+        discharge_summary=field.text(consultation, "consultation", "dischargeSummary"),
+        reason=field.text(consultation, "consultation", "reason"),
+        date=field.text(consultation, "consultation", "date"),
         lines=tuple(_lines(payload.get("consultationLines"), consultation_id)),
-        patient_name=text(patient.get("name")),
+        patient_name=field.text(patient, "patient", "name"),
         patient_species=_named(patient.get("species")),
         patient_breed=_named(patient.get("breed")),
-        client_first_name=text(client.get("firstName")),
-        client_last_name=text(client.get("lastName")),
+        client_first_name=field.text(client, "client", "firstName"),
+        client_last_name=field.text(client, "client", "lastName"),
         client_phone=_phone(client),
-        client_email=text(client.get("email")),
+        client_email=field.text(client, "client", "email"),
     )
+
+
+class _FieldReader:
+    """Reads page-data fields strictly: a wrong type is an error naming the field."""
+
+    def __init__(self, consultation_id: str) -> None:
+        self.consultation_id = consultation_id
+
+    def _wrong(self, where: str, key: str, value: object, expected: str) -> PimsPayloadError:
+        return PimsPayloadError(
+            f"consultation {self.consultation_id}: {where}.{key} is {kind(value)}, "
+            f"expected {expected}"
+        )
+
+    def section(self, payload: Json, key: str) -> Json:
+        """A nested object (missing or null → empty)."""
+        value = payload.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._wrong("page-data", key, value, "an object")
+        return value
+
+    def text(self, section: Json, where: str, key: str) -> str | None:
+        """A text field (numbers accepted), not larger than MAX_NOTES_BYTES."""
+        value = section.get(key)
+        wrong = isinstance(value, bool) or not isinstance(value, int | float | str)
+        if value is not None and wrong:
+            raise self._wrong(where, key, value, "text")
+        size = len(value.encode("utf-8")) if isinstance(value, str) else 0
+        if size > MAX_NOTES_BYTES:
+            raise PimsPayloadError(
+                f"consultation {self.consultation_id}: {where}.{key} too large ({size} bytes, "
+                f"limit {MAX_NOTES_BYTES})"
+            )
+        return text(value)
 
 
 def _object(value: object) -> Json:
@@ -200,7 +451,17 @@ def _lines(value: object, consultation_id: str) -> list[InvoiceLine]:
                 total_excluding_tax=number(raw.get("lineTotalExcTax")),
                 sold_at=text(raw.get("soldAtLocal")),
                 provider_name=text(provider.get("name")),
-                declined=bool(raw.get("isDeclined")),
+                declined=_declined(raw.get("isDeclined"), consultation_id),
             )
         )
     return lines
+
+
+def _declined(value: object, consultation_id: str) -> bool:
+    # A truthy string ("no") must not decline a line the clinic sold.
+    if value is None or value in (0, 1):
+        return bool(value)
+    raise PimsPayloadError(
+        f"consultation {consultation_id}: a line's isDeclined is {kind(value)}, "
+        "expected true or false"
+    )

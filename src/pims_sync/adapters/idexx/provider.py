@@ -14,7 +14,12 @@ from uuid import UUID
 import httpx
 
 from pims_sync.adapters.idexx import endpoints
-from pims_sync.adapters.idexx.api import Cookie, IdexxApi, RequestObserver
+from pims_sync.adapters.idexx.api import (
+    MAX_RESPONSE_BYTES,
+    Cookie,
+    IdexxApi,
+    RequestObserver,
+)
 from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
@@ -36,6 +41,9 @@ from pims_sync.ports.session_cache import SessionCache
 log = logging.getLogger(__name__)
 
 NAME = "IDEXX Neo"
+# A consultation's page-data is a few kB; its notes may be up to 1 MiB (parsing.py): past
+# 4 MiB the answer is refused unread, for that consultation only.
+PAGE_DATA_MAX_BYTES = 4 * 1024 * 1024
 
 
 class IdexxProvider:
@@ -153,17 +161,19 @@ class IdexxSession:
                 timeout=self._options.login_timeout_seconds,
             )
 
-    async def _call(self, endpoint: str, path: str) -> object:
+    async def _call(
+        self, endpoint: str, path: str, *, max_bytes: int = MAX_RESPONSE_BYTES
+    ) -> object:
         if self._closed:
             raise RuntimeError("the PIMS session is closed")
         generation = self._generation
         try:
-            return await self._api.get_json(endpoint, path)
+            return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
         except PimsSessionExpiredError:
             log.info("pims session expired; logging in again", extra={"endpoint": endpoint})
             await self._renew(generation)
         try:
-            return await self._api.get_json(endpoint, path)
+            return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
         except PimsSessionExpiredError as error:
             raise PimsRequestRejectedError(
                 f"IDEXX Neo {endpoint} rejected the session again right after a fresh login"
@@ -186,22 +196,29 @@ class IdexxSession:
         last = endpoints.wall_clock((end - timedelta(seconds=1)).astimezone(zone))
         days = max(1, -(-(end - start) // timedelta(days=1)))
         payload = await self._call("calendar", endpoints.calendar_path(first, last))
-        page = parse_calendar(payload, zone, max_events=days * self._options.max_events_per_day)
-        # The feed returns events overlapping the window; the port promises those starting in it.
-        page = page.starting_within(start, end)
+        # The feed returns events overlapping the window; the port promises those starting in
+        # it (the parser leaves earlier ones to their window and rejects the impossible).
+        page = parse_calendar(
+            payload,
+            zone,
+            max_events=days * self._options.max_events_per_day,
+            window=(start, end),
+        )
         log.info(
             "pims calendar fetched",
             extra={
                 "appointments": len(page),
                 "blocks": page.blocks_dropped,
                 "rosters": page.rosters_dropped,
+                "rejected": len(page.rejected),
             },
         )
         return page
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
         """One consultation's page data."""
-        payload = await self._call("page-data", endpoints.consultation_path(consultation_id))
+        path = endpoints.consultation_path(consultation_id)
+        payload = await self._call("page-data", path, max_bytes=PAGE_DATA_MAX_BYTES)
         return parse_consultation(payload, consultation_id)
 
     async def close(self) -> None:
