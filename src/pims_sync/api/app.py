@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from pims_sync import __version__
 from pims_sync.api.errors import install_error_handlers
 from pims_sync.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
+from pims_sync.api.responses import without_422
 from pims_sync.api.routes import clinic, scheduler, sync, system
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.metrics import Metrics
@@ -24,6 +26,18 @@ DESCRIPTION = (
 def _metrics_of(app: FastAPI) -> Metrics | None:
     services: Services | None = getattr(app.state, "services", None)
     return services.metrics if services is not None else None
+
+
+def _declare_400_not_422(app: FastAPI) -> None:
+    """The schema says what the error handlers answer: 400 for bad input, never 422."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_422(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -45,6 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     install_error_handlers(app)
+    _declare_400_not_422(app)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     # Added last, so outermost: it also counts the 413s and catches what nothing else did.
     app.add_middleware(ObserveMiddleware, metrics_of=lambda: _metrics_of(app))

@@ -25,6 +25,12 @@ from pims_sync.sync.service import ServiceStoppingError
 logger = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "Internal server error"
+MALFORMED_JSON = "Malformed JSON in request body"
+# A message never carries huge input back (a 60 KB path, a 1 MiB cron): longer is cut.
+MAX_MESSAGE_CHARS = 300
+MAX_PATH_CHARS = 100
+# FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8): the same 400 to us.
+UNDECODABLE_BODY = "There was an error parsing the body"
 
 # Most specific class first: the first row the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
@@ -32,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
     (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
+    (errors.StorageUnavailableError, 503),  # the database cannot work: disk full, unreachable
     (errors.NotFoundError, 404),
     (errors.InvalidInputError, 400),
     (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
@@ -78,9 +85,20 @@ def now_iso() -> str:
     return case_metadata.iso(datetime.now(UTC))
 
 
+def clipped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """The text, cut to `limit` characters (ending with `…` when cut)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def envelope(message: str, code: str, **extra: object) -> dict[str, Any]:
-    """The error body every route shares."""
-    return {"success": False, "error": message, "code": code, "timestamp": now_iso(), **extra}
+    """The error body every route shares (the message at most MAX_MESSAGE_CHARS long)."""
+    return {
+        "success": False,
+        "error": clipped(message),
+        "code": code,
+        "timestamp": now_iso(),
+        **extra,
+    }
 
 
 def error_response(
@@ -109,7 +127,10 @@ def _field(location: Sequence[Any]) -> str:
 
 def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
     """FastAPI's validation errors as `[{field, message}]`, e.g. `body.daysAhead`."""
-    return [{"field": _field(item.get("loc", ())), "message": item.get("msg", "")} for item in raw]
+    return [
+        {"field": clipped(_field(item.get("loc", ()))), "message": clipped(item.get("msg", ""))}
+        for item in raw
+    ]
 
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -139,7 +160,7 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     raw = list(cast(RequestValidationError, exc).errors())
     if any(item.get("type") == "json_invalid" for item in raw):
-        return error_response(400, "invalid_json", "Malformed JSON in request body")
+        return error_response(400, "invalid_json", MALFORMED_JSON)
     return error_response(
         400, "validation_error", "Validation failed", validationErrors=validation_errors(raw)
     )
@@ -148,10 +169,13 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     error = cast(StarletteHTTPException, exc)
     code = CODE_BY_STATUS.get(error.status_code, "http_error")
+    if error.status_code == 400 and error.detail == UNDECODABLE_BODY:
+        return error_response(400, "invalid_json", MALFORMED_JSON)
+    where = f"{clipped(request.method, 20)} {clipped(request.url.path, MAX_PATH_CHARS)}"
     if error.status_code == 404 and error.detail == "Not Found":
-        message = f"Not found: {request.method} {request.url.path}"
+        message = f"Not found: {where}"
     elif error.status_code == 405:
-        message = f"Method not allowed: {request.method} {request.url.path}"
+        message = f"Method not allowed: {where}"
     else:
         message = str(error.detail)
     return error_response(error.status_code, code, message, headers=error.headers)

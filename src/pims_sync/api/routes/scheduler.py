@@ -16,6 +16,12 @@ from pydantic import Field
 
 from pims_sync.api.auth import check_permissions
 from pims_sync.api.deps import ApiKeyDep, ServicesDep, request_clinic
+from pims_sync.api.responses import (
+    AUTHENTICATED_ERRORS,
+    ScheduleChanged,
+    SchedulerStatus,
+    error_responses,
+)
 from pims_sync.api.schemas import CamelModel
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleError, parse_schedule
@@ -32,7 +38,12 @@ PERMISSIONS = {
 }
 
 
-@router.get("/status", summary="Schedules of the key's clinic (all clinics for a service key)")
+@router.get(
+    "/status",
+    summary="Schedules of the key's clinic (all clinics for a service key)",
+    response_model=None,
+    responses={200: {"model": SchedulerStatus}, **error_responses(*AUTHENTICATED_ERRORS)},
+)
 async def scheduler_status(
     services: ServicesDep,
     key: ApiKeyDep,
@@ -77,7 +88,12 @@ def _changed(stored: dict[str, Any] | None, change: ScheduleChange) -> dict[str,
         raise InvalidInputError(str(error), field="schedule") from None
 
 
-@router.patch("/schedules", summary="Set, enable or disable one schedule of the clinic")
+@router.patch(
+    "/schedules",
+    summary="Set, enable or disable one schedule of the clinic",
+    response_model=None,
+    responses={200: {"model": ScheduleChanged}, **error_responses(*AUTHENTICATED_ERRORS, 413)},
+)
 async def change_schedule(
     services: ServicesDep, key: ApiKeyDep, change: Annotated[ScheduleChange, Body()]
 ) -> dict[str, Any]:

@@ -15,6 +15,15 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from pims_sync.api.deps import QueryClinicDep, ServicesDep, request_clinic, require
+from pims_sync.api.responses import (
+    AUTHENTICATED_ERRORS,
+    FullResult,
+    History,
+    RunDetail,
+    SyncResult,
+    error_responses,
+    sync_responses,
+)
 from pims_sync.api.run_events import event_stream
 from pims_sync.api.sync_runs import find_run, history_body, start_run
 from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
@@ -30,10 +39,24 @@ RECONCILE = "sync:reconcile"
 # Only UUID-shaped ids match (`:uuid`): any other `/api/sync/<word>` is an unknown path,
 # 404 for every method, rather than a 405 or 400 from a route it was never meant for.
 SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
+PHASE_ANSWERS = sync_responses(SyncResult)
+FULL_ANSWERS = sync_responses(FullResult, partial=True)
+READ_ERRORS = error_responses(*AUTHENTICATED_ERRORS)
 
 
-@router.post("/inbound", summary="Inbound sync: PIMS appointments → cases")
-@router.post("/outbound/cases", deprecated=True, summary="The original's path of /api/sync/inbound")
+@router.post(
+    "/inbound",
+    summary="Inbound sync: PIMS appointments → cases",
+    response_model=None,
+    responses=PHASE_ANSWERS,
+)
+@router.post(
+    "/outbound/cases",
+    deprecated=True,
+    summary="The original's path of /api/sync/inbound",
+    response_model=None,
+    responses=PHASE_ANSWERS,
+)
 async def sync_inbound(
     request: Request,
     services: ServicesDep,
@@ -45,8 +68,19 @@ async def sync_inbound(
     return await start_run(request, services, clinic, body, service_key=key.is_service_key)
 
 
-@router.post("/cases", summary="Cases sync: enrich past cases with their consultations")
-@router.post("/outbound/enrich", deprecated=True, summary="The original's path of /api/sync/cases")
+@router.post(
+    "/cases",
+    summary="Cases sync: enrich past cases with their consultations",
+    response_model=None,
+    responses=PHASE_ANSWERS,
+)
+@router.post(
+    "/outbound/enrich",
+    deprecated=True,
+    summary="The original's path of /api/sync/cases",
+    response_model=None,
+    responses=PHASE_ANSWERS,
+)
 async def sync_cases(
     request: Request,
     services: ServicesDep,
@@ -58,7 +92,12 @@ async def sync_cases(
     return await start_run(request, services, clinic, body, service_key=key.is_service_key)
 
 
-@router.post("/reconcile", summary="Reconciliation: cases whose appointment left the PIMS")
+@router.post(
+    "/reconcile",
+    summary="Reconciliation: cases whose appointment left the PIMS",
+    response_model=None,
+    responses=PHASE_ANSWERS,
+)
 async def sync_reconcile(
     request: Request,
     services: ServicesDep,
@@ -70,8 +109,19 @@ async def sync_reconcile(
     return await start_run(request, services, clinic, body, service_key=key.is_service_key)
 
 
-@router.post("/full", summary="Full sync: inbound, cases, reconciliation")
-@router.post("/outbound/full", deprecated=True, summary="The original's path of /api/sync/full")
+@router.post(
+    "/full",
+    summary="Full sync: inbound, cases, reconciliation",
+    response_model=None,
+    responses=FULL_ANSWERS,
+)
+@router.post(
+    "/outbound/full",
+    deprecated=True,
+    summary="The original's path of /api/sync/full",
+    response_model=None,
+    responses=FULL_ANSWERS,
+)
 async def sync_full(
     request: Request,
     services: ServicesDep,
@@ -83,7 +133,12 @@ async def sync_full(
     return await start_run(request, services, clinic, body, service_key=key.is_service_key)
 
 
-@router.get("/history", summary="Recent runs of the clinic")
+@router.get(
+    "/history",
+    summary="Recent runs of the clinic",
+    response_model=None,
+    responses={200: {"model": History}, **READ_ERRORS},
+)
 async def sync_history(
     services: ServicesDep,
     clinic: QueryClinicDep,
@@ -98,7 +153,12 @@ async def sync_history(
     return history_body(records)
 
 
-@router.get("/{syncId:uuid}", summary="One run: status, progress, phases, result")
+@router.get(
+    "/{syncId:uuid}",
+    summary="One run: status, progress, phases, result",
+    response_model=None,
+    responses={200: {"model": RunDetail}, **READ_ERRORS},
+)
 async def sync_status(
     services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
 ) -> dict[str, Any]:
@@ -110,7 +170,7 @@ async def sync_status(
     "/{syncId:uuid}/events",
     summary="Server-Sent Events of a run",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **READ_ERRORS},
 )
 async def sync_events(
     services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath

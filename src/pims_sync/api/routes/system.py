@@ -11,6 +11,7 @@ from pims_sync import __version__
 from pims_sync.api.deps import ServicesDep
 from pims_sync.api.errors import now_iso
 from pims_sync.api.health import SERVICE_NAME, database_error, health_report
+from pims_sync.api.responses import Health, Ready
 
 router = APIRouter(tags=["service"])
 
@@ -48,14 +49,28 @@ async def service_info(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=None,
+    responses={
+        200: {"model": Health, "description": "Healthy"},
+        503: {"model": Health, "description": "A check failed"},
+    },
+)
 async def health(services: ServicesDep) -> JSONResponse:
     """Liveness with details: uptime, memory, checks; 503 when a check fails."""
     healthy, body = await health_report(services)
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=None,
+    responses={
+        200: {"model": Ready, "description": "The database answered"},
+        503: {"model": Ready, "description": "The database did not answer"},
+    },
+)
 async def ready(services: ServicesDep) -> JSONResponse:
     """Readiness: a real database round trip; 503 when the database does not answer."""
     error = await database_error(services)
