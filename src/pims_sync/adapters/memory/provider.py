@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from pims_sync.domain.appointments import Appointment, CalendarPage
+from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
 from pims_sync.domain.consultations import Consultation
 from pims_sync.errors import PimsAuthError, PimsNotFoundError
 from pims_sync.ports.provider import ClinicLogin, check_window
@@ -31,6 +31,8 @@ class FakeProvider:
         rosters_per_fetch: int = 0,
     ) -> None:
         self.appointments = {a.appointment_id: a for a in appointments}
+        # Malformed events the calendar lists (each fetch whose window holds their start).
+        self.rejected: list[RejectedEvent] = []
         self.consultations = {c.id: c for c in consultations}
         self.password = password
         self.blocks_per_fetch = blocks_per_fetch
@@ -95,10 +97,14 @@ class FakeSession:
             (a for a in self._provider.appointments.values() if start <= a.start < end),
             key=lambda a: (a.start, a.appointment_id),
         )
+        rejected = tuple(
+            r for r in self._provider.rejected if r.start is None or start <= r.start < end
+        )
         return CalendarPage(
             tuple(found),
             blocks_dropped=self._provider.blocks_per_fetch,
             rosters_dropped=self._provider.rosters_per_fetch,
+            rejected=rejected,
         )
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
