@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pims_sync.simulator import shapes
+from pims_sync.simulator.corruption import Corruptions, ItemCorruption
 from pims_sync.simulator.dataset import Clinic, Visit
 from pims_sync.simulator.feeds import calendar_events, parse_wall_clock
 from pims_sync.simulator.simulation import Simulation
@@ -76,6 +77,10 @@ def routes(sim: Simulation) -> list[Route]:
         ("POST", "/appointments/{id}/move", _move),
         ("POST", "/days/{day}/clear", _clear_day),
         ("POST", "/consultations/{id}/notes", _notes),
+        ("POST", "/appointments/{id}/corrupt", _corrupt_event),
+        ("POST", "/consultations/{id}/corrupt", _corrupt_consultation),
+        ("GET", "/corruptions", _show_corruptions),
+        ("POST", "/corruptions/clear", _clear_corruptions),
         ("POST", "/clients/{id}", _change_client),
         ("GET", "/clock", _show_clock),
         ("POST", "/clock", _clock),
@@ -219,6 +224,40 @@ async def _notes(call: Call) -> Body:
         raise ControlError("notes must be a string (HTML)")
     call.sim.world.write_notes(visit, notes, str(call.body.get("status") or "completed"))
     return {"ok": True, "consultationId": visit.consultation_id, "appointmentId": visit.id}
+
+
+async def _corrupt_event(call: Call) -> Body:
+    """The feed serves this appointment's event malformed, or twice (docs/simulator.md)."""
+    visit = _visit(call)
+    entry = call.sim.corruptions.corrupt_event(visit.id, call.body)
+    call.sim.world.version += 1  # rendered feeds must not be served from the cache
+    return {"ok": True, "appointmentId": visit.id, "corruption": _shown(entry)}
+
+
+async def _corrupt_consultation(call: Call) -> Body:
+    """The page-data of this consultation is served malformed (docs/simulator.md)."""
+    raw = call.path_id()
+    visit = call.sim.world.visit_for_consultation(int(raw)) if raw.isdigit() else None
+    if visit is None:
+        raise ControlError(f"no consultation {raw}", 404)
+    entry = call.sim.corruptions.corrupt_consultation(int(raw), call.body)
+    call.sim.world.version += 1
+    shown = call.sim.corruptions.as_json()["consultations"].get(raw) if entry else None
+    return {"ok": True, "consultationId": int(raw), "corruption": shown}
+
+
+async def _show_corruptions(call: Call) -> Body:
+    return call.sim.corruptions.as_json()
+
+
+async def _clear_corruptions(call: Call) -> Body:
+    call.sim.corruptions = Corruptions()
+    call.sim.world.version += 1
+    return {"ok": True}
+
+
+def _shown(entry: ItemCorruption | None) -> Body | None:
+    return None if entry is None else entry.as_json()
 
 
 async def _change_client(call: Call) -> Body:

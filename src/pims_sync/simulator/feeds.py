@@ -80,7 +80,8 @@ def _calendar(sim: Simulation, clinic: Clinic, request: Request) -> Response:
         return bad_request(f"range longer than {MAX_RANGE_DAYS} days")
 
     def build() -> Any:
-        events = calendar_events(sim, clinic, start, end)
+        # Corruptions apply to what IDEXX serves, not to the control API's listing (the truth).
+        events = sim.corruptions.calendar(calendar_events(sim, clinic, start, end))
         return {"events": events} if sim.settings.calendar_envelope == "events" else events
 
     return sim.rendered_json(("calendar", clinic.index, start, end), build)
@@ -97,7 +98,10 @@ def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
         return not_found(f"Consultation {raw_id} not found")
     notes_key = not sim.settings.omit_consultation_notes
     return sim.rendered_json(
-        ("page-data", visit.id), lambda: shapes.page_data(clinic, visit, now, notes_key=notes_key)
+        ("page-data", visit.id),
+        lambda: sim.corruptions.page_data(
+            visit.consultation_id, shapes.page_data(clinic, visit, now, notes_key=notes_key)
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from pims_sync.simulator import pages
 from pims_sync.simulator.config import RuntimeSettings, SimulatorConfig
+from pims_sync.simulator.corruption import Corruptions
 from pims_sync.simulator.dataset import Clinic
 from pims_sync.simulator.faults import FaultBook, Strike
 from pims_sync.simulator.state import SESSION_COOKIE, Session, Sessions, SimClock, Stats
@@ -36,6 +37,7 @@ class Simulation:
         self.world = World(self.config)
         self.settings = RuntimeSettings.from_config(self.config)
         self.faults = FaultBook(self.config.seed)
+        self.corruptions = Corruptions()
         self.stats = Stats()
         self._rendered: dict[tuple[Any, ...], bytes] = {}
         self.credentials = {
