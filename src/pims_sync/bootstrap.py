@@ -19,7 +19,7 @@ from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import PimsProvider
 from pims_sync.settings import Settings
-from pims_sync.sync.service import SyncService
+from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Services:
                 runs=self.runs,
                 metrics=self.metrics,
                 timeout_seconds=self.settings.sync_timeout_ms / 1000,
+                # A live run must never look stale, or a recovery pass marks it abandoned.
+                heartbeat_seconds=min(HEARTBEAT_SECONDS, self.settings.run_stale_seconds / 4),
             )
         return self.sync_service
 

@@ -18,6 +18,7 @@ from pims_sync.errors import (
     PimsAuthError,
     PimsLoginPageChangedError,
     PimsNotFoundError,
+    PimsRetriesExhaustedError,
     PimsSyncError,
     PimsTwoFactorRequiredError,
 )
@@ -57,16 +58,25 @@ async def _fetch_all(
     gate = asyncio.Semaphore(max(1, parallel))
     total = sum(len(cases) for cases in groups.values())
     done = 0
+    outage: list[PimsRetriesExhaustedError] = []
 
     async def fetch(consultation_id: str) -> None:
         nonlocal done
         async with gate:
-            try:
-                results[consultation_id] = await ctx.env.session.fetch_consultation(consultation_id)
-            except SESSION_FAILURES:
-                raise
-            except PimsSyncError as error:
-                results[consultation_id] = error
+            if outage:
+                # The PIMS stopped answering through all retries: the rest would only wait.
+                results[consultation_id] = outage[0]
+            else:
+                try:
+                    fetched = await ctx.env.session.fetch_consultation(consultation_id)
+                    results[consultation_id] = fetched
+                except SESSION_FAILURES:
+                    raise
+                except PimsRetriesExhaustedError as error:
+                    outage.append(error)
+                    results[consultation_id] = error
+                except PimsSyncError as error:
+                    results[consultation_id] = error
         done += len(groups[consultation_id])
         await ctx.progress.update(done, total)
 
@@ -118,8 +128,11 @@ def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime
 
 def _tally(
     ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], results: Mapping[str, Fetched]
-) -> None:
-    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed."""
+) -> PimsRetriesExhaustedError | None:
+    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed.
+
+    Returns the outage that stopped the fetching, if the PIMS became unreachable.
+    """
     report, last_error = ctx.report, None
     for consultation_id, outcome in results.items():
         cases = groups[consultation_id]
@@ -143,6 +156,7 @@ def _tally(
     if last_error is not None and failed_all:
         # Not one consultation could be read: the PIMS is down for us, not one item.
         raise last_error
+    return next((r for r in results.values() if isinstance(r, PimsRetriesExhaustedError)), None)
 
 
 async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int) -> None:
@@ -155,7 +169,7 @@ async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int
         groups[consultation_id_of(case.metadata) or ""].append(case)
     await ctx.progress.update(0, len(candidates))
     results = await _fetch_all(ctx, groups, parallel)
-    _tally(ctx, groups, results)
+    outage = _tally(ctx, groups, results)
     found = {cid: r for cid, r in results.items() if isinstance(r, Consultation)}
     to_write = [case for cid in found for case in groups[cid]]
     enriched = await _write(ctx, found, to_write)
@@ -163,3 +177,6 @@ async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int
     await ctx.progress.complete(len(candidates))
     ctx.written("enriched", enriched)
     await ctx.say(f"Enriched {enriched} cases")
+    if outage is not None:
+        # What was fetched is kept; the phase fails: the PIMS went away, not one item.
+        raise outage

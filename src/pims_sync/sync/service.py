@@ -41,7 +41,8 @@ __all__ = [
 
 log = logging.getLogger("pims_sync.sync")
 
-# Other processes take over a run whose top row is silent for two minutes; beat well inside.
+# Other processes take over a run whose top row is silent for RUN_STALE_SECONDS (two
+# minutes by default); the service beats well inside it (bootstrap shortens this for less).
 HEARTBEAT_SECONDS = 30.0
 
 
@@ -75,6 +76,7 @@ class SyncService:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch_size: int = 200,
         events: EventBus | None = None,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self._clinics = clinics
         self._credentials = credentials
@@ -85,6 +87,7 @@ class SyncService:
         self._timeout = timeout_seconds
         self._now = now
         self._batch_size = batch_size
+        self._heartbeat_seconds = heartbeat_seconds
         self.events = events or EventBus()
         self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
         self._states: dict[UUID, RunState] = {}
@@ -180,7 +183,7 @@ class SyncService:
     async def _heartbeat(self, run_id: UUID) -> None:
         """Keep the top row alive while phases write progress to their own rows."""
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self._heartbeat_seconds or HEARTBEAT_SECONDS)
             try:
                 await self._runs.heartbeat(run_id=run_id, at=self._now())
             except Exception:

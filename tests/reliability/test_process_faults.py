@@ -1,0 +1,299 @@
+"""The fault matrix, process level: the simulator killed, Postgres restarted, the service
+SIGTERMed or killed -9, each while a real run is inside a phase.
+
+Every cell starts a run over HTTP against a real `pims-sync serve` process (real Chromium,
+the simulator as its own process, Postgres), lands the fault in the middle of the phase
+(the simulator's latency faults keep the phase busy; the test waits for the run's login and,
+for cases, for its first written progress), then records what happened and checks the
+promise: the outcome the spec asks for, the audit rows closed, no case lost or duplicated
+after a clean recovery run, no soft-delete of an appointment that still exists, and no case
+without its patient row (no half-written batch). Each cell syncs its own new clinic (same
+simulated practice), so cells do not inherit each other's state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pims_sync.adapters.sql.migrate import upgrade_database
+from tests.conftest import _conninfo, postgres_admin_url
+from tests.integration.scheduling.harness import Serve, spawn_serve
+from tests.reliability.process_stack import (
+    FIRST,
+    LAST,
+    TODAY,
+    WINDOW,
+    Invariants,
+    PrivatePostgres,
+    SimProcess,
+    World,
+    days,
+    start_async,
+    wait_ended,
+    wait_mid_phase,
+)
+from tests.reliability.report import FaultReport, FaultRow
+
+if TYPE_CHECKING:
+    from pims_sync.simulator.server import BackgroundSimulator
+
+pytestmark = [pytest.mark.postgres, pytest.mark.browser]
+
+PHASES = ("inbound", "cases", "reconcile", "full")
+# What each cell's faulted run asks for, and which endpoint is slowed to keep it busy.
+RUN_BODY: dict[str, dict[str, Any]] = {
+    "inbound": days(FIRST, LAST),
+    "cases": {**days(FIRST, TODAY), "parallelBatchSize": 2},
+    "reconcile": {"lookbackDays": 1},
+    "full": WINDOW,
+}
+SLOWED: dict[str, tuple[str, int]] = {
+    "inbound": ("calendar", 6000),
+    "cases": ("page-data", 500),
+    "reconcile": ("calendar", 6000),
+    "full": ("page-data", 1000),
+}
+API_PATH = {"inbound": "inbound", "cases": "cases", "reconcile": "reconcile", "full": "full"}
+CONVERGED = "recovery converged"
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    # Not pytest's tmp_path: a private cluster's files must be reachable by `postgres`.
+    path = Path(tempfile.mkdtemp(prefix="pims-sync-faults-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sim(workdir: Path) -> Iterator[SimProcess]:
+    simulator = SimProcess(workdir)
+    simulator.start()
+    yield simulator
+    simulator.close()
+
+
+@pytest.fixture(scope="module")
+def shared_url() -> Iterator[str]:
+    """A new database on the shared test server (never restarted here)."""
+    admin = postgres_admin_url()
+    name = f"pims_sync_faults_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def private_pg(workdir: Path) -> Iterator[PrivatePostgres]:
+    root = workdir / "pg"
+    root.mkdir()
+    cluster = PrivatePostgres(root)
+    cluster.start()
+    try:
+        with psycopg.connect(cluster.url, autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "faults"')
+        cluster.url = make_url(cluster.url).set(database="faults").render_as_string(False)
+        upgrade_database(cluster.url)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+class Serves:
+    """The module's `serve` processes, so a failing test never leaves one running."""
+
+    def __init__(self, workdir: Path, sim: SimProcess) -> None:
+        self.workdir, self.sim = workdir, sim
+        self.started: list[Serve] = []
+
+    def spawn(self, url: str, label: str, **env: str) -> Serve:
+        # spawn_serve reads only the simulator's base_url.
+        simulator = cast("BackgroundSimulator", self.sim)
+        serve = spawn_serve(url, simulator, self.workdir, label, **env)
+        self.started.append(serve)
+        return serve
+
+    def stop_all(self) -> None:
+        for serve in self.started:
+            if serve.process.poll() is None:
+                serve.process.kill()
+                serve.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def serves(workdir: Path, sim: SimProcess) -> Iterator[Serves]:
+    every = Serves(workdir, sim)
+    yield every
+    every.stop_all()
+
+
+@pytest.fixture
+def calm_simulator(sim: SimProcess) -> Iterator[SimProcess]:
+    """The simulator running, without faults, before and after each cell."""
+    if sim.process is None or sim.process.poll() is not None:
+        sim.start()
+    sim.calm()
+    yield sim
+    if sim.process is None or sim.process.poll() is not None:
+        sim.start()
+    sim.calm()
+
+
+# --- one cell ---------------------------------------------------------------------------
+
+
+def prepare(world: World, client: httpx.Client, phase: str) -> None:
+    """Cases and reconciliation work on cases inbound wrote first (a clean run)."""
+    if phase in ("cases", "reconcile"):
+        response = client.post("/api/sync/inbound", json=days(FIRST, LAST))
+        assert response.status_code == 200, response.text
+
+
+def start_faulted_run(world: World, client: httpx.Client, phase: str) -> str:
+    """Slow the phase's endpoint, start the run, return once it is inside the phase."""
+    endpoint, latency = SLOWED[phase]
+    world.sim.slow(endpoint, latency)
+    world.sim.post("/sessions/expire")  # the run logs in again: the sign it has begun
+    logins = world.sim.logins()
+    run_id = start_async(client, API_PATH[phase], RUN_BODY[phase])
+    wait_mid_phase(world, run_id, phase, logins)
+    return run_id
+
+
+def audit_text(world: World, run_id: str) -> str:
+    """The run's audit row (and its phases'), as the report shows it."""
+    top = world.audit(run_id)
+    text = f"{top['status']}: {top['error_message'] or '-'}"
+    children = world.children(run_id)
+    if children:
+        parts = [f"{c['sync_type']} {c['status']}" for c in children]
+        text += " [" + ", ".join(parts) + "]"
+    return text
+
+
+def recover(world: World, client: httpx.Client) -> tuple[Invariants, str]:
+    """A clean full run after the fault: it must succeed and leave the clinic converged."""
+    response = client.post("/api/sync/full", json=WINDOW)
+    invariants = world.check(expect_complete=True)
+    unenriched = world.unenriched()
+    if response.status_code != 200 or not response.json().get("success"):
+        return invariants, f"recovery run failed ({response.status_code})"
+    if not invariants.clean or unenriched:
+        return invariants, f"recovery diverged ({unenriched} not enriched)"
+    return invariants, CONVERGED
+
+
+def record(
+    report: FaultReport,
+    *,
+    fault: str,
+    phase: str,
+    expected: str,
+    observed: str,
+    before: Invariants,
+    after: Invariants,
+    audit: str,
+) -> FaultRow:
+    """One row: deletes and duplicates seen at any point count, losses after recovery."""
+    row = FaultRow(
+        fault=fault,
+        phase=phase,
+        expected=expected,
+        observed=observed,
+        lost=after.lost,
+        duplicated=max(before.duplicated, after.duplicated),
+        spurious_deletes=max(before.spurious_deletes, after.spurious_deletes),
+        audit=audit,
+        backend="postgres",
+    )
+    return report.record(row)
+
+
+def assert_clean(row: FaultRow, before: Invariants, after: Invariants) -> None:
+    assert row.observed == row.expected, row
+    assert before.without_patient == 0, f"a half-written batch is visible: {before}"
+    assert (row.lost, row.duplicated, row.spurious_deletes) == (0, 0, 0), (row, before, after)
+
+
+def pims_unreachable(message: str | None) -> bool:
+    return bool(message) and "unreachable" in str(message).lower()
+
+
+# --- 1. the simulator killed mid-phase ----------------------------------------------------
+
+SIM_KILLED = "simulator killed"
+SIM_EXPECTED = f"run failed (PIMS unreachable); nothing deleted; {CONVERGED}"
+
+
+@pytest.fixture(scope="module")
+def sim_serve(serves: Serves, shared_url: str) -> Serve:
+    return serves.spawn(shared_url, "sim-killed")
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_simulator_killed_mid_phase(
+    phase: str,
+    calm_simulator: SimProcess,
+    sim_serve: Serve,
+    shared_url: str,
+    fault_report: FaultReport,
+) -> None:
+    fault_report.describe(
+        SIM_KILLED,
+        "the simulator runs as its own process (`pims-sync simulator`); once the run is inside "
+        "the phase (calendar or page-data slowed by a latency fault) it gets SIGKILL, so open "
+        "requests drop and new ones are refused. Expected (spec §6): the run fails with "
+        "`pims_unavailable`, nothing is soft-deleted (a failed PIMS fetch deletes nothing). "
+        "The simulator is then started again with the same seed and frozen clock (the same "
+        "world) and a clean full run must converge.",
+    )
+    sim = calm_simulator
+    world = World(shared_url, sim)
+    with world.client(sim_serve.port) as client:
+        prepare(world, client, phase)
+        run_id = start_faulted_run(world, client, phase)
+        sim.kill()
+        top = wait_ended(world, run_id)
+        before = world.check(expect_complete=False)
+        failures = [top, *(c for c in world.children(run_id) if c["status"] == "failed")]
+        failed_clearly = top["status"] == "failed" and all(
+            pims_unreachable(row["error_message"]) for row in failures
+        )
+        audit = audit_text(world, run_id)
+        sim.start()
+        sim.calm()
+        after, recovered = recover(world, client)
+    first = "run failed (PIMS unreachable)" if failed_clearly else f"run {audit}"
+    deleted = "nothing deleted" if before.spurious_deletes == 0 else "cases deleted"
+    row = record(
+        fault_report,
+        fault=SIM_KILLED,
+        phase=phase,
+        expected=SIM_EXPECTED,
+        observed=f"{first}; {deleted}; {recovered}",
+        before=before,
+        after=after,
+        audit=audit,
+    )
+    world.close()
+    assert_clean(row, before, after)
