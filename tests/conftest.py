@@ -12,6 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+# No secret or personal data in any log line of the run (tests/log_scan.py).
+pytest_plugins = ["tests.log_scan"]
+
 POSTGRES_ENV = "PIMS_SYNC_TEST_POSTGRES_URL"
 
 

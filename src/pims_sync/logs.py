@@ -2,7 +2,8 @@
 
 `log_context(clinic_id=..., sync_id=..., phase=...)` puts those fields on every
 record logged inside it (contextvars, so it follows asyncio tasks); a record's own
-`extra={...}` wins over the context.
+`extra={...}` wins over the context. Every `extra` field is written too: as a JSON
+field, or `name=value` after a plain line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ LEVELS = {
     "error": logging.ERROR,
 }
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# What every record has; anything else on a record came from `extra=` (uvicorn's
+# `color_message` repeats the message with terminal colours, so it is left out too).
+_BLANK_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", (), None)
+_STANDARD_ATTRIBUTES = frozenset(vars(_BLANK_RECORD)) | {
+    "message",
+    "asctime",
+    "color_message",
+    "taskName",
+}
 
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "pims_sync_log_context", default=MappingProxyType({})
@@ -57,6 +67,15 @@ def _context_of(record: logging.LogRecord) -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
+def _extras_of(record: logging.LogRecord) -> dict[str, object]:
+    """The record's `extra={...}` fields (not the context ones): they are part of the line."""
+    return {
+        name: value
+        for name, value in vars(record).items()
+        if name not in _STANDARD_ATTRIBUTES and name not in CONTEXT_FIELDS
+    }
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, message, context, exception."""
 
@@ -71,8 +90,12 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_context_of(record),
         }
+        for name, value in _extras_of(record).items():
+            payload.setdefault(name, value)  # never over the fields above
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            payload["stack"] = self.formatStack(record.stack_info)
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
@@ -83,9 +106,9 @@ class PlainFormatter(logging.Formatter):
         super().__init__(PLAIN_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render the record, then ` [clinic_id=… sync_id=…]` when known."""
+        """Render the record, then ` [clinic_id=… sync_id=… extra=…]` when it has fields."""
         text = super().format(record)
-        context = _context_of(record)
+        context = {**_context_of(record), **_extras_of(record)}
         if not context:
             return text
         fields = " ".join(f"{name}={value}" for name, value in context.items())
@@ -107,3 +130,7 @@ def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    # httpx logs every request's full URL at INFO: one line per PIMS request, query
+    # strings included (a search would carry a name). Our own lines summarise the PIMS.
+    quiet = root.level > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.NOTSET)

@@ -34,6 +34,7 @@ from pims_sync.cli.console.screens.scheduler import SchedulerScreen
 from pims_sync.cli.console.screens.status import StatusScreen
 from pims_sync.settings import Settings
 from tests.e2e.sync_stack import ENCRYPTION_KEY, TODAY, Stack, running_stack
+from tests.log_scan import feed
 
 pytestmark = pytest.mark.browser
 
@@ -338,6 +339,7 @@ def test_plain_mode_without_a_terminal(stack: Stack, database: str) -> None:
         timeout=120,
         check=False,
     )
+    feed(done.stderr, "pims-sync cli")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     if WRITE_SCREENS:

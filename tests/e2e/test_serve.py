@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pims_sync.cli.app import app as cli
+from tests.log_scan import feed
 
 KEY = "e2e-encryption-key-0123456789abcdefghij"
 CONFIG_VARIABLES = (
@@ -92,6 +93,7 @@ def start_serving(tmp_path: Path, **values: str) -> tuple[subprocess.Popen[str],
             assert health.json()["status"] == "healthy"
             return process, port
         stderr = process.communicate()[1]
+        feed(stderr, "pims-sync serve")
         if "address already in use" not in stderr.lower():
             pytest.fail(f"serve exited with {process.returncode}: {stderr}")
     pytest.fail("no free port after 3 attempts")
@@ -109,6 +111,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=45)
+    feed(stderr, "pims-sync serve")
     assert process.returncode == 0, stderr
     assert not port_open(port)
     # Production logs are JSON lines, uvicorn's included; the key never appears.
@@ -142,6 +145,7 @@ def test_bad_configuration_exits_before_listening(tmp_path: Path) -> None:
         runs[name] = (start(workdir, env), port, workdir)
     for name, (process, port, workdir) in runs.items():
         _, stderr = process.communicate(timeout=60)
+        feed(stderr, "pims-sync serve")
         expected = BAD_CONFIGURATIONS[name][1]
         assert process.returncode == 2, (name, stderr)
         lines = [line for line in stderr.splitlines() if line.strip()]

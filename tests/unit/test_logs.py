@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from pims_sync.logs import ContextFilter, JsonFormatter, PlainFormatter, log_context
+from pims_sync.logs import (
+    ContextFilter,
+    JsonFormatter,
+    PlainFormatter,
+    configure_logging,
+    log_context,
+)
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -39,3 +45,28 @@ def test_plain_line_appends_the_context() -> None:
     with log_context(sync_id="s-9"):
         line = PlainFormatter().format(record("done"))
     assert line.endswith("pims_sync.sync: done [sync_id=s-9]")
+
+
+def test_extra_fields_are_written_in_both_formats() -> None:
+    made = record("pims request retried", endpoint="calendar", attempt=2, level="x")
+    payload = json.loads(JsonFormatter().format(made))
+    assert (payload["endpoint"], payload["attempt"], payload["level"]) == ("calendar", 2, "info")
+    assert PlainFormatter().format(made).endswith("retried [endpoint=calendar attempt=2 level=x]")
+
+
+def test_request_urls_of_httpx_are_logged_only_at_debug() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging("info")
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+        configure_logging("debug")
+        assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        logging.getLogger("httpx").setLevel(logging.NOTSET)

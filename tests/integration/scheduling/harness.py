@@ -27,6 +27,7 @@ from pims_sync.bootstrap import build_services
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.settings import load_settings
 from pims_sync.simulator.server import BackgroundSimulator
+from tests.log_scan import feed_file
 
 KEY = "scheduling-test-key-0123456789abcdefghij"
 CONFIG_VARIABLES = (
@@ -145,6 +146,7 @@ def spawn_serve(
             cwd=tmp_path,
         )
     serve = Serve(process, port, log)
+    feed_file(log, f"pims-sync {args[0] if args else 'serve'} ({label})")  # scanned for secrets
     if args and args[0] == "worker":
         wait_for(lambda: "runtime started" in serve.output(), 60, f"worker: {serve.output()}")
     else:
