@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SESSION_FAILURES = (PimsAuthError, PimsLoginPageChangedError, PimsTwoFactorRequiredError)
 
 Fetched = Consultation | PimsSyncError
+# This many consultations in a row failing through every retry: the PIMS is down, not an item.
+OUTAGE_AFTER = 3
 
 
 async def find_candidates(ctx: PhaseContext, window: DateWindow) -> list[StoredCase]:
@@ -52,12 +54,16 @@ async def find_candidates(ctx: PhaseContext, window: DateWindow) -> list[StoredC
 
 async def _fetch_all(
     ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], parallel: int
-) -> dict[str, Fetched]:
-    """Every consultation, at most `parallel` in flight; per-item failures are kept."""
+) -> tuple[dict[str, Fetched], PimsRetriesExhaustedError | None]:
+    """Every consultation, at most `parallel` in flight; per-item failures are kept.
+
+    Also returns the outage that stopped the fetching, if the PIMS went away mid-phase.
+    """
     results: dict[str, Fetched] = {}
     gate = asyncio.Semaphore(max(1, parallel))
     total = sum(len(cases) for cases in groups.values())
     done = 0
+    in_a_row: list[PimsRetriesExhaustedError] = []
     outage: list[PimsRetriesExhaustedError] = []
 
     async def fetch(consultation_id: str) -> None:
@@ -70,11 +76,14 @@ async def _fetch_all(
                 try:
                     fetched = await ctx.env.session.fetch_consultation(consultation_id)
                     results[consultation_id] = fetched
+                    in_a_row.clear()
                 except SESSION_FAILURES:
                     raise
                 except PimsRetriesExhaustedError as error:
-                    outage.append(error)
                     results[consultation_id] = error
+                    in_a_row.append(error)
+                    if len(in_a_row) >= OUTAGE_AFTER:
+                        outage.append(error)
                 except PimsSyncError as error:
                     results[consultation_id] = error
         done += len(groups[consultation_id])
@@ -86,7 +95,7 @@ async def _fetch_all(
                 group.create_task(fetch(consultation_id))
     except BaseExceptionGroup as failure:
         raise failure.exceptions[0] from None
-    return results
+    return results, outage[0] if outage else None
 
 
 async def _write(
@@ -128,11 +137,8 @@ def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime
 
 def _tally(
     ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], results: Mapping[str, Fetched]
-) -> PimsRetriesExhaustedError | None:
-    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed.
-
-    Returns the outage that stopped the fetching, if the PIMS became unreachable.
-    """
+) -> None:
+    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed."""
     report, last_error = ctx.report, None
     for consultation_id, outcome in results.items():
         cases = groups[consultation_id]
@@ -156,7 +162,6 @@ def _tally(
     if last_error is not None and failed_all:
         # Not one consultation could be read: the PIMS is down for us, not one item.
         raise last_error
-    return next((r for r in results.values() if isinstance(r, PimsRetriesExhaustedError)), None)
 
 
 async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int) -> None:
@@ -168,8 +173,8 @@ async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int
     for case in candidates:
         groups[consultation_id_of(case.metadata) or ""].append(case)
     await ctx.progress.update(0, len(candidates))
-    results = await _fetch_all(ctx, groups, parallel)
-    outage = _tally(ctx, groups, results)
+    results, outage = await _fetch_all(ctx, groups, parallel)
+    _tally(ctx, groups, results)
     found = {cid: r for cid, r in results.items() if isinstance(r, Consultation)}
     to_write = [case for cid in found for case in groups[cid]]
     enriched = await _write(ctx, found, to_write)

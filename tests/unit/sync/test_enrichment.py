@@ -137,3 +137,31 @@ async def test_parallel_fetches_are_bounded() -> None:
     finally:
         patch.undo()
     assert peak == 3
+
+
+async def test_the_pims_going_away_mid_phase_stops_it_and_keeps_what_was_fetched() -> None:
+    world = make_world(
+        *(appointment(str(i), hour=9, consultation_id=f"c{i}") for i in range(10)),
+        consultations=tuple(consultation(f"c{i}") for i in range(10)),
+    )
+    await world.run(SyncType.INBOUND)
+    original = dict(world.provider.consultations)
+    fetched: list[str] = []
+
+    async def fetch_consultation(self, consultation_id: str):  # type: ignore[no-untyped-def]
+        fetched.append(consultation_id)
+        if len(fetched) > 2:  # the PIMS dies after two answers
+            raise PimsRetriesExhaustedError("IDEXX Neo page-data still failing")
+        return original[consultation_id]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(fake.FakeSession, "fetch_consultation", fetch_consultation)
+    try:
+        with pytest.raises(PimsRetriesExhaustedError):
+            await enrich(world, parallel_batch_size=1)
+    finally:
+        patch.undo()
+    # Three failures in a row mean an outage: the other five are not even tried.
+    assert len(fetched) == 2 + 3
+    cases = [await world.case(str(i)) for i in range(10)]
+    assert sum("pimsConsultation" in c.metadata for c in cases) == 2
