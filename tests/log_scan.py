@@ -57,8 +57,12 @@ COOKIE_SHAPE = re.compile(r"neo_session=(?!;|\s|$)[^;\s\"',}]{8,}")
 EMAIL_SHAPE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 PHONE_SHAPE = re.compile(r"(?<![\d-])\d{3}-?\d{3}-?\d{4}(?![\d-])")
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
-# Test constants holding secrets that subprocesses get through their environment.
-SECRET_CONSTANT = re.compile(r"(?:^|_)(?:PASSWORD|SECRET|ENCRYPTION_KEY|KEY)$")
+# Test constants holding secrets that subprocesses get through their environment: any
+# `…PASSWORD` / `…SECRET`, and `…KEY` as long as an ENCRYPTION_KEY must be (other `KEY`s
+# name things, e.g. a case's idempotency key).
+SECRET_CONSTANT = re.compile(r"(?:^|_)(?:PASSWORD|SECRET)$")
+KEY_CONSTANT = re.compile(r"(?:^|_)KEY$")
+MIN_KEY_CONSTANT = 32
 
 
 def mask(secret: str) -> str:
@@ -359,8 +363,10 @@ def _learn_test_constants(modules: Iterable[str]) -> None:
     for name in modules:
         module = sys.modules.get(name)
         for attribute, value in vars(module).items() if module else ():
-            named = SECRET_CONSTANT.search(attribute) and isinstance(value, str)
-            if named and not any(char.isspace() for char in value):
+            if not isinstance(value, str) or any(char.isspace() for char in value):
+                continue
+            long_key = KEY_CONSTANT.search(attribute) and len(value) >= MIN_KEY_CONSTANT
+            if SECRET_CONSTANT.search(attribute) or long_key:
                 register_secret(value, f"test secret {attribute}")
 
 
@@ -414,8 +420,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Each finding, masked; or how much was scanned."""
     findings = _scan.findings
     if not findings:
+        known = _scan.registry
         terminalreporter.write_line(
-            f"log scan: {_scan.lines_scanned} log lines, no secret or personal data"
+            f"log scan: {_scan.lines_scanned} log lines, no secret or personal data "
+            f"({len(known.secrets)} secrets, {len(known.client_names)} client names, "
+            f"{len(known.phones)} phones, {len(known.emails)} e-mails known)"
         )
         return
     terminalreporter.section("log scan: secrets or personal data in logs", red=True)
