@@ -57,6 +57,12 @@ class InvalidInputError(PimsSyncError):
     code = "invalid_input"
 
 
+class StorageUnavailableError(PimsSyncError):
+    """The database could not take a read or write (disk full, connection lost)."""
+
+    code = "storage_unavailable"
+
+
 class DecryptionError(FatalError):
     """The data could not be decrypted with the configured key."""
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync.adapters.sql.batch_upsert import BatchUpsert
+from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import cases, patients
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
@@ -121,21 +122,21 @@ class SqlCaseStore:
             .where(cases.c.source.startswith(source_prefix, autoescape=True))
             .order_by(cases.c.scheduled_at, cases.c.external_id)
         )
-        async with self._engine.connect() as conn:
+        async with storage_failures("read cases"), self._engine.connect() as conn:
             return [_stored(row) for row in await conn.execute(query)]
 
     async def get_many(
         self, *, clinic_id: UUID, external_ids: Sequence[str]
     ) -> dict[str, StoredCase]:
         """The stored cases among these external ids, by external id."""
-        async with self._engine.connect() as conn:
+        async with storage_failures("read cases"), self._engine.connect() as conn:
             return await self._read(conn, clinic_id, external_ids, lock=False)
 
     async def apply(
         self, *, clinic_id: UUID, external_ids: Sequence[str], plan: CasePlan
     ) -> list[CaseWrite]:
         """One atomic batch: lock and read these cases, write what `plan` returns, return it."""
-        async with self._engine.connect() as conn:
+        async with storage_failures("write cases"), self._engine.connect() as conn:
             if self._sqlite:
                 # Take SQLite's write lock before reading: another writer waits (busy_timeout)
                 # instead of interleaving its read-modify-write with ours.
