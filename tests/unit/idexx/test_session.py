@@ -108,6 +108,24 @@ async def test_expiry_is_renewed_once_then_fails_clearly(logins: list[int]) -> N
     assert len(logins) == 2
 
 
+async def test_a_session_rejected_right_after_its_login_is_not_renewed_again(
+    logins: list[int],
+) -> None:
+    """HTML on every call: one renewal, then every call fails at once (no login storm)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, text="<html>maintenance</html>", headers={"content-type": "text/html"}
+        )
+
+    provider = make_provider(handler)
+    async with provider.session(LOGIN) as session:
+        for consultation_id in ("7", "8", "9"):
+            with pytest.raises(PimsRequestRejectedError, match="HTML where JSON was expected"):
+                await session.fetch_consultation(consultation_id)
+    assert len(logins) == 2  # the session's own login and one renewal
+
+
 async def test_a_cached_session_needs_no_login_and_is_kept_fresh(logins: list[int]) -> None:
     cache = InMemorySessionCache()
     await cache.save(LOGIN.clinic_id, json.dumps([{"name": "neo_session", "value": "cached"}]))

@@ -112,6 +112,8 @@ class IdexxSession:
         )
         self._renewal = asyncio.Lock()
         self._generation = 0
+        # A login the PIMS rejected right away: logging in again would not help.
+        self._rejected_generation: int | None = None
         self._closed = False
         self.logins = 0
         self.from_cache = False
@@ -169,15 +171,17 @@ class IdexxSession:
         generation = self._generation
         try:
             return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
-        except PimsSessionExpiredError:
+        except PimsSessionExpiredError as error:
+            if generation == self._rejected_generation:
+                # This session's login was rejected at once already: another one would be too.
+                raise _rejected_after_login(endpoint, error) from error
             log.info("pims session expired; logging in again", extra={"endpoint": endpoint})
             await self._renew(generation)
         try:
             return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
         except PimsSessionExpiredError as error:
-            raise PimsRequestRejectedError(
-                f"IDEXX Neo {endpoint} rejected the session again right after a fresh login"
-            ) from error
+            self._rejected_generation = self._generation
+            raise _rejected_after_login(endpoint, error) from error
 
     async def _renew(self, generation: int) -> None:
         # Concurrent calls that hit the same expiry share one login.
@@ -244,6 +248,17 @@ async def check_credentials(options: IdexxOptions, login: ClinicLogin) -> float:
             return time.monotonic() - started
     finally:
         await provider.aclose()
+
+
+def _rejected_after_login(
+    endpoint: str, error: PimsSessionExpiredError
+) -> PimsRequestRejectedError:
+    """The PIMS refused a session it had just opened; the message says how it refused."""
+    how = str(error).removeprefix(f"IDEXX Neo {endpoint}: ")
+    return PimsRequestRejectedError(
+        f"IDEXX Neo {endpoint} rejected the session again right after a fresh login: {how}",
+        endpoint=endpoint,
+    )
 
 
 def _cookie_list(cached: str) -> list[Cookie] | None:
