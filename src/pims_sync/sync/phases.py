@@ -9,7 +9,12 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from pims_sync.domain.runs import RunStatus, SyncType, Trigger
-from pims_sync.errors import PimsAuthError, PimsSyncError
+from pims_sync.errors import (
+    PimsAuthError,
+    PimsLoginPageChangedError,
+    PimsSyncError,
+    PimsTwoFactorRequiredError,
+)
 from pims_sync.logs import log_context
 from pims_sync.sync.context import PhaseContext, RunEnv
 from pims_sync.sync.outcomes import PhaseOutcome, PhaseReport
@@ -17,6 +22,8 @@ from pims_sync.sync.outcomes import PhaseOutcome, PhaseReport
 log = logging.getLogger(__name__)
 
 PhaseBody = Callable[[PhaseContext], Awaitable[None]]
+# A login refused or impossible mid-run: no later phase could log in either.
+LOGIN_FAILURES = (PimsAuthError, PimsLoginPageChangedError, PimsTwoFactorRequiredError)
 
 
 def outcome_of(
@@ -95,8 +102,8 @@ async def run_child(
         reason = env.state.cancel_reason()
         await close_row(env, record.id, ctx.report, {"success": False, "error": reason}, reason)
         raise
-    except PimsAuthError as error:
-        # A login refused mid-run fails the whole run, not just this phase.
+    except LOGIN_FAILURES as error:
+        # A login that fails mid-run fails the whole run, not just this phase.
         await close_row(
             env, record.id, ctx.report, {"success": False, "error": str(error)}, str(error)
         )
