@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import uvicorn
 from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.provider import IdexxProvider
@@ -136,11 +137,16 @@ class Database:
             )
 
 
+# Told the server's database engine before it serves (e.g. to inject write failures).
+EngineHook = Callable[[AsyncEngine], None]
+
+
 class ApiServer:
     """The real FastAPI app under uvicorn in a thread, with the aligned sync clock."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine_hook: EngineHook | None = None) -> None:
         self.settings = settings
+        self._engine_hook = engine_hook
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
@@ -154,6 +160,8 @@ class ApiServer:
         # Built in the server's own loop: the engine and the browser belong to it.
         settings = self.settings
         services = build_services(settings)
+        if self._engine_hook is not None:
+            self._engine_hook(services.engine)
         options = IdexxOptions.from_settings(settings, retry=FAST_RETRY)
         cache = SqlSessionCache(services.engine, settings.require_encryption_key())
         services.pims_provider = IdexxProvider(
@@ -235,6 +243,7 @@ class StackOptions:
     rate_limit_per_second: float = 50.0
     max_concurrency: int = 5
     seed: int = 42
+    engine_hook: EngineHook | None = None
 
 
 def running_stack(database_url: str, options: StackOptions | None = None) -> Iterator[Stack]:
@@ -251,7 +260,7 @@ def running_stack(database_url: str, options: StackOptions | None = None) -> Ite
         control = SimControl(sim.base_url)
         control.freeze()
         clinic_id, key = asyncio.run(_create_clinic(settings, sim))
-        server = ApiServer(settings)
+        server = ApiServer(settings, options.engine_hook)
         server.start()
         timeout = httpx.Timeout(120.0)
         api = httpx.Client(base_url=server.base_url, headers={"X-API-Key": key}, timeout=timeout)
