@@ -224,7 +224,7 @@ class LogScan:
         self.findings: list[Finding] = []
         self.lines_scanned = 0
         self._pending: list[tuple[str, str]] = []
-        self._files: list[tuple[Path, str]] = []
+        self._files: dict[Path, tuple[str, int]] = {}  # path → (source, bytes read)
         self._lock = threading.Lock()
         self.handler = CaptureHandler(self.keep)
 
@@ -234,18 +234,32 @@ class LogScan:
             self._pending.append((source, text))
 
     def watch(self, path: Path, source: str) -> None:
-        """A process's log file, read at the end of the test."""
+        """A process's log file, read at the end of each test for as long as it grows."""
         with self._lock:
-            self._files.append((path, source))
+            self._files.setdefault(path, (source, 0))
 
-    def scan(self, test: str) -> None:
+    def _read_files(self, *, final: bool) -> list[tuple[str, str]]:
+        """What the watched files gained since the last read (whole lines until the end)."""
+        read = []
+        with self._lock:
+            for path, (source, offset) in list(self._files.items()):
+                if not path.exists():
+                    continue
+                with path.open("rb") as file:
+                    file.seek(offset)
+                    chunk = file.read()
+                whole = (
+                    chunk if final else chunk[: chunk.rfind(b"\n") + 1]
+                )  # a line being written waits
+                self._files[path] = (source, offset + len(whole))
+                read.append((source, whole.decode(errors="replace")))
+        return read
+
+    def scan(self, test: str, *, final: bool = False) -> None:
         """Scan what was captured since the last scan."""
         with self._lock:
             pending, self._pending = self._pending, []
-            files, self._files = self._files, []
-        for path, source in files:
-            if path.exists():
-                pending.append((source, path.read_text(errors="replace")))
+        pending += self._read_files(final=final)
         for source, text in pending:
             for line in text.splitlines():
                 self.lines_scanned += 1
@@ -411,7 +425,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Scan what is left; any finding fails the session."""
-    _scan.scan("(session)")
+    _scan.scan("(session)", final=True)
     if _scan.findings and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -105,12 +105,14 @@ def test_the_excerpt_masks_every_finding() -> None:
 INNER_TEST = """
 import logging
 import threading
+from pathlib import Path
 
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.world import World
-from tests.log_scan import feed
+from tests.log_scan import feed, feed_file
 
+LOG_FILE = Path(__file__).with_name("worker.log")
 QUIET = logging.getLogger("inner.quiet")  # does not propagate: attached on its own
 QUIET.propagate = False
 LEAK = {leak}
@@ -131,6 +133,14 @@ def test_logs() -> None:
     thread.join()
     log.info("done", extra={{"cookie": "neo_session=AbCdEf0123456789"}})
     feed("serve said {key}", "pims-sync serve")
+    LOG_FILE.write_text("worker started\\n")
+    feed_file(LOG_FILE, "pims-sync worker")
+
+
+def test_later() -> None:
+    if LEAK:  # the file of a process started by an earlier test keeps being read
+        with LOG_FILE.open("a") as log:
+            log.write("login for {planted}\\n")
 """
 
 
@@ -151,11 +161,12 @@ def test_a_planted_secret_fails_the_session_and_is_never_printed(tmp_path: Path)
     clean = start_session(tmp_path / "clean", leak=False)  # side by side: imports dominate
     out, _ = leaking.communicate(timeout=120)
     assert leaking.returncode == 1, out
-    assert "1 passed" in out  # the test passed: the scan failed the session
+    assert "2 passed" in out  # the tests passed: the scan failed the session
     for kind in ("PIMS password", "client name", "client phone", "session cookie", "API key"):
         assert kind in out, kind
     assert "inner.quiet" in out  # a logger that does not propagate is captured too
     assert "pims-sync serve" in out  # and the output of a service process
+    assert "pims-sync worker (test test_inner.py::test_later)" in out  # read as it grows
     assert PLANTED not in out
     assert KEY not in out
     assert mask(PLANTED) in out
