@@ -15,6 +15,10 @@ from pims_sync.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Before a 413, what the client still sends is read and dropped, up to this much: a
+# server that closes on unread data resets the connection, and the client never sees
+# the 413. Beyond this, the connection is closed anyway.
+MAX_DRAINED_BYTES = 8 * MAX_BODY_BYTES
 UNMATCHED_ROUTE = "unmatched"
 
 
@@ -47,6 +51,8 @@ class BodyLimitMiddleware:
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.limit:
+            if declared <= MAX_DRAINED_BYTES:
+                await _drain(receive, MAX_DRAINED_BYTES)
             await self._refuse(scope, receive, send)
             return
         buffered: deque[Message] = deque()
@@ -58,6 +64,8 @@ class BodyLimitMiddleware:
                 break
             total += len(message.get("body", b""))
             if total > self.limit:
+                if message.get("more_body", False):
+                    await _drain(receive, MAX_DRAINED_BYTES - total)
                 await self._refuse(scope, receive, send)
                 return
             if not message.get("more_body", False):
@@ -77,6 +85,17 @@ class BodyLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of the request body, at most `budget` bytes of it."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def route_of(scope: Scope) -> str:

@@ -2,9 +2,12 @@
 
 Bodies accept what callers of the original send (spec §5, original §1.6): `dateRange`
 on inbound, `bidirectional` / `backwardDays` / `forwardDays` on full. Unknown fields are
-ignored, as the original did. Dates are `YYYY-MM-DD` clinic days; a window given by
-explicit dates may span at most `MAX_WINDOW_DAYS` days (one year, leap day included):
-longer ones are almost always a typo and would mean thousands of PIMS requests.
+ignored, as the original did. Dates are `YYYY-MM-DD` clinic days within
+`MAX_YEARS_AWAY` years of today (year 0226 or 2206 is a typo, and years 1 or 9999 would
+overflow the window arithmetic); a window given by explicit dates may span at most
+`MAX_WINDOW_DAYS` days (one year, leap day included): longer ones are almost always a
+typo and would mean thousands of PIMS requests. Numbers and flags must be JSON numbers
+and booleans: `"7"` or `true` for `daysAhead` is refused, not guessed at.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, Strict, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from pims_sync.api.schemas import CamelModel
@@ -23,19 +26,36 @@ from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, T
 from pims_sync.sync.request import SyncRequest
 
 MAX_WINDOW_DAYS = 366
+MAX_YEARS_AWAY = 10
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+Count = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+
+
+def _within_reach(day: date) -> date:
+    """The day, if its year is at most MAX_YEARS_AWAY from this year."""
+    this_year = datetime.now(UTC).year
+    first = date(this_year - MAX_YEARS_AWAY, 1, 1)
+    last = date(this_year + MAX_YEARS_AWAY, 12, 31)
+    if not first <= day <= last:
+        raise PydanticCustomError("date_out_of_range", f"must be a day from {first} to {last}")
+    return day
 
 
 def _clinic_day(value: object) -> object:
-    """A `YYYY-MM-DD` string that names a real date (no timestamps, no `2026-02-30`)."""
-    if value is None or isinstance(value, date):
+    """A `YYYY-MM-DD` string naming a real date within reach (no `2026-02-30`, no `0001-01-01`)."""
+    if value is None:
         return value
+    if isinstance(value, date):
+        return _within_reach(value)
     if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
         raise PydanticCustomError("date_format", "must be a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise PydanticCustomError("date_invalid", "is not a real date") from None
+    return _within_reach(day)
 
 
 ClinicDay = Annotated[date, BeforeValidator(_clinic_day)]
@@ -70,7 +90,7 @@ class SyncBody(CamelModel):
     """What every sync body takes: the clinic (service keys) and the answer mode."""
 
     clinic_id: UUID | None = None
-    run_async: bool = Field(
+    run_async: Flag = Field(
         False, alias="async", description="Answer 202 at once; follow statusUrl / eventsUrl."
     )
 
@@ -84,7 +104,7 @@ class InboundBody(SyncBody):
 
     start_date: ClinicDay | None = Field(None, description="First day (default today).")
     end_date: ClinicDay | None = Field(None, description="Last day (default start + daysAhead).")
-    days_ahead: int = Field(7, ge=1, le=90)
+    days_ahead: Count = Field(7, ge=1, le=90)
     date_range: DateRange | None = None
 
     @field_validator("end_date")
@@ -111,7 +131,7 @@ class CasesBody(SyncBody):
 
     start_date: ClinicDay | None = Field(None, description="First day (default today − 7).")
     end_date: ClinicDay | None = Field(None, description="Last day (default today).")
-    parallel_batch_size: int = Field(5, ge=1, le=50)
+    parallel_batch_size: Count = Field(5, ge=1, le=50)
 
     @field_validator("end_date")
     @classmethod
@@ -133,9 +153,9 @@ class CasesBody(SyncBody):
 class ReconcileBody(SyncBody):
     """`POST /api/sync/reconcile`: soft-delete cases whose appointment left the PIMS."""
 
-    lookback_days: int = Field(7, ge=1, le=180)
-    force: bool = Field(False, description="Proceed past the mass-deletion guard.")
-    dry_run: bool = Field(False, description="Report what would change; change nothing.")
+    lookback_days: Count = Field(7, ge=1, le=180)
+    force: Flag = Field(False, description="Proceed past the mass-deletion guard.")
+    dry_run: Flag = Field(False, description="Report what would change; change nothing.")
 
     def request(self, clinic_id: UUID, triggered_by: Trigger) -> SyncRequest:
         """The reconciliation request."""
@@ -157,13 +177,13 @@ class FullBody(SyncBody):
     `bidirectional` is accepted and has no effect: every full run covers both sides.
     """
 
-    days_ahead: int | None = Field(None, ge=1, le=90, description="Default 7.")
-    lookback_days: int | None = Field(None, ge=1, le=180, description="Default 7.")
+    days_ahead: Count | None = Field(None, ge=1, le=90, description="Default 7.")
+    lookback_days: Count | None = Field(None, ge=1, le=180, description="Default 7.")
     start_date: ClinicDay | None = None
-    forward_days: int | None = Field(None, ge=1, le=90, description="Alias of daysAhead.")
-    backward_days: int | None = Field(None, ge=1, le=180, description="Alias of lookbackDays.")
-    bidirectional: bool = True
-    force: bool = False
+    forward_days: Count | None = Field(None, ge=1, le=90, description="Alias of daysAhead.")
+    backward_days: Count | None = Field(None, ge=1, le=180, description="Alias of lookbackDays.")
+    bidirectional: Flag = True
+    force: Flag = False
 
     @field_validator("forward_days")
     @classmethod

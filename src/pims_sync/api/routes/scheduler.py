@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query
-from pydantic import Field
+from pydantic import Field, Strict
 
 from pims_sync.api.auth import check_permissions
 from pims_sync.api.deps import ApiKeyDep, ServicesDep, request_clinic
@@ -68,7 +68,7 @@ class ScheduleChange(CamelModel):
     clinic_id: UUID | None = None
     type: SyncType
     cron: str | None = Field(None, description='Cron in the clinic\'s zone, e.g. "0 6 * * *".')
-    enabled: bool | None = None
+    enabled: Annotated[bool, Strict()] | None = None
     options: dict[str, Any] | None = Field(None, description='e.g. {"daysAhead": 14}')
 
 
