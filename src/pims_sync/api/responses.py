@@ -22,7 +22,7 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     409: "`sync_in_progress` (a run of the clinic is going) or `reconciliation_guard`",
     413: "Request body over 1 MiB",
     502: "The PIMS refused the login (`pims_auth_failed`) or kept failing",
-    503: "The service is shutting down; retry (another replica may take it)",
+    503: "Shutting down, or the database cannot work (`storage_unavailable`); retry",
     504: "`sync_timeout`: the run passed SYNC_TIMEOUT_MS and was stopped",
 }
 
