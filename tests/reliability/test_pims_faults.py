@@ -68,6 +68,28 @@ def grid(*postgres: str) -> list[Any]:
     ]
 
 
+CHECKS_NAME = "(PIMS cells: how they are checked)"
+CHECKS = (
+    "each PIMS cell starts from the generated world (`/__sim__/reset`) with the clinic's "
+    "cases of yesterday … tomorrow created by a clean inbound run (wiped again for inbound "
+    "cells, which create them under the fault); reconcile and full cells also delete one "
+    "finalized appointment of yesterday in the PIMS (a full cell also cancels one of "
+    "tomorrow), so the run has something to soft-delete and update. Windows: daysAhead 1, "
+    "lookbackDays 1; retry policy: 3 attempts, 0.05-0.2 s backoff, Retry-After honoured up "
+    "to 1 s. **Lost**: appointments of the window without a case (after the clean recovery "
+    "run, when the fault failed the run). **Duplicated**: extra cases per external id and "
+    "per `pimsAppointment.id`, extra patient rows per case, cases without exactly one "
+    "patient row, patient rows without a case. **Spurious deletes**: cases marked "
+    "`metadata.reconciliation.softDeleted` whose appointment is in the PIMS; besides, the "
+    "deleted appointment's case must be the only soft-deleted one once a run succeeded, "
+    "and none while the faulted run failed. **Nothing written**: every case and patient "
+    "row of the clinic is identical before and after the faulted run. **Re-logins**: "
+    "successful logins the simulator counted during the run (which starts with a valid "
+    "cached session). **Audit**: the top row ends `completed` at 100 % or `failed` with "
+    "exactly the answer's message; a full run's phase rows agree with its phase results."
+)
+
+
 # --- stacks --------------------------------------------------------------------------------
 
 
@@ -161,6 +183,7 @@ def cell(
     call: Call | None = None,
 ) -> Cell:
     """Prepare, inject, run, observe, recover if the run failed; record the row; check it."""
+    matrix.report.describe(CHECKS_NAME, CHECKS)
     call = call or call_for(phase)
     matrix.prepare(phase)
     inject()
