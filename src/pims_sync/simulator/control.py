@@ -75,6 +75,7 @@ def routes(sim: Simulation) -> list[Route]:
         ("POST", "/appointments/{id}/cancel", _cancel),
         ("POST", "/appointments/{id}/delete", _delete),
         ("POST", "/appointments/{id}/move", _move),
+        ("POST", "/appointments/{id}/restore", _restore),
         ("POST", "/days/{day}/clear", _clear_day),
         ("POST", "/consultations/{id}/notes", _notes),
         ("POST", "/appointments/{id}/corrupt", _corrupt_event),
@@ -193,6 +194,18 @@ async def _delete(call: Call) -> Body:
     visit = _visit(call)
     call.sim.world.delete(visit, call.sim.clock.now())
     return {"ok": True, "id": visit.id, "deleted": True}
+
+
+async def _restore(call: Call) -> Body:
+    """A hard-deleted appointment comes back under its own id (an undone delete)."""
+    raw = call.path_id()
+    visit = call.sim.world.visit(int(raw)) if raw.isdigit() else None
+    if visit is None or visit.kind != "appointment":
+        raise ControlError(f"no appointment {raw}", 404)
+    if not visit.deleted:
+        raise ControlError(f"appointment {raw} is not deleted")
+    call.sim.world.restore(visit, call.sim.clock.now())
+    return _changed(call.sim, visit)
 
 
 async def _move(call: Call) -> Body:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,8 +25,6 @@ from pims_sync.domain.appointments import Appointment, CalendarPage
 from pims_sync.domain.case_metadata import (
     REMOVED_FROM_PIMS,
     is_soft_deleted,
-    merge_inbound,
-    restore,
     soft_delete,
     stored_pims_status,
 )
@@ -34,7 +32,7 @@ from pims_sync.domain.cases import CaseStatus, external_id, follow_pims_status, 
 from pims_sync.errors import ReconciliationGuardError
 from pims_sync.ports.store import CaseWrite, StoredCase
 from pims_sync.sync.context import PhaseContext
-from pims_sync.sync.inbound import fetch_calendar
+from pims_sync.sync.inbound import fetch_calendar, plan_case
 from pims_sync.sync.windows import DateWindow
 
 log = logging.getLogger(__name__)
@@ -121,24 +119,24 @@ def apply_change(
     sync_id: str,
 ) -> CaseWrite:
     """The row to write for one decided change."""
-    status, metadata, scheduled_at = case.status, dict(case.metadata), case.scheduled_at
+    status, metadata = case.status, dict(case.metadata)
     if action == DELETE:
         metadata = soft_delete(metadata, previous_status=case.status, sync_id=sync_id, at=now)
         status = CaseStatus.REVIEWED.value
     elif appointment is not None:
-        metadata = merge_inbound(metadata, appointment, zone=zone, now=now)
-        current = case.status
-        if action == RESTORE:
-            metadata, current = restore(metadata, fallback_status=case.status)
-        status = _followed_status(case, appointment, current)
-        scheduled_at = appointment.start.astimezone(UTC)
+        # Restored or cancelled: written as inbound writes an appointment it sees. Status,
+        # type, time and the patients row follow the PIMS with the metadata, else the next
+        # inbound, finding `pimsAppointment` up to date, would leave them stale for good.
+        write, _ = plan_case(case, appointment, zone=zone, now=now)
+        if write is not None:
+            return write
     return CaseWrite(
         id=case.id,
         external_id=case.external_id,
         source=case.source,
         status=status,
         type=case.type,
-        scheduled_at=scheduled_at,
+        scheduled_at=case.scheduled_at,
         metadata=metadata,
     )
 
