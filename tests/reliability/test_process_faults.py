@@ -14,6 +14,7 @@ simulated practice), so cells do not inherit each other's state.
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql.migrate import upgrade_database
 from tests.conftest import _conninfo, postgres_admin_url
-from tests.integration.scheduling.harness import Serve, spawn_serve
+from tests.integration.scheduling.harness import Serve, spawn_serve, wait_for
 from tests.reliability.process_stack import (
     FIRST,
     LAST,
@@ -63,6 +64,8 @@ SLOWED: dict[str, tuple[str, int]] = {
     "reconcile": ("calendar", 6000),
     "full": ("page-data", 1000),
 }
+# The harness's short periods (stale after 6 s, 3 s of shutdown grace), a faster PIMS budget.
+SERVE_ENV = {"PIMS_RATE_LIMIT_PER_SECOND": "50"}
 API_PATH = {"inbound": "inbound", "cases": "cases", "reconcile": "reconcile", "full": "full"}
 CONVERGED = "recovery converged"
 
@@ -120,17 +123,23 @@ def private_pg(workdir: Path) -> Iterator[PrivatePostgres]:
 
 
 class Serves:
-    """The module's `serve` processes, so a failing test never leaves one running."""
+    """The module's `serve` processes: one current per database, and none left running."""
 
     def __init__(self, workdir: Path, sim: SimProcess) -> None:
         self.workdir, self.sim = workdir, sim
         self.started: list[Serve] = []
+        self._current: dict[str, Serve] = {}
 
-    def spawn(self, url: str, label: str, **env: str) -> Serve:
-        # spawn_serve reads only the simulator's base_url.
-        simulator = cast("BackgroundSimulator", self.sim)
-        serve = spawn_serve(url, simulator, self.workdir, label, **env)
-        self.started.append(serve)
+    def current(self, url: str) -> Serve:
+        """The running `serve` of this database; a new one when the last was stopped."""
+        serve = self._current.get(url)
+        if serve is None or serve.process.poll() is not None:
+            # spawn_serve reads only the simulator's base_url.
+            simulator = cast("BackgroundSimulator", self.sim)
+            label = f"{len(self.started)}"
+            serve = spawn_serve(url, simulator, self.workdir, label, **SERVE_ENV)
+            self.started.append(serve)
+            self._current[url] = serve
         return serve
 
     def stop_all(self) -> None:
@@ -245,19 +254,15 @@ SIM_KILLED = "simulator killed"
 SIM_EXPECTED = f"run failed (PIMS unreachable); nothing deleted; {CONVERGED}"
 
 
-@pytest.fixture(scope="module")
-def sim_serve(serves: Serves, shared_url: str) -> Serve:
-    return serves.spawn(shared_url, "sim-killed")
-
-
 @pytest.mark.parametrize("phase", PHASES)
 def test_simulator_killed_mid_phase(
     phase: str,
     calm_simulator: SimProcess,
-    sim_serve: Serve,
+    serves: Serves,
     shared_url: str,
     fault_report: FaultReport,
 ) -> None:
+    sim_serve = serves.current(shared_url)
     fault_report.describe(
         SIM_KILLED,
         "the simulator runs as its own process (`pims-sync simulator`); once the run is inside "
@@ -291,6 +296,128 @@ def test_simulator_killed_mid_phase(
         phase=phase,
         expected=SIM_EXPECTED,
         observed=f"{first}; {deleted}; {recovered}",
+        before=before,
+        after=after,
+        audit=audit,
+    )
+    world.close()
+    assert_clean(row, before, after)
+
+
+# --- 3. and 4. the service stopped mid-phase: SIGTERM, then kill -9 --------------------------
+
+SIGTERM = "SIGTERM of the service"
+SIGTERM_EXPECTED = f"run failed (interrupted by shutdown); exit 0; nothing deleted; {CONVERGED}"
+KILLED = "kill -9 of the service"
+KILLED_EXPECTED = f"run marked abandoned on restart; no half batch; nothing deleted; {CONVERGED}"
+
+
+def ended_rows(world: World, run_id: str) -> list[dict[str, Any]]:
+    """The run's audit row and its phases' rows."""
+    return [world.audit(run_id), *world.children(run_id)]
+
+
+def all_closed_with(rows: list[dict[str, Any]], message: str) -> bool:
+    """No row left in progress, the top one and every failed phase with this message."""
+    top, failed = rows[0], [r for r in rows if r["status"] == "failed"]
+    return (
+        top["status"] == "failed"
+        and all(r["status"] != "in_progress" for r in rows)
+        and all(r["error_message"] == message for r in failed)
+    )
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_sigterm_mid_phase(
+    phase: str,
+    calm_simulator: SimProcess,
+    serves: Serves,
+    shared_url: str,
+    fault_report: FaultReport,
+) -> None:
+    fault_report.describe(
+        SIGTERM,
+        "`pims-sync serve` runs as a process (Postgres, procrastinate worker, scheduler) with "
+        "SHUTDOWN_GRACE_SECONDS=3; once an API run is inside the phase, the process gets "
+        "SIGTERM. Expected (spec §8): no new work, the running sync gets the grace, then is "
+        "stopped and its audit rows (the full run's phases too) are failed `interrupted by "
+        "shutdown`; the process exits 0. A new `serve` then runs a clean full sync that must "
+        "converge.",
+    )
+    world = World(shared_url, calm_simulator)
+    serve = serves.current(shared_url)
+    with world.client(serve.port) as client:
+        prepare(world, client, phase)
+        run_id = start_faulted_run(world, client, phase)
+        code = serve.stop(signal.SIGTERM, timeout=60)
+        rows = ended_rows(world, run_id)
+        before = world.check(expect_complete=False)
+    calm_simulator.calm()
+    interrupted = all_closed_with(rows, "interrupted by shutdown")
+    with world.client(serves.current(shared_url).port) as client:
+        after, recovered = recover(world, client)
+    audit = audit_text(world, run_id)
+    first = "run failed (interrupted by shutdown)" if interrupted else f"run {audit}"
+    deleted = "nothing deleted" if before.spurious_deletes == 0 else "cases deleted"
+    row = record(
+        fault_report,
+        fault=SIGTERM,
+        phase=phase,
+        expected=SIGTERM_EXPECTED,
+        observed=f"{first}; exit {code}; {deleted}; {recovered}",
+        before=before,
+        after=after,
+        audit=audit,
+    )
+    world.close()
+    assert_clean(row, before, after)
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_kill_9_mid_phase(
+    phase: str,
+    calm_simulator: SimProcess,
+    serves: Serves,
+    shared_url: str,
+    fault_report: FaultReport,
+) -> None:
+    fault_report.describe(
+        KILLED,
+        "`pims-sync serve` gets SIGKILL while an API run is inside the phase: nothing of the "
+        "process runs any more, its audit rows stay `in_progress`. Expected (spec §8): the "
+        "next `serve` (RUN_STALE_SECONDS=6) marks them failed `abandoned` (the run's heartbeat "
+        "stopped); every case written has its patient row (a batch is one transaction, so no "
+        "half batch is visible); a clean full run then converges without duplicates.",
+    )
+    world = World(shared_url, calm_simulator)
+    serve = serves.current(shared_url)
+    with world.client(serve.port) as client:
+        prepare(world, client, phase)
+        run_id = start_faulted_run(world, client, phase)
+        serve.stop(signal.SIGKILL, timeout=30)
+    left = [r["status"] for r in ended_rows(world, run_id)]
+    before = world.check(expect_complete=False)
+    calm_simulator.calm()
+    with world.client(serves.current(shared_url).port) as client:
+        abandoned = False
+        try:
+            wait_for(
+                lambda: all_closed_with(ended_rows(world, run_id), "abandoned"), 45, "abandoned"
+            )
+            abandoned = "in_progress" in left
+        except AssertionError:
+            pass
+        after, recovered = recover(world, client)
+    audit = audit_text(world, run_id)
+    first = "run marked abandoned on restart" if abandoned else f"run {audit}"
+    half = "no half batch" if before.without_patient == 0 else "half batch visible"
+    deleted = "nothing deleted" if before.spurious_deletes == 0 else "cases deleted"
+    row = record(
+        fault_report,
+        fault=KILLED,
+        phase=phase,
+        expected=KILLED_EXPECTED,
+        observed=f"{first}; {half}; {deleted}; {recovered}",
         before=before,
         after=after,
         audit=audit,
