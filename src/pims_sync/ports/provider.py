@@ -36,7 +36,11 @@ class PimsSession(Protocol):
     """A logged-in session; every failure raises a `PimsError`, never an empty result."""
 
     async def fetch_appointments(self, start: datetime, end: datetime) -> CalendarPage:
-        """Appointments starting in [start, end) (aware instants); blocks/rosters counted."""
+        """Appointments starting in [start, end) (aware instants); blocks/rosters counted.
+
+        Events the PIMS listed but that cannot be read are in `rejected` (not an error of
+        the call): the pipeline reports them per item and never deletes their cases.
+        """
         ...
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
