@@ -4,7 +4,9 @@ The real app listens under uvicorn on a real database, with a clinic, its API ke
 the in-memory PIMS behind it, so generated requests that pass validation start real
 syncs. For every operation of the schema, schemathesis runs its examples, coverage and
 fuzzing phases (valid and invalid data, headers, query strings, bodies), once as the
-clinic's key and once with no key (plus whatever keys it makes up), and checks:
+clinic's key and once with no key (plus whatever keys it makes up); the reads also as a
+service key naming the clinic; and real runs (which the fuzzer cannot name) are started,
+read and followed through the schema. It checks:
 
 - no 5xx at all (the fake PIMS never fails, so not even the documented 502/504);
 - the status code, content type and body are the ones the schema declares;
@@ -77,18 +79,21 @@ def api(
         yield running
 
 
-def _config(key: str | None) -> schemathesis.Config:
+def _config(key: str | None, clinic_id: str | None = None) -> schemathesis.Config:
     settings: dict[str, Any] = {
         "generation": {"max-examples": EXAMPLES, "database": "none"},
         "checks": {"positive_data_acceptance": {"enabled": False}},
     }
     if key is not None:
         settings["auth"] = {"openapi": {"APIKeyHeader": {"api_key": key}}}
+    if clinic_id is not None:
+        settings["parameters"] = {"query.clinicId": clinic_id}
     return schemathesis.Config.from_dict(settings)
 
 
-def _schema(api: HostileApi, key: str | None) -> OpenApiSchema:
-    return schemathesis.openapi.from_url(f"{api.base_url}/openapi.json", config=_config(key))
+def _schema(api: HostileApi, key: str | None, clinic_id: str | None = None) -> OpenApiSchema:
+    config = _config(key, clinic_id)
+    return schemathesis.openapi.from_url(f"{api.base_url}/openapi.json", config=config)
 
 
 Answers = Counter[tuple[int, str]]
@@ -137,3 +142,40 @@ def test_operation_as_the_clinic_and_anonymously(api: HostileApi, method: str, p
         # The clinic's key got past the key check; calls without a valid key never did.
         assert {status for status, _ in as_clinic} - {401}, as_clinic
         assert set(anonymous) <= BEFORE_THE_KEY, anonymous
+
+
+READS = [(m, p) for m, p in OPERATIONS if m == "GET" and p.startswith("/api/")]
+
+
+@pytest.mark.parametrize(("method", "path"), READS, ids=[f"{m} {p}" for m, p in READS])
+def test_reads_as_a_service_key_naming_the_clinic(api: HostileApi, method: str, path: str) -> None:
+    clinic_id = str(api.who.clinic_id)
+    as_service = _run(_schema(api, api.who.service_key, clinic_id), method, path)
+    print(f"{method} {path}: as the service {dict(as_service)}")
+    assert {status for status, _ in as_service} - {401}, as_service
+
+
+def test_answers_about_real_runs_match_the_schema(api: HostileApi) -> None:
+    """Runs the fuzzer cannot name: real ones, started, read and followed through the schema."""
+    schema = _schema(api, api.who.clinic_key)
+    key = {"X-API-Key": api.who.clinic_key}
+
+    def answer(path: str, method: str, status: int, **data: Any) -> Any:
+        if "body" in data:
+            data["media_type"] = "application/json"
+        response = schema[path][method].Case(**data).call_and_validate(headers=key)
+        assert response.status_code == status, response.content[:300]
+        return response
+
+    sync_id = answer("/api/sync/full", "POST", 200, body={"daysAhead": 1, "lookbackDays": 1})
+    sync_id = sync_id.json()["syncId"]
+    preview = {"async": True, "dryRun": True, "lookbackDays": 1}
+    queued = answer("/api/sync/reconcile", "POST", 202, body=preview).json()["syncId"]
+    for path in ("/api/sync/{syncId}", "/api/sync/{syncId}/events"):
+        for run_id in (sync_id, queued):
+            answer(path, "GET", 200, path_parameters={"syncId": run_id})  # events: to the end
+    detail = answer("/api/sync/{syncId}", "GET", 200, path_parameters={"syncId": sync_id})
+    phases = detail.json()["phases"]
+    assert [phase["type"] for phase in phases] == ["inbound", "cases", "reconciliation"]
+    history = answer("/api/sync/history", "GET", 200, query={"limit": 5}).json()["runs"]
+    assert {sync_id, queued} <= {run["syncId"] for run in history}

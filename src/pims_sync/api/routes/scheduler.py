@@ -67,9 +67,15 @@ class ScheduleChange(CamelModel):
 
     clinic_id: UUID | None = None
     type: SyncType
-    cron: str | None = Field(None, description='Cron in the clinic\'s zone, e.g. "0 6 * * *".')
+    cron: str | None = Field(
+        None, description="Cron in the clinic's zone.", examples=["0 6 * * *", "*/30 7-18 * * 1-5"]
+    )
     enabled: Annotated[bool, Strict()] | None = None
-    options: dict[str, Any] | None = Field(None, description='e.g. {"daysAhead": 14}')
+    options: dict[str, Any] | None = Field(
+        None,
+        description="daysAhead, lookbackDays, parallelBatchSize (integers), force (boolean).",
+        examples=[{"daysAhead": 14}, {"lookbackDays": 3, "force": True}],
+    )
 
 
 def _changed(stored: dict[str, Any] | None, change: ScheduleChange) -> dict[str, Any]:
