@@ -28,8 +28,11 @@ class Chunks(httpx.AsyncByteStream):
             yield self.chunk
 
 
-def api_answering(response: httpx.Response) -> IdexxApi:
+def api_answering(
+    response: httpx.Response, seen: list[tuple[str, int | str]] | None = None
+) -> IdexxApi:
     return IdexxApi(
+        observer=None if seen is None else lambda name, status, _: seen.append((name, status)),
         base_url=BASE,
         limiter=RateLimiter(concurrency=5, rate=1000),
         retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002),
@@ -53,10 +56,12 @@ async def test_a_declared_length_over_the_cap_is_refused_unread() -> None:
 async def test_a_streamed_body_is_cut_off_as_soon_as_it_passes_the_cap() -> None:
     stream = Chunks(b" " * 300, 1000)
     response = httpx.Response(200, headers={"content-type": "application/json"}, stream=stream)
-    api = api_answering(response)
+    seen: list[tuple[str, int | str]] = []
+    api = api_answering(response, seen)
     with pytest.raises(PimsPayloadError, match="not read"):
         await api.get_json("page-data", "/consultations/1/page-data", max_bytes=CAP)
     assert stream.pulled == 4  # 1200 bytes: one chunk past the cap, not 300 kB
+    assert seen == [("page-data", 200)]  # counted in the metrics, and not retried
     await api.aclose()
 
 

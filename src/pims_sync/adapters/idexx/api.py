@@ -136,6 +136,9 @@ class IdexxApi:
             try:
                 async with self._client.stream("GET", path) as response:
                     body = await _bounded_body(endpoint, response, max_bytes)
+            except PimsPayloadError:
+                self._observe(endpoint, response.status_code, started)  # answered, too large
+                raise
             except httpx.TimeoutException as error:
                 self._observe(endpoint, "timeout", started)
                 raise PimsUnavailableError(
