@@ -332,3 +332,15 @@ class TestMalformedConsultation:
         payload = {"consultation": {"id": 7}, "consultationLines": [line]}
         (parsed,) = parse_consultation(payload, "7").lines
         assert (parsed.quantity, parsed.total_excluding_tax) == (None, None)
+
+
+def test_an_id_sent_as_a_whole_float_is_the_same_id() -> None:
+    page = parse_calendar([good(1, id=7.0, appointment_id=7.0, consultation_id=728004.0)], LA)
+    (appointment,) = page.appointments
+    assert (appointment.appointment_id, appointment.consultation_id) == ("7", "728004")
+
+
+def test_an_id_with_a_fraction_is_no_id() -> None:
+    page = parse_calendar([good(1, id=7.5, appointment_id=None)], LA, window=DAY)
+    (rejected,) = page.rejected
+    assert (rejected.appointment_id, rejected.reason) == (None, "it has no appointment id")

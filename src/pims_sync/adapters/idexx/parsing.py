@@ -247,15 +247,26 @@ def _rejected(
     return RejectedEvent(index, appointment_id, reason, start if place == INSIDE else None)
 
 
+def id_text(value: object) -> str | None:
+    """An id as text: `407330`, `"407330"` and `407330.0` are the same id; 1.5 is none."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else None
+    return text(value)
+
+
 def _readable_id(event: Json) -> str | None:
     """The event's appointment id if it can be read at all (even when other fields cannot)."""
     for key in ("appointment_id", "id"):
         value = event.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            found = text(value)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            found = id_text(value) if _finite(value) else None
             if found is not None and len(found) <= MAX_ID_CHARS:
                 return found
     return None
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _flag(event: Json, key: str) -> bool:
@@ -291,7 +302,7 @@ def parse_event(event: Json, zone: ZoneInfo, index: int = 0) -> Appointment:
 def read_event(event: Json, zone: ZoneInfo) -> Appointment:
     """One calendar event → an Appointment, or UnreadableEventError naming the reason."""
     _check_fields(event)
-    appointment_id = text(event.get("appointment_id")) or text(event.get("id"))
+    appointment_id = id_text(event.get("appointment_id")) or id_text(event.get("id"))
     if appointment_id is None:
         raise UnreadableEventError("it has no appointment id")
     if len(appointment_id) > MAX_ID_CHARS:
@@ -328,7 +339,7 @@ def read_event(event: Json, zone: ZoneInfo) -> Appointment:
 
 def _consultation_id(value: object) -> str | None:
     # IDEXX sends 0 or null until a consultation exists.
-    raw = text(value)
+    raw = id_text(value)
     return None if raw in (None, "0") else raw
 
 
