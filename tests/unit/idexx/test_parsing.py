@@ -344,3 +344,9 @@ def test_an_id_with_a_fraction_is_no_id() -> None:
     page = parse_calendar([good(1, id=7.5, appointment_id=None)], LA, window=DAY)
     (rejected,) = page.rejected
     assert (rejected.appointment_id, rejected.reason) == (None, "it has no appointment id")
+
+
+def test_ids_that_disagree_identify_nothing() -> None:
+    page = parse_calendar([good(1), good(2, hour=10, appointment_id=999)], LA, window=DAY)
+    (rejected,) = page.rejected
+    assert (rejected.appointment_id, rejected.reason) == (None, "its id and appointment_id differ")

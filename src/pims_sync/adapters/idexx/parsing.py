@@ -255,13 +255,19 @@ def id_text(value: object) -> str | None:
 
 
 def _readable_id(event: Json) -> str | None:
-    """The event's appointment id if it can be read at all (even when other fields cannot)."""
-    for key in ("appointment_id", "id"):
-        value = event.get(key)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            found = id_text(value) if _finite(value) else None
-            if found is not None and len(found) <= MAX_ID_CHARS:
-                return found
+    """The event's appointment id if it can be read at all (even when other fields cannot).
+
+    None when its two ids disagree: either could be the case's, so neither is trusted.
+    """
+    found = {_one_id(event.get(key)) for key in ("appointment_id", "id")} - {None}
+    return found.pop() if len(found) == 1 else None
+
+
+def _one_id(value: object) -> str | None:
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and _finite(value):
+        found = id_text(value)
+        if found is not None and len(found) <= MAX_ID_CHARS:
+            return found
     return None
 
 
@@ -305,6 +311,9 @@ def read_event(event: Json, zone: ZoneInfo) -> Appointment:
     appointment_id = id_text(event.get("appointment_id")) or id_text(event.get("id"))
     if appointment_id is None:
         raise UnreadableEventError("it has no appointment id")
+    other = id_text(event.get("id"))
+    if other is not None and other != appointment_id:
+        raise UnreadableEventError("its id and appointment_id differ")
     if len(appointment_id) > MAX_ID_CHARS:
         raise UnreadableEventError(f"its id is too long ({len(appointment_id)} characters)")
     if event.get("start") is None:
