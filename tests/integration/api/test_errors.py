@@ -165,3 +165,25 @@ async def test_unexpected_error_is_a_generic_500_and_logged(
     assert body["error"] == "Internal server error"
     assert "hunter2" not in response.text
     assert any(record.exc_info for record in caplog.records)
+
+
+async def test_a_body_that_is_not_utf8_is_malformed_json(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/test/window",
+        content=b'{"startDate": "\xff\xfe"}',
+        headers={"content-type": "application/json"},
+    )
+    assert envelope_of(response, 400, "invalid_json")["error"] == "Malformed JSON in request body"
+
+
+async def test_messages_are_clipped_never_echoing_huge_input(client: httpx.AsyncClient) -> None:
+    from pims_sync.api.errors import MAX_MESSAGE_CHARS, clipped
+
+    assert clipped("short") == "short"
+    assert clipped("x" * 1000) == "x" * (MAX_MESSAGE_CHARS - 1) + "…"
+    body = envelope_of(await client.get("/" + "p" * 5000), 404, "not_found")
+    assert body["error"].startswith("Not found: GET /ppp")
+    assert body["error"].endswith("…")
+    assert len(body["error"]) < 150
+    body = envelope_of(await client.delete("/health/" + "q" * 5000), 404, "not_found")
+    assert len(body["error"]) < 150
