@@ -394,6 +394,11 @@ BAD_QUERIES: list[tuple[str, dict[str, str], str]] = [
     ("/api/clinic", {"clinicId": "🐶"}, "query.clinicId"),
     ("/api/scheduler/status", {"clinicId": "\u202e"}, "query.clinicId"),
     ("/api/sync/00000000-0000-4000-8000-000000000000", {"clinicId": "x"}, "query.clinicId"),
+    (
+        "/api/sync/00000000-0000-4000-8000-000000000000/events",
+        {"clinicId": "00000000-0000-4000-8000-00000000000Z"},
+        "query.clinicId",
+    ),
 ]
 
 
