@@ -3,7 +3,8 @@
 `log_context(clinic_id=..., sync_id=..., phase=...)` puts those fields on every
 record logged inside it (contextvars, so it follows asyncio tasks); a record's own
 `extra={...}` wins over the context. Every `extra` field is written too: as a JSON
-field, or `name=value` after a plain line.
+field, or `name=value` after a plain line. What a database server quotes of the data it
+refused (Postgres `DETAIL:` / `CONTEXT:` lines) is left out of messages and tracebacks.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +36,13 @@ _STANDARD_ATTRIBUTES = frozenset(vars(_BLANK_RECORD)) | {
     "color_message",
     "taskName",
 }
+
+# Postgres's error fields that quote the data they choke on (`DETAIL:  Failing row
+# contains (…)`, `CONTEXT:  JSON data, line 1: …`): a patient's or a client's, in a sync.
+_DATA_QUOTING_FIELDS = re.compile(r"^([ \t]*)(DETAIL|CONTEXT):.*$", re.MULTILINE)
+# …and its messages that quote a value it could not read (`invalid input syntax for type
+# integer: "408-555-0142"`, `… out of range: "…"`).
+_QUOTED_INPUT = re.compile(r"((?:invalid input (?:syntax|value)|out of range)[^:\n]*: )\"[^\n]*\"")
 
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "pims_sync_log_context", default=MappingProxyType({})
@@ -76,6 +85,12 @@ def _extras_of(record: logging.LogRecord) -> dict[str, object]:
     }
 
 
+def without_row_data(text: str) -> str:
+    """The text minus a database server's error fields that quote the failing data."""
+    text = _DATA_QUOTING_FIELDS.sub(r"\1\2: (hidden: it may quote row data)", text)
+    return _QUOTED_INPUT.sub(r'\1"(hidden)"', text)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, message, context, exception."""
 
@@ -87,13 +102,13 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": without_row_data(record.getMessage()),
             **_context_of(record),
         }
         for name, value in _extras_of(record).items():
             payload.setdefault(name, value)  # never over the fields above
         if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+            payload["exception"] = without_row_data(self.formatException(record.exc_info))
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         return json.dumps(payload, default=str, ensure_ascii=False)
@@ -107,7 +122,7 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render the record, then ` [clinic_id=… sync_id=… extra=…]` when it has fields."""
-        text = super().format(record)
+        text = without_row_data(super().format(record))
         context = {**_context_of(record), **_extras_of(record)}
         if not context:
             return text

@@ -38,7 +38,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_async_db_engine(url: str) -> AsyncEngine:
     """The engine the service uses at run time."""
     is_sqlite = _backend(url) == "sqlite"
-    engine = create_async_engine(driver_url(url, asynchronous=True), pool_pre_ping=not is_sqlite)
+    # hide_parameters: a database error's text would list the statement's values (a batch
+    # of cases: names, phones, notes), and unexpected errors are logged with their text.
+    engine = create_async_engine(
+        driver_url(url, asynchronous=True), pool_pre_ping=not is_sqlite, hide_parameters=True
+    )
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -46,7 +50,7 @@ def create_async_db_engine(url: str) -> AsyncEngine:
 
 def create_sync_db_engine(url: str) -> Engine:
     """A blocking engine, for migrations and schema checks."""
-    engine = create_engine(driver_url(url, asynchronous=False))
+    engine = create_engine(driver_url(url, asynchronous=False), hide_parameters=True)  # as above
     if _backend(url) == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
