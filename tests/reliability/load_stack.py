@@ -81,8 +81,9 @@ class LoadPlan:
     clinics: int = 50
     workers: int = 2
     concurrency: int = 4  # WORKER_CONCURRENCY of each worker
+    schedule: str = "inbound"  # or "full" (window: today − lookback … today + days_ahead)
     days_ahead: int = 1  # inbound window: today … today + days_ahead
-    lookback_days: int = 1  # the second schedule (cases) of the first clinic
+    lookback_days: int = 1  # full's lookback; and the first clinic's second schedule (cases)
     lead_seconds: float = 8.0  # fire time = when the schedules are written + lead
     seed: int = 42
     latency_ms: int = 0  # the simulator's base latency on data endpoints
@@ -168,6 +169,11 @@ class MemorySampler(threading.Thread):
             tree.peak_processes = max(tree.peak_processes, alive)
             tree.samples += 1
 
+    def reset(self) -> None:
+        """Forget the peaks so far (a new wave starts)."""
+        for tree in self.trees.values():
+            tree.peak_rss = tree.peak_pss = tree.peak_processes = tree.samples = 0
+
     def stop(self) -> None:
         """End sampling (after one last sample)."""
         self._halt.set()
@@ -184,8 +190,10 @@ class LoadResult:
     clinics: list[UUID]
     companies: dict[UUID, str]
     fire_at: datetime
-    fires: list[Any]
+    fires: list[Any]  # of the latest wave (fire time); all_fires: every wave's
     runs: list[Any]
+    all_fires: list[Any]
+    all_runs: list[Any]
     cases: dict[UUID, set[str]]
     expected: dict[UUID, set[str]]
     sim_stats: dict[str, Any]
@@ -213,7 +221,8 @@ class LoadResult:
         done = sum(r.status == "completed" for r in self.runs)
         lines = [
             f"load: {plan.clinics} clinics, {plan.workers} workers x {plan.concurrency} jobs, "
-            f"zone {self.zone}, inbound daysAhead={plan.days_ahead}",
+            f"zone {self.zone}, {plan.schedule} daysAhead={plan.days_ahead}"
+            + (f" lookbackDays={plan.lookback_days}" if plan.schedule == "full" else ""),
             f"load: {len(self.runs)} runs ({done} completed) in {self.wall_seconds:.1f} s "
             f"from the fire time = {len(self.runs) / minutes:.1f} runs/min",
             f"load: one run took {self._spread(lambda r: r.completed_at - r.started_at)}; "
@@ -317,6 +326,7 @@ class LoadStack:
         self.workers: dict[str, Serve] = {}
         self.sampler: MemorySampler | None = None
         self.fire_at: datetime | None = None
+        self.waves = 0
         self.browsers_after: dict[str, dict[str, int]] = {}
 
     @contextmanager
@@ -361,24 +371,37 @@ class LoadStack:
                         each.process.wait(timeout=30)
 
     def fire_together(self) -> datetime:
-        """Give every clinic the same one-off inbound schedule (clinic 0 a cases one too)."""
+        """Give every clinic the same one-off inbound schedule (clinic 0 a cases one too).
+
+        Called again after settling, it starts another wave: the simulator's statistics
+        and the memory peaks start from zero, results cover the latest wave only.
+        """
+        assert self.sim is not None
+        assert self.sampler is not None
+        httpx.post(f"{self.sim.base_url}/__sim__/stats/reset", timeout=30).raise_for_status()
+        self.sampler.reset()
         fire_at = (datetime.now(UTC) + timedelta(seconds=self.plan.lead_seconds)).replace(
             microsecond=0
         )
         cron = once_at(fire_at, self.zone)
-        inbound = {"type": "inbound", "cron": cron, "options": {"daysAhead": self.plan.days_ahead}}
-        entries = {clinic: [inbound] for clinic in self.companies}
-        first, lookback = next(iter(self.companies)), self.plan.lookback_days
-        cases = {"type": "cases", "cron": cron, "options": {"lookbackDays": lookback}}
-        entries[first] = [inbound, cases]  # two runs of one clinic due at one instant
+        plan = self.plan
+        options: dict[str, int] = {"daysAhead": plan.days_ahead}
+        if plan.schedule == "full":
+            options["lookbackDays"] = plan.lookback_days
+        main = {"type": plan.schedule, "cron": cron, "options": options}
+        entries = {clinic: [main] for clinic in self.companies}
+        cases = {"type": "cases", "cron": cron, "options": {"lookbackDays": plan.lookback_days}}
+        entries[next(iter(self.companies))] = [main, cases]  # one clinic: two runs due at once
         asyncio.run(_schedule(self.url, entries))
         self.fire_at = fire_at
+        self.waves += 1
         return fire_at
 
     def settled(self) -> bool:
         """Every expected fire time is closed and no run is in progress."""
         recorded = fires(self.url)
-        if len(recorded) < self.plan.fires() or any(f.status not in TERMINAL for f in recorded):
+        expected = self.plan.fires() * self.waves
+        if len(recorded) < expected or any(f.status not in TERMINAL for f in recorded):
             return False
         return all(r.status != "in_progress" for r in top_runs(self.url))
 
@@ -419,19 +442,22 @@ class LoadStack:
         assert self.sim is not None
         assert self.sampler is not None
         assert self.fire_at is not None
-        runs = top_runs(self.url)
+        all_fires, all_runs = fires(self.url), top_runs(self.url)
+        recorded = [f for f in all_fires if f.fire_at == self.fire_at]
+        wave = {f.run_id for f in recorded}
+        runs = [r for r in all_runs if r.id in wave]
         by_name = {w.name: label for label, w in self.workers.items()}
-        recorded = fires(self.url)
         runs_by_worker = Counter(by_name.get(f.run_by, str(f.run_by)) for f in recorded if f.run_by)
         zone = ZoneInfo(self.zone)
         expected: dict[UUID, set[str]] = {}
+        back = self.plan.lookback_days if self.plan.schedule == "full" else 0
         for run in runs:
-            if run.sync_type != "inbound":
+            if run.sync_type != self.plan.schedule:
                 continue
             today = run.started_at.astimezone(zone).date()
-            last = today + timedelta(days=self.plan.days_ahead)
+            first, last = today - timedelta(days=back), today + timedelta(days=self.plan.days_ahead)
             company = self.companies[run.clinic_id]
-            expected[run.clinic_id] = _appointments(self.sim, company, today, last)
+            expected[run.clinic_id] = _appointments(self.sim, company, first, last)
         stats = httpx.get(f"{self.sim.base_url}/__sim__/stats", timeout=30).json()
         return LoadResult(
             plan=self.plan,
@@ -441,6 +467,8 @@ class LoadStack:
             fire_at=self.fire_at,
             fires=recorded,
             runs=runs,
+            all_fires=all_fires,
+            all_runs=all_runs,
             cases=_cases(self.url),
             expected=expected,
             sim_stats=stats,

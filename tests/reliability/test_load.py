@@ -47,8 +47,9 @@ def test_fifty_clinics_firing_together_on_two_workers(
             print(line)
 
     assert result.exit_codes == dict.fromkeys(result.exit_codes, 0)
-    # Every fire time: exactly one row, run once, completed.
-    assert len(result.fires) == plan.fires()
+    # Every fire time: exactly one row, run once, completed; nothing else ran.
+    assert len(result.all_fires) == len(result.fires) == plan.fires()
+    assert len(result.all_runs) == len(result.runs)
     per_schedule = Counter((f.clinic_id, f.sync_type, f.fire_at) for f in result.fires)
     assert set(per_schedule.values()) == {1}
     assert {f.fire_at for f in result.fires} == {fire_at}
