@@ -25,10 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
 
 from pims_sync.adapters.sql import tables
-from pims_sync.adapters.sql.engine import create_sync_db_engine
+from pims_sync.adapters.sql.engine import driver_url
 from pims_sync.bootstrap import build_services
 from pims_sync.domain.cases import external_id
 from pims_sync.domain.credentials import PimsCredentials
@@ -137,7 +137,8 @@ class PrivatePostgres:
 
     def _pg(self, tool: str, *args: str) -> None:
         command = [*self._owner, str(self.bindir / tool), *args]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        # No pipes: the server pg_ctl starts would hold them open (its output goes to -l).
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=60)
 
     def start(self) -> None:
         self._pg("initdb", "-A", "trust", "-U", "postgres", "-D", str(self.data))
@@ -147,7 +148,8 @@ class PrivatePostgres:
 
     def restart(self) -> None:
         """`pg_ctl restart -m fast`: every connection is cut, the server is back in ~1 s."""
-        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        log = str(self.root / "log")
+        self._pg("pg_ctl", "-D", str(self.data), "-l", log, "-m", "fast", "-w", "restart")
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -204,7 +206,8 @@ class World:
         self.url = url
         self.sim = sim
         self.clinic_id, self.key = asyncio.run(_seed(url, sim.base_url))
-        self.engine: Engine = create_sync_db_engine(url)
+        # Pre-ping: the test's own connections survive the Postgres restart too.
+        self.engine: Engine = create_engine(driver_url(url, asynchronous=False), pool_pre_ping=True)
         # The truth is read while the simulator is up; faults never change the world.
         self.truth = sim.appointments()
 
@@ -308,11 +311,15 @@ def wait_ended(world: World, run_id: str, timeout: float = 90) -> dict[str, Any]
 
 
 def wait_mid_phase(world: World, run_id: str, phase: str, logins_before: int) -> None:
-    """Until the run is inside `phase` (logged in; for cases and full, items written)."""
+    """Until the run is inside `phase`: in its slowed calendar request, or cases written.
+
+    A new clinic logs in first (inbound, full); a prepared one reuses its cached session.
+    """
     sim = world.sim
-    wait_for(lambda: sim.logins() > logins_before, 60, "the run never logged in")
+    if phase in ("inbound", "full"):
+        wait_for(lambda: sim.logins() > logins_before, 60, "the run never logged in")
     if phase in ("inbound", "reconcile"):
-        time.sleep(1.0)  # inside the slowed calendar request
+        time.sleep(1.0)  # inside the calendar request, which takes seconds
         return
 
     def busy() -> bool:
