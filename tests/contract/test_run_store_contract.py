@@ -232,3 +232,46 @@ async def test_the_database_itself_refuses_a_second_live_run(backend: Backend) -
     with pytest.raises(IntegrityError):
         async with backend.engine.begin() as conn:
             await conn.execute(insert(case_sync_audits).values(id=uuid.uuid4(), **row))
+
+
+async def test_closing_a_run_outlasts_a_short_database_outage(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarting Postgres refuses a few writes: the close is retried, the row ends failed."""
+    from pims_sync.adapters.sql import runs as module
+    from pims_sync.errors import StorageUnavailableError
+
+    needs_sql(backend)
+    clinic = await backend.clinic()
+    run = await start(backend.runs, clinic)
+    monkeypatch.setattr(module, "CLOSE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    real_update, refused = module.SqlRunStore._update, [2]
+
+    async def update(self: SqlRunStore, action: str, run_id: uuid.UUID, **values: object) -> None:
+        if refused[0]:
+            refused[0] -= 1
+            raise StorageUnavailableError(f"the database could not {action}: restarting")
+        await real_update(self, action, run_id, **values)
+
+    monkeypatch.setattr(module.SqlRunStore, "_update", update)
+    await backend.runs.finish(
+        run_id=run.id,
+        status=RunStatus.FAILED,
+        counters=RunCounters(),
+        error_message="the PIMS went away",
+        result=None,
+        at=T0,
+    )
+    got = await backend.runs.get(clinic_id=clinic, run_id=run.id)
+    assert got is not None
+    assert (got.status, got.error_message) == (RunStatus.FAILED, "the PIMS went away")
+    refused[0] = 9  # longer than the retries: the caller hears of it
+    with pytest.raises(StorageUnavailableError):
+        await backend.runs.finish(
+            run_id=run.id,
+            status=RunStatus.COMPLETED,
+            counters=RunCounters(),
+            error_message=None,
+            result=None,
+            at=T0,
+        )

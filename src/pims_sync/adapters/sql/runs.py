@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import fields
@@ -13,14 +14,18 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import case_sync_audits as audits
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
-from pims_sync.errors import RunInProgressError
+from pims_sync.errors import RunInProgressError, StorageUnavailableError
 
 STALE_AFTER = timedelta(minutes=2)
 ABANDONED = "abandoned"
 COUNTERS = tuple(f.name for f in fields(RunCounters))
+# Closing a run is retried this long: a restarting Postgres is back within a few seconds,
+# and a run closed late is better than one left to the stale sweep.
+CLOSE_RETRY_DELAYS = (0.5, 1.0, 2.0)
 
 # A run's last sign of life: rows written by the original service may lack a heartbeat.
 LAST_SIGN = func.coalesce(audits.c.heartbeat_at, audits.c.started_at)
@@ -104,7 +109,7 @@ class SqlRunStore:
             raise RunInProgressError(run_id=live.id) from None
 
     async def _insert(self, run: RunRecord) -> RunRecord:
-        async with self._engine.begin() as conn:
+        async with storage_failures("open the run's audit row"), self._engine.begin() as conn:
             await conn.execute(
                 insert(audits).values(
                     id=run.id,
@@ -151,6 +156,7 @@ class SqlRunStore:
     ) -> None:
         """Record progress (also the run's heartbeat)."""
         await self._update(
+            "record the run's progress",
             run_id,
             total_items=total_items,
             processed_items=processed_items,
@@ -161,7 +167,7 @@ class SqlRunStore:
 
     async def heartbeat(self, *, run_id: UUID, at: datetime) -> None:
         """Say the run is still alive."""
-        await self._update(run_id, heartbeat_at=at)
+        await self._update("record the run's heartbeat", run_id, heartbeat_at=at)
 
     async def finish(
         self,
@@ -173,19 +179,29 @@ class SqlRunStore:
         result: Mapping[str, Any] | None,
         at: datetime,
     ) -> None:
-        """Close the run as completed or failed, with its counters and result."""
-        await self._update(
-            run_id,
-            status=RunStatus(status).value,
-            error_message=error_message,
-            result=None if result is None else dict(result),
-            completed_at=at,
-            **{name: getattr(counters, name) for name in COUNTERS},
-        )
+        """Close the run as completed or failed, with its counters and result.
 
-    async def _update(self, run_id: UUID, **values: Any) -> None:
+        Retried for a few seconds when the database is unavailable (e.g. restarting).
+        """
+        values = {
+            "status": RunStatus(status).value,
+            "error_message": error_message,
+            "result": None if result is None else dict(result),
+            "completed_at": at,
+            **{name: getattr(counters, name) for name in COUNTERS},
+        }
+        for delay in (*CLOSE_RETRY_DELAYS, None):
+            try:
+                await self._update("close the run's audit row", run_id, **values)
+                return
+            except StorageUnavailableError:
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def _update(self, action: str, run_id: UUID, **values: Any) -> None:
         # The port names runs by their random id alone: the caller got it from start().
-        async with self._engine.begin() as conn:
+        async with storage_failures(action), self._engine.begin() as conn:
             await conn.execute(
                 update(audits)
                 .where(audits.c.id == run_id)
