@@ -112,7 +112,13 @@ def _send_and_check(case: Case, answers: Answers) -> None:
 
 
 def _run(schema: OpenApiSchema, method: str, path: str) -> Answers:
-    """Every phase of one operation; the (status, code) pairs it answered."""
+    """Every phase of one operation; the (status, code) pairs it answered.
+
+    The schema is loaded from the running server, so it exists only once a fixture has
+    started it: `schemathesis.pytest.from_fixture` is the library's way, but it rewrites
+    pytest's private node id, which pytest 9.2 no longer has. `get_all_tests` is what it
+    calls underneath: one Hypothesis test per operation, with every phase.
+    """
     answers: Answers = Counter()
     selected = schema.include(method=method, path=path)
 
