@@ -15,7 +15,8 @@ Chromium (RSS and PSS of the process tree, sampled every second). Then the next 
 same again on the same processes; from the second wave on, runs reuse the cached PIMS
 sessions (no browser login) and find nothing new to write. Without --database-url
 it uses a throwaway database on PIMS_SYNC_TEST_POSTGRES_URL's server (or
-postgresql://postgres@127.0.0.1:5432/postgres). Exit 1 if a run did not complete.
+postgresql://postgres@127.0.0.1:5432/postgres). Exit 1 if a run did not complete
+or a clinic's cases differ from the simulator's appointments.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def main() -> None:
     runs = [each for result in results for each in result.runs]
     failed = [r for r in runs if r.status != "completed"]
     print("all runs completed" if not failed else f"{len(failed)} RUNS DID NOT COMPLETE")
-    raise SystemExit(1 if failed or len(runs) < plan.fires() * args.waves else 0)
+    wrong = [r for r in results if r.matching_clinics() < plan.clinics]
+    if wrong:
+        print(f"CASES DIFFER FROM THE SIMULATOR in {len(wrong)} wave(s)")
+    raise SystemExit(1 if failed or wrong or len(runs) < plan.fires() * args.waves else 0)
 
 
 if __name__ == "__main__":

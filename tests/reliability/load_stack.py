@@ -215,6 +215,13 @@ class LoadResult:
             return "n/a"
         return f"{statistics.median(values):.1f} s median, {values[-1]:.1f} s max"
 
+    def matching_clinics(self) -> int:
+        """Clinics whose cases are exactly the simulator's appointments of their window."""
+        return sum(
+            bool(self.expected.get(c)) and self.cases.get(c) == self.expected[c]
+            for c in self.clinics
+        )
+
     def summary(self) -> list[str]:
         """The figures, one line each (printed by the test and the benchmark)."""
         plan, minutes, fire_at = self.plan, max(self.wall_seconds, 1e-9) / 60, self.fire_at
@@ -230,7 +237,8 @@ class LoadResult:
             f"load: PIMS requests {self.sim_stats.get('totalRequests')} "
             f"(logins {self.sim_stats.get('logins')}, "
             f"login failures {self.sim_stats.get('loginFailures')}), "
-            f"cases {sum(len(c) for c in self.cases.values())}",
+            f"cases {sum(len(c) for c in self.cases.values())}, equal to the simulator's "
+            f"appointments of the window for {self.matching_clinics()}/{len(self.clinics)} clinics",
         ]
         total_rss = total_pss = 0
         for label, tree in self.memory.items():
