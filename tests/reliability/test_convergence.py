@@ -40,6 +40,7 @@ from tests.e2e.sync_stack import SIM_INSTANT, SIM_NOW, ZONE, Stack, running_stac
 from tests.reliability.convergence import (
     DAYS_AHEAD,
     LOOKBACK_DAYS,
+    TIMEOUT,
     ConvergenceMachine,
     Phase,
     profile_settings,
@@ -264,6 +265,7 @@ def real(database: str) -> Iterator[Real]:
                 pims.idexx.close()
 
 
+@TIMEOUT
 def test_cases_converge_to_the_pims_and_never_duplicate(real: Real, database: str) -> None:
     started = time.monotonic()
     run_state_machine_as_test(real.machine, settings=SETTINGS)

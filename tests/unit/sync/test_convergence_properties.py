@@ -41,6 +41,7 @@ from pims_sync.sync.service import SyncRequest, SyncService
 from tests.reliability.convergence import (
     DAYS_AHEAD,
     LOOKBACK_DAYS,
+    TIMEOUT,
     ConvergenceMachine,
     Phase,
     final_truth,
@@ -286,6 +287,7 @@ class LocalConvergence(ConvergenceMachine):
             self.memory.close()
 
 
+@TIMEOUT
 def test_cases_converge_to_the_pims_and_never_duplicate() -> None:
     run_state_machine_as_test(LocalConvergence, settings=SETTINGS)
 
