@@ -68,6 +68,25 @@ async def test_delete_removes_the_event_everywhere(client: httpx.AsyncClient) ->
     assert again.status_code == 404
 
 
+async def test_restore_brings_a_deleted_appointment_back_as_it_was(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await sim_day(client)
+    target = first_appointment(before)
+    refused = await client.post(f"/__sim__/appointments/{target['id']}/restore")
+    assert refused.status_code == 400  # not deleted
+    await client.post(f"/__sim__/appointments/{target['id']}/delete")
+    restored = await client.post(f"/__sim__/appointments/{target['id']}/restore")
+    assert restored.json()["appointment"]["id"] == target["id"]
+    volatile = {"last_updated_at", "last_updated_by"}
+    after = await sim_day(client)
+    assert [{k: v for k, v in e.items() if k not in volatile} for e in after] == [
+        {k: v for k, v in e.items() if k not in volatile} for e in before
+    ]
+    unknown = await client.post("/__sim__/appointments/999999999/restore")
+    assert unknown.status_code == 404
+
+
 async def test_move_changes_only_the_time(client: httpx.AsyncClient) -> None:
     before = await sim_day(client)
     target = first_appointment(before)
