@@ -51,7 +51,9 @@ class DiskFull:
 
     def __init__(self) -> None:
         self._armed = threading.Event()
+        self._let_through = 0
         self.failed_statements = 0
+        self.passed_statements = 0
 
     def install(self, engine: AsyncEngine) -> None:
         """Hook the engine (called in the server's thread before it serves)."""
@@ -59,14 +61,21 @@ class DiskFull:
 
         def refuse(*args: Any) -> None:
             statement = str(args[2])
-            if self._armed.is_set() and _CASE_WRITE.match(statement):
-                self.failed_statements += 1
-                raise error
+            if not self._armed.is_set() or not _CASE_WRITE.match(statement):
+                return
+            if self._let_through > 0:
+                self._let_through -= 1
+                self.passed_statements += 1
+                return
+            self.failed_statements += 1
+            raise error
 
         event.listen(engine.sync_engine, "before_cursor_execute", refuse)
 
-    def arm(self) -> None:
-        self.failed_statements = 0
+    def arm(self, after: int = 0) -> None:
+        """Fail every write to cases/patients from now on, except the next `after` ones."""
+        self.failed_statements = self.passed_statements = 0
+        self._let_through = after
         self._armed.set()
 
     def disarm(self) -> None:

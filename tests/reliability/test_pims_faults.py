@@ -593,7 +593,10 @@ def test_disk_full_fails_the_run_and_the_next_run_converges(
         "A `before_cursor_execute` hook on the API server's own engine makes every INSERT/"
         "UPDATE of `cases` and `patients` raise the driver's error for a full disk "
         f"(SQLite: `{SQLITE_FULL}`; Postgres: psycopg's DiskFull, SQLSTATE 53100), so it "
-        "rises where a real one would. Expected: the run fails with a clear storage "
+        "rises where a real one would. For inbound, cases and full the first write of the "
+        "batch (its cases upsert) still goes through and the second (its patient rows, same "
+        "transaction) fails, so nothing stays written only if the batch is rolled back; "
+        "reconciliation's first write fails. Expected: the run fails with a clear storage "
         "message (a full run: 207, every phase that writes failed), the audit row says "
         "so, the batch is rolled back (nothing partial), and a run without the fault "
         "converges.",
@@ -603,13 +606,18 @@ def test_disk_full_fails_the_run_and_the_next_run_converges(
         if phase == "full"
         else "503 storage_unavailable"
     )
+    # Inbound and cases write a batch's cases, then its patient rows, in one transaction:
+    # the first statement goes through, so nothing stays written only if it is rolled back.
+    # Reconciliation writes cases alone: its first statement fails.
+    after = 0 if phase == "reconcile" else 1
     result = cell(
         matrix,
         DISK_FULL,
         phase,
-        matrix.disk.arm,
+        lambda: matrix.disk.arm(after=after),
         expected=expected + "; nothing written",
         evidence=nothing_written,
     )
     assert matrix.disk.failed_statements > 0
+    assert matrix.disk.passed_statements == after
     assert "disk" in result.top["error_message"] or "space" in result.top["error_message"]
