@@ -200,13 +200,34 @@ def _expected(appointment: PimsAppointment) -> dict[str, Any]:
         "patient.owner_name": appointment.owner_name,
         "patient.owner_phone": appointment.owner_phone,
         "patient.owner_email": appointment.owner_email,
+        # What inbound compares next time, and what downstream software reads.
+        "source": "pims:idexx-neo",
+        "metadata.pimsAppointment.status": appointment.status,
+        "metadata.pimsAppointment.consultationId": appointment.consultation_id,
+        "metadata.entities.patient.owner.phone": appointment.owner_phone,
     }
+
+
+def _path(document: Mapping[str, Any], *keys: str) -> Any:
+    value: Any = document
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def _actual(case: CaseRow) -> dict[str, Any]:
     patient = case.patient or {}
     scheduled = case.scheduled_at.astimezone(UTC) if case.scheduled_at else None
+    metadata = case.metadata
     return {
+        "source": case.source,
+        "metadata.pimsAppointment.status": _path(metadata, "pimsAppointment", "status"),
+        "metadata.pimsAppointment.consultationId": _path(
+            metadata, "pimsAppointment", "consultationId"
+        ),
+        "metadata.entities.patient.owner.phone": _path(
+            metadata, "entities", "patient", "owner", "phone"
+        ),
         "scheduled_at": scheduled,
         "status": case.status,
         "type": case.type,
