@@ -367,7 +367,7 @@ class Matrix:
         if children:
             order = {"inbound": 0, "cases": 1, "reconciliation": 2}
             kids = sorted(children, key=lambda c: order.get(str(c["sync_type"]), 9))
-            text += " (" + ", ".join(f"{c['sync_type']} {c['status']}" for c in kids) + ")"
+            text += " (" + ", ".join(_child(c) for c in kids) + ")"
         return top, children, text
 
     def record(
@@ -387,6 +387,12 @@ class Matrix:
                 backend=self.backend,
             )
         )
+
+
+def _child(row: dict[str, Any]) -> str:
+    """`cases completed`, `inbound failed`, or `reconciliation failed (skipped)`."""
+    skipped = str(row["error_message"] or "").startswith("skipped")
+    return f"{row['sync_type']} {row['status']}" + (" (skipped)" if skipped else "")
 
 
 def verdict(response: httpx.Response) -> str:
