@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     scheduler_tick_seconds: float = Field(
         15, ge=0.2, le=60, validation_alias=AliasChoices("SCHEDULER_TICK_SECONDS")
     )
-    # A run silent this long belongs to a dead process; keep it well above 30 s (the
-    # pipeline's own heartbeat period) outside tests.
+    # A run silent this long belongs to a dead process (runs beat every min(30 s, a
+    # quarter of it)); keep it at a minute or more outside tests.
     run_stale_seconds: float = Field(
         120, ge=2, le=3600, validation_alias=AliasChoices("RUN_STALE_SECONDS")
     )
