@@ -62,6 +62,14 @@ class TestCalendar:
         assert sparse.client.full_name == "SAM"
         assert sparse.duration_minutes == 15  # no end: the original's 15-minute default
 
+    def test_nul_characters_are_dropped_postgres_stores_none(self) -> None:
+        event = load_fixture("calendar_bare_array.json")[0]
+        event = {**event, "patient_name": "BEL\x00LA", "last_name": "\x00", "reason": "a\u0000b"}
+        [appointment] = parse_calendar([event], LA).appointments
+        assert appointment.patient.name == "BELLA"
+        assert appointment.client.last_name is None
+        assert appointment.reason == "ab"
+
     def test_empty_list_is_an_empty_page(self) -> None:
         assert len(parse_calendar([], LA)) == 0
 

@@ -74,7 +74,9 @@ def text(value: object) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, int | float | str):
-        result = str(value).strip()
+        # NUL never means anything in a PIMS field, and Postgres can store it in neither
+        # text nor JSON: kept, it would fail the whole run's writes.
+        result = str(value).replace("\x00", "").strip()
         return result or None
     return None
 
