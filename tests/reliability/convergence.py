@@ -180,7 +180,6 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def __init__(self, pims: PimsWorld, service: SyncUnderTest) -> None:
         super().__init__()
         self.pims, self.service = pims, service
-        self.started = pims.now()
         self.advanced = timedelta()
         self.deleted: list[str] = []
         self.notes_frozen: set[str] = set()
@@ -206,7 +205,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         return self._seen
 
     def _choose_focus(self) -> set[str]:
-        """A dozen appointments (past, running, later, yesterday to tomorrow) most steps touch.
+        """Two appointments a day (an earlier, a later one), yesterday to tomorrow.
 
         Changes spread over ~120 appointments rarely meet; bugs live where they do
         (deleted, then restored, then its owner's phone changed...).
@@ -276,6 +275,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """Rescheduled in place: same id, new time (maybe out of the window)."""
         event = self._pick(data, "moved")
         if event is not None:
+            # A visit moved after its final consultation was read: the simulator re-times
+            # its consultation (maybe back to a draft); the case keeps what it read.
+            self._freeze_if_final(event)
             start = self._moment(day, slot)
             self.pims.move(str(event["id"]), start)
             self._note(f"move {event['id']} to {start}")
@@ -314,10 +316,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         if event is None:
             return
         cid = str(event["consultation_id"])
-        case = self._case(str(event["id"]))
-        document = case.metadata.get("pimsConsultation") if case is not None else None
-        if isinstance(document, dict) and document.get("id") == cid and document.get("isFinal"):
-            self.notes_frozen.add(cid)  # spec §6.2: a final consultation is not read again
+        self._freeze_if_final(event)
         self.pims.write_notes(cid, f"<p>{words}</p>", "completed" if final else "in_progress")
         self._note(f"notes {cid} ({'final' if final else 'draft'}): {words!r}")
 
@@ -378,6 +377,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert_none(
             self._title("cases differ from the PIMS"), convergence_problems(truth, snapshot)
         )
+
+    def _freeze_if_final(self, event: dict[str, Any]) -> None:
+        """Its consultation may change now; if the case read a final version, it keeps it.
+
+        Spec §6.2 reads a final consultation once: later changes never reach the case.
+        """
+        case = self._case(str(event["id"]))
+        document = case.metadata.get("pimsConsultation") if case is not None else None
+        if isinstance(document, dict) and document.get("isFinal") is True:
+            self.notes_frozen.add(str(document.get("id")))
 
     def _case(self, appointment_id: str) -> Any:
         key = external_id(appointment_id)

@@ -6,8 +6,9 @@ The truth is the simulator's calendar over the final full sync's window (spec §
   true instant, its mapped status and type, and its patient and owner as the feed says;
 - every past appointment with a consultation (start at or before now, in the cases
   window) carries that consultation's notes and status as the page-data shows them,
-  unless its notes changed after a final consultation was fetched (spec §6.2 fetches a
-  final consultation once: such a case keeps the notes it read);
+  unless the consultation changed after a final version was fetched (notes edited, or
+  the visit moved and re-timed by the simulator): spec §6.2 reads a final consultation
+  once, so such a case keeps what it read;
 - every case in the reconciliation window whose appointment is not in the calendar is
   soft-deleted (`reviewed`, `metadata.reconciliation.softDeleted`);
 - no case is soft-deleted while its appointment is in the calendar.
@@ -146,7 +147,7 @@ class Truth:
     lookback_days: int
     appointments: Sequence[PimsAppointment]
     consultations: Mapping[str, PimsConsultation]
-    # Consultations whose notes changed after a final version was fetched (kept as read).
+    # Consultations that changed after a final version was fetched (kept as read).
     notes_frozen: Collection[str] = ()
 
     @property
