@@ -25,7 +25,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from pims_sync.adapters.idexx.parsing import parse_calendar, parse_consultation
 from pims_sync.adapters.memory.stores import MemoryCaseStore, MemoryRunStore
-from pims_sync.domain.appointments import CalendarPage
+from pims_sync.domain.appointments import CalendarPage, Client
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.runs import SyncType
@@ -55,7 +55,7 @@ from tests.reliability.truth import (
     convergence_problems,
 )
 
-from .conftest import CLINIC_ID, Clinics, Credentials
+from .conftest import CLINIC_ID, Clinics, Credentials, appointment, make_world
 
 ZONE = ZoneInfo("America/Los_Angeles")
 # A Wednesday afternoon (simulator wall clock, naive): past, running and later visits.
@@ -331,3 +331,18 @@ def test_a_restore_by_reconciliation_keeps_the_new_phone_of_its_owner() -> None:
     pims.change_phone(str(event["client_id"]), None)
     service.run(Phase("reconcile", lookback_days=1))
     _converged(pims, service)
+
+
+async def test_a_cancellation_reconciled_alone_brings_type_and_owner_in_step() -> None:
+    """Type, status and patients row follow the PIMS, so the next inbound has nothing stale."""
+    world = make_world(appointment("1", hour=9))
+    await world.run(SyncType.INBOUND)
+    owner = Client(id="c1", first_name="Ann", last_name="Lee", phone="555-0199")
+    world.provider.move("1", status="Cancelled", type_description="Surgery", client=owner)
+    await world.run(SyncType.RECONCILIATION, lookback_days=1)
+    await world.run(SyncType.INBOUND)
+    case = await world.case("1")
+    patient = await world.cases.patient_of(clinic_id=CLINIC_ID, external_id=case.external_id)
+    assert (case.status, case.type) == ("reviewed", "surgery")
+    assert patient is not None
+    assert patient.owner_phone == "555-0199"
