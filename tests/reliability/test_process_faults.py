@@ -9,6 +9,10 @@ promise: the outcome the spec asks for, the audit rows closed, no case lost or d
 after a clean recovery run, no soft-delete of an appointment that still exists, and no case
 without its patient row (no half-written batch). Each cell syncs its own new clinic (same
 simulated practice), so cells do not inherit each other's state.
+
+Cost: one `serve` per database, plus one more after each SIGTERM or kill -9 (it also runs
+that cell's recovery); the simulator is restarted after each kill. KEEP_FAULT_WORKDIR=1
+keeps the processes' logs (under /tmp/pims-sync-faults-*) for a look after a failure.
 """
 
 from __future__ import annotations
@@ -60,9 +64,9 @@ RUN_BODY: dict[str, dict[str, Any]] = {
     "full": WINDOW,
 }
 SLOWED: dict[str, tuple[str, int]] = {
-    "inbound": ("calendar", 4000),
+    "inbound": ("calendar", 6000),
     "cases": ("page-data", 500),
-    "reconcile": ("calendar", 4000),
+    "reconcile": ("calendar", 6000),
     "full": ("page-data", 1000),
 }
 # Short periods (a run is stale after 4 s of silence, 2 s of shutdown grace), a faster PIMS.
