@@ -234,6 +234,10 @@ class IdexxSession:
         try:
             if cache is not None and self._generation + int(self.from_cache) > 0:
                 await cache.touch(self._login.clinic_id, json.dumps(self._api.cookies()))
+        except Exception:
+            # Best effort: the cache only saves a login. A database outage must neither
+            # fail a run that worked nor hide the error of one that did not.
+            log.warning("could not remember the PIMS session (next run logs in)", exc_info=True)
         finally:
             await self._api.aclose()
             await self._provider.pool.close_idle()
