@@ -281,11 +281,11 @@ def test_simulator_killed_mid_phase(
     fault_report.describe(
         SIM_KILLED,
         "the simulator runs as its own process (what `pims-sync simulator` runs); once the "
-        "run is inside the phase (calendar or page-data slowed by a latency fault) it gets SIGKILL, so open "
-        "requests drop and new ones are refused. Expected (spec §6): the run fails with "
-        "`pims_unavailable`, nothing is soft-deleted (a failed PIMS fetch deletes nothing). "
-        "The simulator is then started again with the same seed and frozen clock (the same "
-        "world) and a clean full run must converge.",
+        "run is inside the phase (calendar or page-data slowed by a latency fault) it gets "
+        "SIGKILL, so open requests drop and new ones are refused. Expected (spec §6): the "
+        "run fails with `pims_unavailable`, nothing is soft-deleted (a failed PIMS fetch "
+        "deletes nothing). The simulator is then started again with the same seed and "
+        "frozen clock (the same world) and a clean full run must converge.",
     )
     sim = calm_simulator
     world = World(shared_url, sim)
