@@ -258,7 +258,8 @@ def _rejected_after_login(
     endpoint: str, error: PimsSessionExpiredError
 ) -> PimsRequestRejectedError:
     """The PIMS refused a session it had just opened; the message says how it refused."""
-    how = str(error).removeprefix(f"IDEXX Neo {endpoint}: ")
+    # The "(session expired?)" guess no longer holds: the session is brand new.
+    how = str(error).removeprefix(f"IDEXX Neo {endpoint}: ").removesuffix(" (session expired?)")
     return PimsRequestRejectedError(
         f"IDEXX Neo {endpoint} rejected the session again right after a fresh login: {how}",
         endpoint=endpoint,
