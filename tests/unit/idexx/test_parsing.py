@@ -12,13 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pims_sync.adapters.idexx.parsing import (
-    EVENT_TEXT_FIELDS,
-    MAX_NOTES_BYTES,
-    parse_calendar,
-    parse_consultation,
-    parse_event,
-)
+from pims_sync.adapters.idexx.page_data import MAX_NOTES_BYTES, parse_consultation
+from pims_sync.adapters.idexx.parsing import EVENT_TEXT_FIELDS, parse_calendar, parse_event
 from pims_sync.errors import PimsPayloadError
 from tests.unit.idexx.snapshots import assert_snapshot, load_fixture
 

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis.stateful import run_state_machine_as_test
 
-from pims_sync.adapters.idexx.parsing import parse_calendar, parse_consultation
+from pims_sync.adapters.idexx.page_data import parse_consultation
+from pims_sync.adapters.idexx.parsing import parse_calendar
 from pims_sync.adapters.memory.stores import MemoryCaseStore, MemoryRunStore
 from pims_sync.domain.appointments import CalendarPage, Client
 from pims_sync.domain.clinics import Clinic

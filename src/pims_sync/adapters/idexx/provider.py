@@ -23,7 +23,8 @@ from pims_sync.adapters.idexx.api import (
 from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
-from pims_sync.adapters.idexx.parsing import parse_calendar, parse_consultation
+from pims_sync.adapters.idexx.page_data import parse_consultation
+from pims_sync.adapters.idexx.parsing import parse_calendar
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
@@ -41,7 +42,7 @@ from pims_sync.ports.session_cache import SessionCache
 log = logging.getLogger(__name__)
 
 NAME = "IDEXX Neo"
-# A consultation's page-data is a few kB; its notes may be up to 1 MiB (parsing.py): past
+# A consultation's page-data is a few kB; its notes may be up to 1 MiB (page_data.py): past
 # 4 MiB the answer is refused unread, for that consultation only.
 PAGE_DATA_MAX_BYTES = 4 * 1024 * 1024
 
