@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,18 +31,41 @@ def _conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty Postgres database, dropped after the test."""
+@contextmanager
+def new_postgres_database(label: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (a copy of `template` if given), dropped afterwards."""
     admin = postgres_admin_url()
-    name = f"pims_sync_test_{uuid.uuid4().hex[:12]}"
+    name = f"pims_sync_{label}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_database(kind: str, directory: Path, label: str) -> Iterator[str]:
+    """A database of this kind ("sqlite" or "postgres") at the head migration, for a module."""
+    from pims_sync.adapters.sql.migrate import upgrade_database
+
+    if kind == "sqlite":
+        url = f"sqlite:///{directory / 'pims-sync.db'}"
+        upgrade_database(url)
+        yield url
+        return
+    with new_postgres_database(label) as url:
+        upgrade_database(url)
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty Postgres database, dropped after the test."""
+    with new_postgres_database("test") as url:
+        yield url
 
 
 @pytest.fixture

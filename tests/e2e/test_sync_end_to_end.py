@@ -8,19 +8,14 @@ cases in step with it, so the next test starts from a synced clinic.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.domain.cases import external_id, map_status
-from tests.conftest import _conninfo, postgres_admin_url
+from tests.conftest import migrated_database
 from tests.e2e.sync_stack import (
     SIM_INSTANT,
     TODAY,
@@ -45,22 +40,8 @@ def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A migrated database of the module's backend, for all its tests."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("e2e-sync") / "pims-sync.db"
-        upgrade_database(f"sqlite:///{path}")
-        yield f"sqlite:///{path}"
-        return
-    admin = postgres_admin_url()
-    name = f"pims_sync_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_database(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("e2e"), "e2e") as url:
         yield url
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 import uvicorn
 from sqlalchemy import Engine, create_engine, func, select
-from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.adapters.sql import tables
@@ -36,7 +34,7 @@ from pims_sync.bootstrap import Services, build_services
 from pims_sync.domain.appointments import Appointment, Client, Patient
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.settings import Settings, load_settings
-from tests.conftest import postgres_admin_url
+from tests.conftest import new_postgres_database
 
 ENCRYPTION_KEY = "hostile-input-encryption-key-0123456789"
 PASSWORD = "fake-pims-password"
@@ -166,17 +164,9 @@ def migrated_copy(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Itera
         shutil.copyfile(request.getfixturevalue("_migrated_sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    admin = postgres_admin_url()
     template = request.getfixturevalue("_migrated_postgres_template")
-    name = f"pims_sync_hostile_{uuid.uuid4().hex[:12]}"
-    conninfo = make_url(admin).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_postgres_database("hostile", template=template) as url:
+        yield url
 
 
 @contextmanager

@@ -17,24 +17,19 @@ More examples: `PIMS_SYNC_CONVERGENCE_PROFILE=long` (see docs/pipeline.md).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
 from hypothesis.stateful import run_state_machine_as_test
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql import tables
-from pims_sync.adapters.sql.migrate import upgrade_database
-from tests.conftest import _conninfo, postgres_admin_url
+from tests.conftest import migrated_database
 from tests.e2e import sync_stack
 from tests.e2e.sync_stack import SIM_INSTANT, SIM_NOW, ZONE, Stack, running_stack
 from tests.reliability.convergence import (
@@ -58,22 +53,10 @@ def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A migrated database of the module's backend."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("convergence") / "pims-sync.db"
-        upgrade_database(f"sqlite:///{path}")
-        yield f"sqlite:///{path}"
-        return
-    admin = postgres_admin_url()
-    name = f"pims_sync_convergence_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_database(url)
+    with migrated_database(
+        request.param, tmp_path_factory.mktemp("convergence"), "convergence"
+    ) as url:
         yield url
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

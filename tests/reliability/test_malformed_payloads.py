@@ -15,19 +15,14 @@ generated (`reset`, then a clean full run) so the next starts from a synced clin
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.domain.cases import external_id
-from tests.conftest import _conninfo, postgres_admin_url
+from tests.conftest import migrated_database
 from tests.e2e.sync_stack import TODAY, Stack, running_stack
 from tests.reliability.report import FaultReport, FaultRow
 
@@ -42,22 +37,8 @@ def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A migrated database of the module's backend, for all its tests."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("malformed") / "pims-sync.db"
-        upgrade_database(f"sqlite:///{path}")
-        yield f"sqlite:///{path}"
-        return
-    admin = postgres_admin_url()
-    name = f"pims_sync_malformed_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_database(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("malformed"), "malformed") as url:
         yield url
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

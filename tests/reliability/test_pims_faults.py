@@ -11,19 +11,16 @@ docs/reliability.md before asserting.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql.migrate import upgrade_database
-from tests.conftest import _conninfo, postgres_admin_url
+from tests.conftest import migrated_database
 from tests.e2e.sync_stack import TODAY, StackOptions, running_stack
 from tests.reliability.pims_matrix import (
     OK,
@@ -113,18 +110,12 @@ def sqlite_matrix(
 
 
 @pytest.fixture(scope="module")
-def postgres_matrix(fault_report: FaultReport) -> Iterator[Matrix]:
-    admin = postgres_admin_url()
-    name = f"pims_sync_faults_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_database(url)
+def postgres_matrix(
+    tmp_path_factory: pytest.TempPathFactory, fault_report: FaultReport
+) -> Iterator[Matrix]:
+    directory = tmp_path_factory.mktemp("pims-faults-pg")
+    with migrated_database("postgres", directory, "faults") as url:
         yield from _matrix(url, "postgres", fault_report)
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -32,7 +31,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql.migrate import upgrade_database
-from tests.conftest import _conninfo, postgres_admin_url
+from tests.conftest import migrated_database
 from tests.integration.scheduling.harness import Serve, spawn_serve, wait_for
 from tests.reliability.process_stack import (
     FIRST,
@@ -102,19 +101,11 @@ def sim(workdir: Path) -> Iterator[SimProcess]:
 
 
 @pytest.fixture(scope="module")
-def shared_url() -> Iterator[str]:
+def shared_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A new database on the shared test server (never restarted here)."""
-    admin = postgres_admin_url()
-    name = f"pims_sync_faults_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade_database(url)
+    directory = tmp_path_factory.mktemp("process-faults")
+    with migrated_database("postgres", directory, "faults") as url:
         yield url
-    finally:
-        with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
