@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -31,7 +31,7 @@ from pims_sync.adapters.sql import tables
 from pims_sync.adapters.sql.engine import driver_url
 from pims_sync.adapters.sql.session_cache import SqlSessionCache
 from pims_sync.api.app import create_app
-from pims_sync.bootstrap import build_services
+from pims_sync.bootstrap import Services, build_services
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.retry import RetryPolicy
 from pims_sync.settings import Settings
@@ -141,22 +141,60 @@ class Database:
 EngineHook = Callable[[AsyncEngine], None]
 
 
-class ApiServer:
-    """The real FastAPI app under uvicorn in a thread, with the aligned sync clock."""
+class ThreadedApi:
+    """The real FastAPI app under uvicorn in a thread; a subclass builds its services."""
 
-    def __init__(self, settings: Settings, engine_hook: EngineHook | None = None) -> None:
+    def __init__(self, settings: Settings, name: str = "pims-sync-api") -> None:
         self.settings = settings
-        self._engine_hook = engine_hook
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self._server: uvicorn.Server | None = None
-        self._thread = threading.Thread(target=self._run, name="pims-sync-api", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    async def build(self) -> Services:
+        """The services the app serves, built in the server's own loop."""
+        raise NotImplementedError
 
     def _run(self) -> None:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
+        services = await self.build()
+        config = uvicorn.Config(create_app(self.settings, services), log_level="warning")
+        self._server = uvicorn.Server(config)
+        try:
+            await self._server.serve(sockets=[self._socket])
+        finally:
+            await services.aclose()
+
+    def start(self) -> Self:
+        """Start serving; return once uvicorn listens."""
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while self._server is None or not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop uvicorn (running syncs are stopped by the services' close)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._socket.close()
+
+
+class ApiServer(ThreadedApi):
+    """The service against the simulator: real provider, aligned sync clock."""
+
+    def __init__(self, settings: Settings, engine_hook: EngineHook | None = None) -> None:
+        super().__init__(settings)
+        self._engine_hook = engine_hook
+
+    async def build(self) -> Services:
+        """Services with a fast-retrying IdexxProvider and the aligned clock."""
         # Built in the server's own loop: the engine and the browser belong to it.
         settings = self.settings
         services = build_services(settings)
@@ -177,26 +215,7 @@ class ApiServer:
             timeout_seconds=settings.sync_timeout_ms / 1000,
             now=service_clock(),
         )
-        config = uvicorn.Config(create_app(settings, services), log_level="warning")
-        self._server = uvicorn.Server(config)
-        try:
-            await self._server.serve(sockets=[self._socket])
-        finally:
-            await services.aclose()
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while self._server is None or not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._socket.close()
+        return services
 
 
 async def _create_clinic(settings: Settings, sim: BackgroundSimulator) -> tuple[uuid.UUID, str]:

@@ -8,11 +8,7 @@ have changed.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,18 +19,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, create_engine, func, select
 
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.adapters.sql import tables
 from pims_sync.adapters.sql.engine import driver_url
-from pims_sync.api.app import create_app
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.domain.appointments import Appointment, Client, Patient
 from pims_sync.domain.credentials import PimsCredentials
-from pims_sync.settings import Settings, load_settings
+from pims_sync.settings import load_settings
 from tests.conftest import new_postgres_database
+from tests.e2e.sync_stack import ThreadedApi
 
 ENCRYPTION_KEY = "hostile-input-encryption-key-0123456789"
 PASSWORD = "fake-pims-password"
@@ -78,53 +73,31 @@ async def _seed(services: Services) -> Tenants:
     return Tenants(clinic.id, clinic_key, service_key, other.id)
 
 
-class HostileApi:
+class HostileApi(ThreadedApi):
     """The real app under uvicorn in a thread, on a migrated database, with a fake PIMS."""
 
     def __init__(self, database_url: str) -> None:
-        self.settings: Settings = load_settings(
-            database_url=database_url, encryption_key=ENCRYPTION_KEY, enable_scheduler=False
+        super().__init__(
+            load_settings(
+                database_url=database_url, encryption_key=ENCRYPTION_KEY, enable_scheduler=False
+            ),
+            name="hostile-api",
         )
         self.database_url = database_url
         self.provider = FakeProvider(appointments=fake_appointments(), password=PASSWORD)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self.tenants: Tenants | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread = threading.Thread(target=self._run, name="hostile-api", daemon=True)
         self.db: Engine = create_engine(driver_url(database_url, asynchronous=False))
 
-    def _run(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
+    async def build(self) -> Services:
+        """Services with the fake PIMS, and the tenants seeded."""
         services = build_services(self.settings)
         services.pims_provider = self.provider
         self.tenants = await _seed(services)
-        config = uvicorn.Config(create_app(self.settings, services), log_level="warning")
-        self._server = uvicorn.Server(config)
-        try:
-            await self._server.serve(sockets=[self._socket])
-        finally:
-            await services.aclose()
-
-    def start(self) -> HostileApi:
-        """Start serving; return once uvicorn listens."""
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while self._server is None or not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.02)
-        return self
+        return services
 
     def stop(self) -> None:
-        """Stop uvicorn (running syncs are stopped by the services' close)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._socket.close()
+        """Stop uvicorn, then the test's own engine."""
+        super().stop()
         self.db.dispose()
 
     @property
