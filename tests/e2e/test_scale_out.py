@@ -127,6 +127,11 @@ def test_three_processes_run_each_fire_time_once_and_survive_a_kill(
         elif each.run_id is None and each.status == "queued":
             # A job queued just before the shutdown waits in the queue for the next worker.
             assert each.fire_at >= stopping_at - timedelta(seconds=15), each
+        elif each.run_id is None and each.status == "failed":
+            # The killed process had claimed this fire (or taken its job) but not started
+            # a run yet: recovery closes it as abandoned, and it was in flight at the kill.
+            assert (each.reason or "").startswith("abandoned"), each
+            assert each.claimed_at <= killed_at, each
         elif each.run_id is None:
             assert each.status == "skipped", each
 
