@@ -31,6 +31,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql.migrate import upgrade_database
+from pims_sync.adapters.sql.runs import CLOSE_RETRY_DELAYS
 from tests.conftest import migrated_database
 from tests.integration.scheduling.harness import Serve, spawn_serve, wait_for
 from tests.reliability.process_stack import (
@@ -352,7 +353,8 @@ def test_postgres_restarted_mid_phase(
         "what the run was doing: a run waiting on the PIMS meanwhile completes (the pool "
         "pings and reconnects), a run whose write meets the outage fails with `the database "
         "could not …` (`storage_unavailable`). Either way every audit row is closed (the "
-        "close is retried until the database is back), the same process keeps serving "
+        f"close is retried for {sum(CLOSE_RETRY_DELAYS):g} s, longer than this outage), the "
+        "same process keeps serving "
         "(`/ready` answers 200 again), and a clean full sync converges.",
     )
     world = World(private_pg.url, calm_simulator)
