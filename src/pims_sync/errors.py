@@ -151,6 +151,18 @@ class PimsNotFoundError(PimsError, SkippableError):
     code = "pims_not_found"
 
 
+class PimsNotReadyError(PimsNotFoundError):
+    """The PIMS refused an item for now (a consultation not finished): skip, try next run."""
+
+    code = "pims_not_ready"
+
+
+class PimsRefusedError(PimsUnavailableError):
+    """The PIMS answered 200 with `{"success": false}`: an error, retried, never data."""
+
+    code = "pims_refused"
+
+
 class RunInProgressError(PimsSyncError):
     """A run for this clinic is already in progress."""
 
