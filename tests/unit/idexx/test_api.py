@@ -109,7 +109,6 @@ async def test_network_errors_are_retried() -> None:
             httpx.Response(302, headers={"Location": "https://evil.test/x"}),
             PimsRequestRejectedError,
         ),
-        (httpx.Response(302, headers={"Location": "/elsewhere"}), PimsPayloadError),
         (httpx.Response(404), PimsNotFoundError),
         (httpx.Response(400), PimsRequestRejectedError),
         (httpx.Response(200, text="{not json"), PimsPayloadError),

@@ -15,7 +15,7 @@ import pytest
 
 from pims_sync.adapters.idexx import provider as provider_module
 from pims_sync.adapters.idexx.browser import BrowserPool
-from pims_sync.adapters.idexx.config import IdexxOptions
+from pims_sync.adapters.idexx.config import USER_AGENT, IdexxOptions
 from pims_sync.adapters.idexx.provider import IdexxProvider
 from pims_sync.adapters.memory.session_cache import InMemorySessionCache
 from pims_sync.domain.credentials import PimsCredentials
@@ -48,10 +48,10 @@ class StubPool:
 def logins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     done: list[int] = []
 
-    async def fake_log_in(context: object, **kwargs: Any) -> tuple[list[dict[str, object]], str]:
+    async def fake_log_in(context: object, **kwargs: Any) -> list[dict[str, object]]:
         done.append(1)
         token = f"token-{len(done)}"
-        return [{"name": "neo_session", "value": token, "domain": "us.idexxneo.test"}], "UA/1"
+        return [{"name": "neo_session", "value": token, "domain": "us.idexxneo.test"}]
 
     monkeypatch.setattr(provider_module, "log_in", fake_log_in)
     return done
@@ -88,7 +88,7 @@ async def test_calendar_query_uses_clinic_wall_clock_bounds(logins: list[int]) -
         "/appointments/getCalendarEventData"
         "?start=2026-01-22%2000%3A00%3A00&end=2026-01-22%2023%3A59%3A59"
     )
-    assert seen[0].headers["User-Agent"] == "UA/1"
+    assert seen[0].headers["User-Agent"] == USER_AGENT
     assert [a.appointment_id for a in page.appointments] == ["1"]  # the overlap is not ours
     assert logins == [1]
 

@@ -2,6 +2,8 @@
 
 Each call is paced by the clinic's RateLimiter, retried per the RetryPolicy on
 transient failures, and classified into the PIMS error family; never an empty result.
+JSON is read by content whatever the Content-Type says; same-origin redirects are followed
+(a few hops), a redirect to the login page or HTML instead of JSON is an expired session.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.config import USER_AGENT
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.domain.retry import RetryPolicy, call_with_retry
 from pims_sync.errors import (
     PimsNotFoundError,
+    PimsNotReadyError,
     PimsPayloadError,
+    PimsRefusedError,
     PimsRequestRejectedError,
     PimsRetriesExhaustedError,
     PimsSessionExpiredError,
@@ -36,6 +41,10 @@ RequestObserver = Callable[[str, int | str, float], None]
 # No answer is read into memory past this (callers may ask for less): a month of calendar
 # at the plausible 400 events a day is ~15 MB.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+MAX_REDIRECTS = 5  # same-origin hops followed for one call
+# At most this much of the PIMS's own words goes into an error (never into logs).
+PIMS_TEXT_CHARS = 120
+_REFUSALS = (False, 0, "false", "0")  # values of `success` that make a 200 JSON a refusal
 
 
 class IdexxApi:
@@ -50,8 +59,11 @@ class IdexxApi:
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
         observer: RequestObserver | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
+        # The login browser's user agent, so data calls look like the page's own XHR.
         headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
+        headers["User-Agent"] = user_agent
         self._origin = _origin(base_url)
         self._limiter = limiter
         self._retry = retry
@@ -65,10 +77,6 @@ class IdexxApi:
         )
         self.requests_sent = 0
         self._observer = observer
-
-    def set_user_agent(self, user_agent: str) -> None:
-        """Send the browser's own user agent, so data calls look like the page's XHR."""
-        self._client.headers["User-Agent"] = user_agent
 
     def use_cookies(self, cookies: list[Cookie]) -> None:
         """Replace the session cookies (after a login or from the cache)."""
@@ -96,11 +104,20 @@ class IdexxApi:
         ]
 
     async def get_json(
-        self, endpoint: str, path: str, *, max_bytes: int = MAX_RESPONSE_BYTES
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        refusal_means_not_ready: bool = False,
+        check: Callable[[bytes], None] | None = None,
     ) -> object:
         """GET `path` and return its JSON, retrying transient failures per the policy.
 
         A body larger than `max_bytes` (decoded) is a PimsPayloadError, read no further.
+        A 200 `{"success": false}` is retried (PimsRefusedError), or with
+        `refusal_means_not_ready` a PimsNotReadyError at once (skip the item this run).
+        `check`, if given, sees a 2xx body before it is parsed and may refuse it.
         """
 
         def note_retry(attempt: int, error: BaseException, delay: float) -> None:
@@ -117,9 +134,15 @@ class IdexxApi:
         try:
             return await call_with_retry(
                 self._retry,
-                lambda: self._get_once(endpoint, path, max_bytes),
+                lambda: self._get_once(endpoint, path, max_bytes, refusal_means_not_ready, check),
                 on_retry=note_retry,
             )
+        except PimsRefusedError as error:
+            raise PimsRetriesExhaustedError(
+                f"IDEXX Neo {endpoint} refused the request (success: false) on all "
+                f"{self._retry.max_attempts} attempts{error.context.get('said') or ''}",
+                endpoint=endpoint,
+            ) from error
         except PimsUnavailableError as error:
             last = f"HTTP {error.status}" if error.status else str(error)
             raise PimsRetriesExhaustedError(
@@ -129,12 +152,36 @@ class IdexxApi:
                 status=error.status,
             ) from error
 
-    async def _get_once(self, endpoint: str, path: str, max_bytes: int) -> object:
+    async def _get_once(
+        self,
+        endpoint: str,
+        path: str,
+        max_bytes: int,
+        refusal_means_not_ready: bool,
+        check: Callable[[bytes], None] | None = None,
+    ) -> object:
+        target = path
+        for _ in range(MAX_REDIRECTS + 1):
+            response, body = await self._send(endpoint, target, max_bytes)
+            if not response.is_redirect:
+                payload = self._classify(endpoint, response, body, check)
+                _check_refusal(endpoint, payload, refusal_means_not_ready)
+                return payload
+            target = self._redirect_target(endpoint, response)
+        raise PimsRequestRejectedError(
+            f"IDEXX Neo {endpoint}: more than {MAX_REDIRECTS} redirects; not followed further",
+            endpoint=endpoint,
+        )
+
+    async def _send(
+        self, endpoint: str, target: str, max_bytes: int
+    ) -> tuple[httpx.Response, bytes]:
+        """One paced request (a redirect hop is one too): its response and 2xx body."""
         async with self._limiter.slot():
             started = time.monotonic()
             self.requests_sent += 1
             try:
-                async with self._client.stream("GET", path) as response:
+                async with self._client.stream("GET", target) as response:
                     body = await _bounded_body(endpoint, response, max_bytes)
             except PimsPayloadError:
                 self._observe(endpoint, response.status_code, started)  # answered, too large
@@ -150,7 +197,7 @@ class IdexxApi:
                     f"IDEXX Neo {endpoint} unreachable: {type(error).__name__}", endpoint=endpoint
                 ) from error
         self._observe(endpoint, response.status_code, started)
-        return self._classify(endpoint, response, body)
+        return response, body
 
     def _observe(self, endpoint: str, status: int | str, started: float) -> None:
         seconds = time.monotonic() - started
@@ -161,10 +208,14 @@ class IdexxApi:
         if self._observer is not None:
             self._observer(endpoint, status, seconds)
 
-    def _classify(self, endpoint: str, response: httpx.Response, body: bytes) -> object:
+    def _classify(
+        self,
+        endpoint: str,
+        response: httpx.Response,
+        body: bytes,
+        check: Callable[[bytes], None] | None = None,
+    ) -> object:
         status = response.status_code
-        if response.is_redirect:
-            self._redirect_error(endpoint, response)
         if status in (401, 403):
             raise PimsSessionExpiredError(f"IDEXX Neo {endpoint}: HTTP {status}", endpoint=endpoint)
         if status == 404:
@@ -176,13 +227,16 @@ class IdexxApi:
                 status=status,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
-        if status >= 400 or status < 200:
+        if status >= 300 or status < 200:  # 3xx here: a redirect without a location
             raise PimsRequestRejectedError(
                 f"IDEXX Neo {endpoint}: HTTP {status}", endpoint=endpoint
             )
+        if check is not None:
+            check(body)  # e.g. count elements before any JSON is built (budget.py)
         return _json_body(endpoint, response, body)
 
-    def _redirect_error(self, endpoint: str, response: httpx.Response) -> None:
+    def _redirect_target(self, endpoint: str, response: httpx.Response) -> str:
+        """Where a redirect leads, if it may be followed: same origin, not the login page."""
         target = response.next_request.url if response.next_request else None
         if target is None or _origin(str(target)) != self._origin:
             raise PimsRequestRejectedError(
@@ -193,9 +247,7 @@ class IdexxApi:
             raise PimsSessionExpiredError(
                 f"IDEXX Neo {endpoint}: redirected to the login page", endpoint=endpoint
             )
-        raise PimsPayloadError(
-            f"IDEXX Neo {endpoint}: unexpected redirect to {target.path}", endpoint=endpoint
-        )
+        return str(target)
 
     async def aclose(self) -> None:
         """Close the HTTP connection pool."""
@@ -226,18 +278,51 @@ def _too_large(endpoint: str, max_bytes: int) -> PimsPayloadError:
 
 
 def _json_body(endpoint: str, response: httpx.Response, raw: bytes) -> object:
+    """JSON read by content: a JSON body is data whatever its Content-Type label says."""
+    body = raw.removeprefix(b"\xef\xbb\xbf").strip()
+    try:
+        return json.loads(body)
+    except RecursionError:  # nested deeper than Python parses
+        raise PimsPayloadError(f"IDEXX Neo {endpoint}: response is not JSON") from None
+    except ValueError:
+        pass
     content_type = response.headers.get("content-type", "").lower()
-    body = raw.lstrip()
     # The site answers an expired session on XHR with its login page (200 + HTML).
-    if "html" in content_type or body[:1] == b"<":
+    if body[:1] == b"<" or ("html" in content_type and body[:1] not in (b"{", b"[")):
         raise PimsSessionExpiredError(
             f"IDEXX Neo {endpoint}: HTML where JSON was expected (session expired?)",
             endpoint=endpoint,
         )
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
-        raise PimsPayloadError(f"IDEXX Neo {endpoint}: response is not JSON") from None
+    raise PimsPayloadError(f"IDEXX Neo {endpoint}: response is not JSON")
+
+
+def _check_refusal(endpoint: str, payload: object, not_ready: bool) -> None:
+    """A 200 `{"success": false, ...}` is the PIMS saying no: an error, never data."""
+    if not isinstance(payload, dict) or not _is_refusal(payload.get("success")):
+        return
+    if not_ready:
+        raise PimsNotReadyError(
+            f"IDEXX Neo {endpoint}: not available yet (success: false)", endpoint=endpoint
+        )
+    said = _pims_text(payload.get("message") or payload.get("error"))
+    raise PimsRefusedError(
+        f"IDEXX Neo {endpoint} refused the request (success: false){said}",
+        endpoint=endpoint,
+        said=said,
+    )
+
+
+def _is_refusal(success: object) -> bool:
+    if isinstance(success, str):
+        return success.strip().lower() in _REFUSALS
+    return success is False or (type(success) is int and success == 0)
+
+
+def _pims_text(value: object) -> str:
+    """The PIMS's own words for an error message: collapsed, at most 120 characters."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    return ": " + " ".join(value.split())[:PIMS_TEXT_CHARS]
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

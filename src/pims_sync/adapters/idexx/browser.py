@@ -97,7 +97,11 @@ class BrowserPool:
 
     async def _new_context(self) -> BrowserContext:
         browser = await self._ensure_browser()
-        return await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 720})
+        return await browser.new_context(
+            locale="en-US",
+            viewport={"width": 1280, "height": 720},
+            user_agent=self._options.user_agent,  # the one the HTTP data calls send too
+        )
 
     async def _ensure_browser(self) -> Browser:
         if self._browser is not None and self._browser.is_connected():

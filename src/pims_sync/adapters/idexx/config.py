@@ -17,6 +17,14 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
+# One desktop-Chrome identity for the login browser and the HTTP data calls alike (fresh
+# and cached sessions): the original client spoofed Chrome 120 on macOS, and a headless
+# browser's own string says "HeadlessChrome", which a site may turn away.
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class IdexxOptions:
@@ -29,6 +37,9 @@ class IdexxOptions:
     rate_limit_per_second: float = 10.0
     request_timeout_seconds: float = 30.0
     login_timeout_seconds: float = 30.0
+    # How long the login waits for a form drawn by script after the page settled.
+    login_form_wait_seconds: float = 15.0
+    user_agent: str = USER_AGENT
     max_contexts: int = 8
     context_idle_seconds: float = 300.0
     max_events_per_day: int = 400

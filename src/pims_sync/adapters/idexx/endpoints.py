@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
@@ -10,18 +11,36 @@ HOME_PATH = "/"
 CALENDAR_PATH = "/appointments/getCalendarEventData"
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-# Login form (spec idexx-neo §1.2); comma = "either".
+# Login form; comma = "either". The username field is waited for (a form may be drawn late).
 USERNAME_INPUT = 'input[name="username"], input[type="email"]'
 PASSWORD_INPUT = 'input[name="password"], input[type="password"]'  # noqa: S105
 COMPANY_ID_INPUT = 'input[name="company_id"], input[type="company_id"]'
-SUBMIT_BUTTON = 'button[type="submit"]'
+# Submit controls, tried in this order; the first visible one is clicked, so the page posts
+# its own form (hidden fields such as a CSRF token go along).
+SUBMIT_BUTTONS = (
+    'button[type="submit"]',
+    'input[type="submit"]',
+    'button:text-matches("^\\s*(log ?in|sign ?in)\\s*$", "i")',
+)
 LOGIN_ERROR = '.error-message, .alert-danger, [data-testid="login-error"], [role="alert"]'
-TWO_FACTOR_INPUT = (
-    'input[name="code"], input[name="otp"], input[autocomplete="one-time-code"], '
-    'input[placeholder*="code" i]'
+# Hidden inputs of the login form (recorded by name only: CSRF tokens and the like).
+HIDDEN_FORM_INPUT = 'form:has(input[type="password"]) input[type="hidden"][name]'
+# A drawn form that is not the one we know: it has a submit or password control, no username.
+OTHER_FORM = 'form:has(input[type="submit"], button[type="submit"], input[type="password"])'
+# A one-time-code input: a second factor only while still on a login path (a landing page's
+# "Scan barcode or search" box may be named `code` too).
+CODE_INPUT = (
+    'input[name="code" i], input[name="otp" i], input[name^="one_time" i], '
+    'input[autocomplete="one-time-code"]'
+)
+MAIN_HEADING = "h1"
+# A URL path or main heading that asks for a second factor.
+TWO_FACTOR_WORDS = re.compile(
+    r"two[-_ ]?factor|multi[-_ ]?factor|\b2fa\b|\bmfa\b|verif(?:y|ication)", re.IGNORECASE
 )
 
-# Cookie names that prove a login (spec §1.2: "session" or "auth"; [OLD] also "token").
+# Cookie names that prove a login ("session" or "auth", as the original checked; its
+# predecessor also accepted "token").
 SESSION_COOKIE_MARKERS = ("session", "auth", "token")
 
 JSON_HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
@@ -44,8 +63,16 @@ def consultation_path(consultation_id: str) -> str:
 
 
 def is_login_path(path: str) -> bool:
-    """Whether a URL path is the login page (a redirect there = session expired)."""
-    return path.rstrip("/").endswith(LOGIN_PATH)
+    """Whether a URL path is a login page: `/login`, `/login/...`, `/.../login`, `/auth...`."""
+    segments = [segment for segment in path.lower().split("/") if segment]
+    if not segments:
+        return False
+    return segments[0] == "login" or segments[-1] == "login" or segments[0].startswith("auth")
+
+
+def says_two_factor(text: str) -> bool:
+    """Whether a URL path or a heading asks for a second factor (two-factor, 2FA, verify)."""
+    return TWO_FACTOR_WORDS.search(text) is not None
 
 
 def is_session_cookie(name: str) -> bool:

@@ -1,20 +1,32 @@
-"""The IDEXX Neo login form, driven in a browser context; typed errors for every outcome.
+"""The IDEXX Neo login form, driven in a browser context as a person would; typed errors.
 
-Never logs the username, password, company id or cookies.
+Open the page and let it settle, wait for a form drawn late, type only on the PIMS's own
+origin, submit through the page, follow the redirect chain until it settles, then judge
+by the landing path and the cookies (see docs/provider.md, "Login").
+Never logs or records the username, password, company id or a cookie's value.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from urllib.parse import urlsplit
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Frame, Locator, Page, Request
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.trace import (
+    CODE_INPUT_ON_LANDING,
+    FORM_DRAWN_LATE,
+    HIDDEN_FORM_FIELDS,
+    NETWORK_NEVER_IDLE,
+    REDIRECT_CHAIN,
+    LoginTrace,
+)
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import (
     PimsAuthError,
@@ -27,30 +39,46 @@ log = logging.getLogger(__name__)
 
 Cookie = dict[str, object]
 
+FORM_WAIT_SECONDS = 15.0  # how long a form drawn by script is waited for (as the original did)
+NETWORK_IDLE_SECONDS = 10.0  # a page that keeps polling never idles: go on after this
+URL_STABLE_SECONDS = 1.0  # no page load for this long after submit: the redirects are over
+POLL_SECONDS = 0.05
+MAX_RECORDED = 20  # paths of the redirect chain and hidden field names kept in the trace
+ERROR_TEXT_CHARS = 300
+NO_FIELD = "IDEXX Neo login page has no username field; the login flow needs updating"
+NOT_ACCEPTED = "IDEXX Neo did not accept the login (back on the login page, no message shown)"
+
 
 async def log_in(
-    context: BrowserContext, *, base_url: str, credentials: PimsCredentials, timeout: float
-) -> tuple[list[Cookie], str]:
-    """Log in through the form; return the context's cookies and the browser's user agent."""
+    context: BrowserContext,
+    *,
+    base_url: str,
+    credentials: PimsCredentials,
+    timeout: float,
+    form_wait: float = FORM_WAIT_SECONDS,
+    trace: LoginTrace | None = None,
+) -> list[Cookie]:
+    """Log in through the page's own form; return the context's cookies."""
+    trace = trace if trace is not None else LoginTrace()
+    trace.reset()  # a retried login records its last attempt only
     started = time.monotonic()
     page: Page | None = None
     try:
         await context.clear_cookies()  # a stale session must not short-circuit the form
         page = await context.new_page()
         page.set_default_timeout(timeout * 1000)
-        await _open_form(page, base_url)
-        await _fill_and_submit(page, credentials)
-        await _check_outcome(page)
-        if _origin(page.url) != _origin(base_url):
-            raise PimsLoginPageChangedError(
-                f"IDEXX Neo login ended on another site ({urlsplit(page.url).netloc})"
-            )
-        cookies = [dict(c) for c in await context.cookies()]
-        if not any(endpoints.is_session_cookie(str(c.get("name", ""))) for c in cookies):
-            raise PimsLoginPageChangedError(
-                "IDEXX Neo login left the login page but set no session cookie"
-            )
-        user_agent = str(await page.evaluate("navigator.userAgent"))
+        loads = _PageLoads(page)
+        lap = _Laps(trace)
+        await _open_form(page, base_url, min(timeout, NETWORK_IDLE_SECONDS), trace)
+        lap("open form")
+        username = await _wait_for_form(page, min(timeout, form_wait), trace)
+        lap("form ready")
+        _require_origin(page.url, base_url, "IDEXX Neo login page is on another site")
+        await _fill_and_submit(page, username, credentials, trace, loads)
+        lap("submit")
+        await _settle(page, loads, deadline=time.monotonic() + timeout)
+        lap("settle")
+        cookies = await _outcome(page, context, base_url, trace, loads)
     except PlaywrightTimeout as error:
         raise PimsUnavailableError("IDEXX Neo login page timed out", endpoint="login") from error
     except PlaywrightError as error:
@@ -62,67 +90,157 @@ async def log_in(
         if page is not None:
             await _close_quietly(page)
     log.info("pims login ok", extra={"duration_ms": round((time.monotonic() - started) * 1000)})
-    return cookies, user_agent
+    return cookies
 
 
-async def _open_form(page: Page, base_url: str) -> None:
-    response = await page.goto(base_url + endpoints.LOGIN_PATH, wait_until="load")
+async def _open_form(page: Page, base_url: str, idle_seconds: float, trace: LoginTrace) -> None:
+    response = await page.goto(base_url + endpoints.LOGIN_PATH, wait_until="domcontentloaded")
     if response is not None and (response.status == 429 or response.status >= 500):
         raise PimsUnavailableError(
             f"IDEXX Neo login page: HTTP {response.status}",
             endpoint="login",
             status=response.status,
         )
-    if await page.locator(endpoints.USERNAME_INPUT).count() == 0:
+    if not await _network_idle(page, idle_seconds):
+        trace.traits.add(NETWORK_NEVER_IDLE)
+
+
+async def _wait_for_form(page: Page, form_wait: float, trace: LoginTrace) -> Locator:
+    """The visible username field, waited for when a script draws the form late."""
+    username = page.locator(endpoints.USERNAME_INPUT).filter(visible=True).first
+    if await username.count() > 0:
+        return username
+    if await _asks_second_factor(page):
+        raise PimsTwoFactorRequiredError()
+    if await page.locator(endpoints.OTHER_FORM).filter(visible=True).count() > 0:
+        raise PimsLoginPageChangedError(NO_FIELD)  # a form is drawn, and it is not ours
+    try:
+        await username.wait_for(state="visible", timeout=form_wait * 1000)
+    except PlaywrightTimeout:
         if await _asks_second_factor(page):
-            raise PimsTwoFactorRequiredError()
-        raise PimsLoginPageChangedError(
-            "IDEXX Neo login page has no username field; the login flow needs updating"
-        )
+            raise PimsTwoFactorRequiredError() from None
+        raise PimsLoginPageChangedError(NO_FIELD) from None
+    trace.traits.add(FORM_DRAWN_LATE)
+    return username
 
 
-async def _fill_and_submit(page: Page, credentials: PimsCredentials) -> None:
+async def _fill_and_submit(
+    page: Page,
+    username: Locator,
+    credentials: PimsCredentials,
+    trace: LoginTrace,
+    loads: _PageLoads,
+) -> None:
+    await _note_hidden_fields(page, trace)
+    password = page.locator(endpoints.PASSWORD_INPUT).filter(visible=True).first
+    if await password.count() == 0:
+        raise PimsLoginPageChangedError("IDEXX Neo login page has no password field")
+    submit = await _submit_button(page)
+    if submit is None:
+        raise PimsLoginPageChangedError("IDEXX Neo login page has no submit button")
     if credentials.company_id:
         company = page.locator(endpoints.COMPANY_ID_INPUT)
         if await company.count() > 0:
             await company.first.fill(credentials.company_id)
-    await page.locator(endpoints.USERNAME_INPUT).first.fill(credentials.username)
-    await page.locator(endpoints.PASSWORD_INPUT).first.fill(credentials.password)
-    submit = page.locator(endpoints.SUBMIT_BUTTON)
-    if await submit.count() == 0:
-        raise PimsLoginPageChangedError("IDEXX Neo login page has no submit button")
-    try:
-        async with page.expect_navigation(wait_until="load"):
-            await submit.first.click()
-    except PlaywrightTimeout:
-        pass  # a script-driven form may show its error without navigating
+    await username.fill(credentials.username)
+    await password.fill(credentials.password)
+    loads.record()
+    await submit.click()  # the page posts its own form: hidden fields go along
 
 
-async def _check_outcome(page: Page) -> None:
-    on_login = endpoints.is_login_path(_path(page.url))
+async def _submit_button(page: Page) -> Locator | None:
+    for selector in endpoints.SUBMIT_BUTTONS:
+        button = page.locator(selector).filter(visible=True).first
+        if await button.count() > 0:
+            return button
+    return None
+
+
+async def _note_hidden_fields(page: Page, trace: LoginTrace) -> None:
+    names = await page.locator(endpoints.HIDDEN_FORM_INPUT).evaluate_all(
+        "inputs => inputs.map(input => input.name)"
+    )
+    trace.hidden_fields = [str(name)[:64] for name in names][:MAX_RECORDED]
+    if trace.hidden_fields:
+        trace.traits.add(HIDDEN_FORM_FIELDS)
+
+
+async def _settle(page: Page, loads: _PageLoads, *, deadline: float) -> None:
+    """Wait until no page load is under way, the URL held still, and the network idled."""
+    while time.monotonic() < deadline:
+        if loads.busy or loads.quiet_for() < URL_STABLE_SECONDS:
+            await asyncio.sleep(POLL_SECONDS)
+            continue
+        mark = loads.changed_at
+        await _network_idle(page, min(NETWORK_IDLE_SECONDS, max(0.0, deadline - time.monotonic())))
+        if loads.changed_at == mark and not loads.busy:
+            return
+    if loads.busy:
+        raise PimsUnavailableError("IDEXX Neo login did not finish loading", endpoint="login")
+
+
+async def _outcome(
+    page: Page, context: BrowserContext, base_url: str, trace: LoginTrace, loads: _PageLoads
+) -> list[Cookie]:
+    _require_origin(page.url, base_url, "IDEXX Neo login ended on another site")
+    path = urlsplit(page.url).path or "/"
+    trace.landing_path = path
+    trace.redirects = loads.chain(path)
+    if len(trace.redirects) >= 2:
+        trace.traits.add(REDIRECT_CHAIN)
     if await _asks_second_factor(page):
         raise PimsTwoFactorRequiredError()
-    if not on_login:
-        return
-    message = await _error_text(page)
-    if message:
-        raise PimsAuthError(message)
-    raise PimsLoginPageChangedError(
-        "IDEXX Neo stayed on the login page without an error message; the flow needs updating"
-    )
+    if endpoints.is_login_path(path):
+        raise PimsAuthError(await _error_text(page) or NOT_ACCEPTED)
+    cookies = [dict(c) for c in await context.cookies()]
+    names = [str(c.get("name", "")) for c in cookies]
+    trace.cookie_names = sorted(set(names))
+    if not any(endpoints.is_session_cookie(name) for name in names):
+        raise PimsLoginPageChangedError(
+            "IDEXX Neo login left the login page but set no session cookie"
+        )
+    if await _visible(page, endpoints.CODE_INPUT):
+        trace.traits.add(CODE_INPUT_ON_LANDING)  # a search or barcode box: not a second factor
+    return cookies
 
 
 async def _asks_second_factor(page: Page) -> bool:
-    return await page.locator(endpoints.TWO_FACTOR_INPUT).count() > 0
+    """Real signals only: a code input while still on a login path, or words in URL/heading."""
+    path = urlsplit(page.url).path
+    if endpoints.says_two_factor(path):
+        return True
+    if endpoints.is_login_path(path) and await _visible(page, endpoints.CODE_INPUT):
+        return True
+    headings = await page.locator(endpoints.MAIN_HEADING).all_inner_texts()
+    return any(endpoints.says_two_factor(heading) for heading in headings)
+
+
+async def _visible(page: Page, selector: str) -> bool:
+    return await page.locator(selector).filter(visible=True).count() > 0
 
 
 async def _error_text(page: Page) -> str | None:
     errors = page.locator(endpoints.LOGIN_ERROR)
-    for index in range(await errors.count()):
-        text = (await errors.nth(index).inner_text()).strip()
-        if text:
-            return " ".join(text.split())[:300]
+    for text in await errors.all_inner_texts():
+        collapsed = " ".join(text.split())
+        if collapsed:
+            return collapsed[:ERROR_TEXT_CHARS]
     return None
+
+
+async def _network_idle(page: Page, seconds: float) -> bool:
+    """Wait for network idle; False when it did not come in time (not an error)."""
+    try:
+        await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def _require_origin(url: str, base_url: str, message: str) -> None:
+    """Never type the password on, or accept a login from, another site; name the host only."""
+    if _origin(url) != _origin(base_url):
+        raise PimsLoginPageChangedError(f"{message} ({urlsplit(url).hostname or 'no host'})")
 
 
 def _origin(url: str) -> str:
@@ -130,10 +248,80 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _path(url: str) -> str:
-    return urlsplit(url).path
-
-
 async def _close_quietly(page: Page) -> None:
     with contextlib.suppress(PlaywrightError):  # the browser may be gone; the pool relaunches
         await page.close()
+
+
+class _Laps:
+    """Records each step's duration in the trace."""
+
+    def __init__(self, trace: LoginTrace) -> None:
+        self._trace = trace
+        self._last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self._trace.step(name, (now - self._last) * 1000)
+        self._last = now
+
+
+class _PageLoads:
+    """The page's main-frame document loads: which are under way, and the paths after submit."""
+
+    def __init__(self, page: Page) -> None:
+        self._page = page
+        self._under_way: set[Request] = set()
+        self._paths: list[str] | None = None  # recorded from the submit on
+        self.changed_at = time.monotonic()
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+        page.on("framenavigated", self._navigated)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a document request (a redirect hop included) awaits its answer."""
+        return bool(self._under_way)
+
+    def quiet_for(self) -> float:
+        """Seconds since a page load started, ended or changed the URL."""
+        return time.monotonic() - self.changed_at
+
+    def record(self) -> None:
+        """Record the paths of the page loads from now on (the redirect chain)."""
+        self._paths = []
+        self.changed_at = time.monotonic()
+
+    def chain(self, landing_path: str) -> list[str]:
+        """The paths loaded since `record`, ending with the landing path (no queries)."""
+        paths = list(self._paths or [])
+        if not paths or paths[-1] != landing_path:
+            paths.append(landing_path)  # a script changed the URL without a load
+        return paths[-MAX_RECORDED:]
+
+    def _started(self, request: Request) -> None:
+        if not self._is_document(request):
+            return
+        self._under_way.add(request)
+        self.changed_at = time.monotonic()
+        # The form's own POST is not a hop; each GET after it is (HTTP or script redirects).
+        if self._paths is not None and request.method == "GET":
+            self._paths.append(urlsplit(request.url).path or "/")
+
+    def _ended(self, request: Request) -> None:
+        if request in self._under_way:
+            self._under_way.discard(request)
+            self.changed_at = time.monotonic()
+
+    def _navigated(self, frame: Frame) -> None:
+        if frame is self._page.main_frame:
+            self.changed_at = time.monotonic()
+
+    def _is_document(self, request: Request) -> bool:
+        if not request.is_navigation_request():
+            return False
+        try:
+            return request.frame is self._page.main_frame
+        except PlaywrightError:  # a service worker's request has no frame
+            return False
