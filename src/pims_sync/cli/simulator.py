@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pims_sync.simulator.config import DEFAULTS, MAX_CLINICS, SimulatorConfig
+from pims_sync.simulator.config import DEFAULTS, MAX_CLINICS, PROFILES, SimulatorConfig
 
 
 def register(root: typer.Typer) -> None:
@@ -28,10 +28,16 @@ def simulator(
         DEFAULTS.latency_ms, min=0, help="Base latency added to every data endpoint."
     ),
     timezone: str = typer.Option(DEFAULTS.timezone, help="The clinics' IANA time zone."),
+    profile: str = typer.Option(
+        DEFAULTS.profile,
+        help="standard, or wild: every trait of the real site on (see docs/simulator.md).",
+    ),
 ) -> None:
     """Serve a local IDEXX Neo look-alike (login form, calendar, page-data, control API)."""
     from pims_sync.simulator.server import serve
 
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"must be one of {', '.join(PROFILES)}", param_hint="--profile")
     config = SimulatorConfig(
         host=host,
         port=port,
@@ -42,12 +48,14 @@ def simulator(
         company_id=company_id,
         latency_ms=latency_ms,
         timezone=timezone,
+        profile="wild" if profile == "wild" else "standard",
     )
     base = f"http://{host}:{port}"
     typer.echo(f"IDEXX Neo simulator on {base}  (control API: {base}/__sim__/)")
     typer.echo(
         f"  seed {seed}, {clinics} clinic(s), time zone {timezone}, base latency {latency_ms} ms,"
-        f" sessions idle {config.idle_minutes} min / absolute {config.absolute_hours} h"
+        f" sessions idle {config.idle_minutes} min / absolute {config.absolute_hours} h,"
+        f" profile {config.profile}"
     )
     for company in config.company_ids():
         typer.echo(f"  login: company_id {company}  username {username}  password {password}")

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pims_sync.simulator import details
+from pims_sync.simulator import details, traits
 from pims_sync.simulator.dataset import Client, Clinic, Patient
 from pims_sync.simulator.feeds import bad_request, not_found, parse_wall_clock
 from pims_sync.simulator.simulation import Simulation
@@ -29,7 +29,8 @@ def routes(sim: Simulation) -> list[Route]:
         visit = sim.world.visit(int(raw)) if raw.isdigit() else None
         if visit is None or visit.deleted or visit.clinic_index != clinic.index:
             return not_found(f"Appointment {raw} not found")
-        return JSONResponse(details.appointment_details(clinic, visit, sim.clock.now()))
+        shown = details.appointment_details(clinic, visit, sim.clock.now())
+        return JSONResponse(traits.appointment_details(shown, sim.settings))
 
     async def view(request: Request, session: Session) -> Response:
         del request

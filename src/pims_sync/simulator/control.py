@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pims_sync.simulator import shapes
 from pims_sync.simulator.corruption import Corruptions, ItemCorruption
 from pims_sync.simulator.dataset import Clinic, Visit
-from pims_sync.simulator.feeds import calendar_events, parse_wall_clock
+from pims_sync.simulator.feeds import calendar_events, listed_event, parse_wall_clock
 from pims_sync.simulator.simulation import Simulation
 from pims_sync.simulator.state import Stats
 from pims_sync.simulator.world import NewAppointment, UnknownClinicError
@@ -131,6 +130,7 @@ async def _overview(call: Call) -> Body:
     sim = call.sim
     return {
         "seed": sim.config.seed,
+        "profile": sim.settings.profile,
         "clock": sim.clock.as_json(),
         "settings": sim.settings.as_json(),
         "clinics": [
@@ -179,7 +179,7 @@ async def _add(call: Call) -> Response:
         visit = call.sim.world.add(clinic, new, now)
     except LookupError as error:
         raise ControlError(str(error)) from error
-    event = shapes.calendar_event(clinic, visit, now)
+    event = listed_event(call.sim, clinic, visit)
     return JSONResponse({"ok": True, "appointment": event}, status_code=201)
 
 
@@ -220,8 +220,10 @@ async def _clear_day(call: Call) -> Body:
     day = parse_wall_clock(str(call.request.path_params["day"]))
     if day is None:
         raise ControlError("day must be YYYY-MM-DD")
-    clinic, now = _clinic(call), call.sim.clock.now()
-    events = [visit for visit in call.sim.world.day(clinic, day.date()) if not visit.deleted]
+    sim, clinic, now = call.sim, _clinic(call), call.sim.clock.now()
+    start, end = day.replace(hour=0), day.replace(hour=23, minute=59, second=59)
+    # Every live event overlapping the day (shown stays included): the feed shows an empty day.
+    events = sim.world.between(clinic, start, end, stays=sim.settings.multi_day_stays)
     for visit in events:
         call.sim.world.delete(visit, now)
     return {"ok": True, "deleted": len(events)}
@@ -296,7 +298,7 @@ async def _change_client(call: Call) -> Body:
 
 def _changed(sim: Simulation, visit: Visit) -> Body:
     clinic = sim.world.clinics[visit.clinic_index]
-    return {"ok": True, "appointment": shapes.calendar_event(clinic, visit, sim.clock.now())}
+    return {"ok": True, "appointment": listed_event(sim, clinic, visit)}
 
 
 async def _show_clock(call: Call) -> Body:

@@ -161,7 +161,8 @@ class Corruptions:
             return events
         result: list[Any] = []
         for event in events:
-            entry = self.events.get(str(event.get("id")))
+            # Keyed by appointment id: the event's own `id` may differ (unequalIds).
+            entry = self.events.get(str(event.get("appointment_id", event.get("id"))))
             if entry is None:
                 result.append(event)
                 continue

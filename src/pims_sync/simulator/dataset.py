@@ -23,6 +23,8 @@ CLINICS_PER_ID_SCALE = 10
 OPENING_HOUR, CLOSING_HOUR = 8, 19
 CLIENTS_PER_CLINIC = 420
 PEOPLE_ID_STRIDE = 2_000  # clients and patients of clinic i start at i * stride (5-digit ids)
+# How often a day's appointments are of each type (the first types; stay types are never drawn).
+DAY_TYPE_WEIGHTS = (1, 6, 2, 4, 1, 2, 1, 4, 1)
 
 
 def seeded(*parts: object) -> random.Random:
@@ -151,6 +153,7 @@ class Visit:
     notes_override: str | None = None
     notes_status_override: str | None = None
     updated_at: datetime | None = None
+    stay: bool = False  # a multi-day stay (boarding, hospitalisation): see stays.py
 
 
 def build_clinic(seed: int, index: int, company_id: str) -> Clinic:
@@ -324,7 +327,7 @@ def _staff_event(
 
 
 def _appointment(rng: random.Random, visit_id: int, clinic: Clinic, opening: datetime) -> Visit:
-    kind = rng.choices(clinic.types, weights=(1, 6, 2, 4, 1, 2, 1, 4, 1))[0]
+    kind = rng.choices(clinic.types[: len(DAY_TYPE_WEIGHTS)], weights=DAY_TYPE_WEIGHTS)[0]
     start = opening + timedelta(minutes=15 * rng.randint(0, 43))
     closing = opening.replace(hour=CLOSING_HOUR)
     end = min(start + timedelta(minutes=kind.minutes), closing)

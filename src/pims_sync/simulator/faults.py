@@ -1,4 +1,4 @@
-"""Switchable failures: error statuses, slow answers, 429, HTML for JSON, expiring sessions."""
+"""Switchable failures: error statuses, slow answers, HTML for JSON, sessions, refusals."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pims_sync.simulator.dataset import seeded
 FAULT_ENDPOINTS = ("login", "calendar", "page-data", "search", "appointment", "*")
 # A fault named after a family covers every endpoint of that family (stats names on the right).
 FAMILIES: dict[str, frozenset[str]] = {
-    "login": frozenset({"login", "login-page"}),
+    "login": frozenset({"login", "login-page", "auth-hop"}),
     "calendar": frozenset({"calendar"}),
     "page-data": frozenset({"page-data"}),
     "search": frozenset({"search"}),
@@ -37,6 +37,12 @@ class Fault:
     hits: int = 0
     expire_session: bool = False
     after: int = 0  # covered requests still to let through before the fault is armed
+    refusal: bool = False  # a JSON `{"success": false}` answer (status 200 unless given)
+
+    @property
+    def answers(self) -> bool:
+        """Whether the fault replaces the answer (rather than only delaying or expiring)."""
+        return self.status is not None or self.html or self.refusal
 
     def covers(self, endpoint: str) -> bool:
         """Whether a request to this endpoint (stats name) is subject to the fault."""
@@ -55,6 +61,7 @@ class Fault:
             "hits": self.hits,
             "expireSession": self.expire_session,
             "after": self.after,
+            "refusal": self.refusal,
         }
 
 
@@ -67,6 +74,12 @@ class Strike:
     retry_after: int | None
     html: bool
     expire_session: bool = False
+    refusal: bool = False
+
+    @property
+    def answers(self) -> bool:
+        """Whether the request gets the fault's answer instead of its own."""
+        return self.status is not None or self.html or self.refusal
 
 
 class FaultBook:
@@ -86,10 +99,14 @@ class FaultBook:
         html = bool(spec.get("html", False))
         latency = _optional_int(spec, "latencyMs", 0, 600_000) or 0
         expire = spec.get("expireSession", False)
-        if not isinstance(expire, bool):
-            raise ValueError("expireSession must be true or false")
-        if status is None and not html and latency == 0 and not expire:
-            raise ValueError("a fault needs a status, html: true, latencyMs or expireSession: true")
+        refusal = spec.get("refusal", False)
+        if not isinstance(expire, bool) or not isinstance(refusal, bool):
+            raise ValueError("expireSession and refusal must be true or false")
+        if status is None and not html and latency == 0 and not expire and not refusal:
+            raise ValueError(
+                "a fault needs a status, html: true, refusal: true, latencyMs"
+                " or expireSession: true"
+            )
         rate = spec.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ValueError("rate must be a number between 0 and 1")
@@ -105,6 +122,7 @@ class FaultBook:
             rng=seeded(self._seed, "fault", self._added),
             expire_session=expire,
             after=_optional_int(spec, "after", 0, 10**9) or 0,
+            refusal=refusal,
         )
         self.faults.append(fault)
         return fault
@@ -133,8 +151,10 @@ class FaultBook:
                 fault.count -= 1
             delay += fault.latency_ms
             expire = expire or fault.expire_session
-            if fault.status is not None or fault.html:
-                return Strike(delay, fault.status, fault.retry_after, fault.html, expire)
+            if fault.answers:
+                return Strike(
+                    delay, fault.status, fault.retry_after, fault.html, expire, fault.refusal
+                )
         return Strike(delay, None, None, False, expire) if delay or expire else None
 
     def as_json(self) -> list[dict[str, Any]]:

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pims_sync.simulator import shapes, timeline
-from pims_sync.simulator.dataset import Clinic
+from pims_sync.simulator import shapes, timeline, traits
+from pims_sync.simulator.dataset import Clinic, Visit
 from pims_sync.simulator.simulation import Simulation
 from pims_sync.simulator.state import Session
 from pims_sync.simulator.world import MAX_RANGE_DAYS
@@ -59,14 +59,26 @@ def not_found(message: str) -> Response:
 
 
 def calendar_events(sim: Simulation, clinic: Clinic, start: datetime, end: datetime) -> list[Any]:
-    """The feed's events for a window, honouring the cancelled-in-feed setting."""
-    now = sim.clock.now()
-    keep_cancelled = sim.settings.cancelled_in_feed
-    return [
+    """The feed's events for a window as the control API lists them (the truth).
+
+    Honours the cancelled-in-feed setting and the traits that change what an event says
+    (stays, statuses, names); not those that change only how the feed encodes it.
+    """
+    now, settings = sim.clock.now(), sim.settings
+    keep_cancelled = settings.cancelled_in_feed
+    events = [
         shapes.calendar_event(clinic, visit, now)
-        for visit in sim.world.between(clinic, start, end)
+        for visit in sim.world.between(clinic, start, end, stays=settings.multi_day_stays)
         if keep_cancelled or not timeline.is_cancelled(visit, now)
     ]
+    if settings.lower_case_statuses or settings.mixed_case_names:
+        events = [traits.shown_event(event, settings) for event in events]
+    return events
+
+
+def listed_event(sim: Simulation, clinic: Clinic, visit: Visit) -> Any:
+    """One event as the control API shows it (the value traits applied)."""
+    return traits.shown_event(shapes.calendar_event(clinic, visit, sim.clock.now()), sim.settings)
 
 
 def _calendar(sim: Simulation, clinic: Clinic, request: Request) -> Response:
@@ -80,8 +92,13 @@ def _calendar(sim: Simulation, clinic: Clinic, request: Request) -> Response:
         return bad_request(f"range longer than {MAX_RANGE_DAYS} days")
 
     def build() -> Any:
-        # Corruptions apply to what IDEXX serves, not to the control API's listing (the truth).
-        events = sim.corruptions.calendar(calendar_events(sim, clinic, start, end))
+        # Encoding traits and corruptions apply to what IDEXX serves, not to the control
+        # API's listing (the truth); a corruption has the last word.
+        settings = sim.settings
+        events = calendar_events(sim, clinic, start, end)
+        if traits.encodes_events(settings):
+            events = [traits.served_event(event, settings) for event in events]
+        events = sim.corruptions.calendar(events)
         return {"events": events} if sim.settings.calendar_envelope == "events" else events
 
     return sim.rendered_json(("calendar", clinic.index, start, end), build)
@@ -96,13 +113,17 @@ def _page_data(sim: Simulation, clinic: Clinic, raw_id: str) -> Response:
         or not timeline.has_consultation(visit, now)
     ):
         return not_found(f"Consultation {raw_id} not found")
-    notes_key = not sim.settings.omit_consultation_notes
-    return sim.rendered_json(
-        ("page-data", visit.id),
-        lambda: sim.corruptions.page_data(
-            visit.consultation_id, shapes.page_data(clinic, visit, now, notes_key=notes_key)
-        ),
-    )
+    settings = sim.settings
+
+    def build() -> Any:
+        data = shapes.page_data(clinic, visit, now, notes_key=not settings.omit_consultation_notes)
+        if settings.refuse_unfinished and data["consultation"]["status"] == "in_progress":
+            return traits.REFUSAL  # 200 JSON: "not finalised", served as is
+        return sim.corruptions.page_data(
+            visit.consultation_id, traits.page_data(data, visit, settings)
+        )
+
+    return sim.rendered_json(("page-data", visit.id), build)
 
 
 def _folded(text: str) -> str:
@@ -130,7 +151,10 @@ def _search(sim: Simulation, clinic: Clinic, request: Request) -> Response:
                 if len(found) >= limit:
                     break
     today = sim.clock.now().date()
-    objects = [shapes.search_patient(clinic, patient, today) for patient in found]
+    objects = [
+        traits.search_patient(shapes.search_patient(clinic, patient, today), sim.settings)
+        for patient in found
+    ]
     return JSONResponse(
         {"results": {"patients": {"data": [], "objects": []}, "suggested": {"objects": objects}}}
     )

@@ -16,7 +16,14 @@ from pims_sync.simulator.config import RuntimeSettings, SimulatorConfig
 from pims_sync.simulator.corruption import Corruptions
 from pims_sync.simulator.dataset import Clinic
 from pims_sync.simulator.faults import FaultBook, Strike
-from pims_sync.simulator.state import SESSION_COOKIE, Session, Sessions, SimClock, Stats
+from pims_sync.simulator.state import (
+    SESSION_COOKIE,
+    CsrfTokens,
+    Session,
+    Sessions,
+    SimClock,
+    Stats,
+)
 from pims_sync.simulator.world import World
 
 RENDER_CACHE_SIZE = 4096
@@ -31,6 +38,7 @@ class Simulation:
         self.config = config
         self.clock = SimClock(config.timezone)
         self.sessions = Sessions()
+        self.csrf = CsrfTokens()  # like sessions, issued forms stay valid across a reset
         self._fresh()
 
     def _fresh(self) -> None:
@@ -87,8 +95,22 @@ class Simulation:
             )
         if answer == "login-page":
             # 200 with HTML where JSON was expected: what a fetch that follows redirects sees.
-            return HTMLResponse(pages.login_page(self.settings.login_variant))
+            return HTMLResponse(self.login_html())
         return RedirectResponse("/login", status_code=302)
+
+    def login_html(
+        self, *, error: str | None = None, error_class: str | None = None, company_id: str = ""
+    ) -> str:
+        """The login page as the settings have it (markup, CSRF field, form drawn later)."""
+        settings = self.settings
+        return pages.login_page(
+            settings.login_variant,
+            error=error,
+            error_class=error_class,
+            company_id=company_id,
+            csrf=self.csrf.issue() if settings.login_csrf else None,
+            delay_ms=settings.login_form_delay_ms,
+        )
 
     def endpoint(
         self, name: str, handler: Handler, *, json: bool = True, base_latency: bool = True
@@ -127,24 +149,34 @@ class Simulation:
             await asyncio.sleep(delay / 1000)
         if strike and strike.expire_session:
             self.sessions.expire_all()  # mid-run expiry: this request finds no session
-        if strike and (strike.status is not None or strike.html):
-            response = fault_response(strike)
+        if strike and strike.answers:
+            response = fault_response(strike, name)
         else:
             response = await answer()
+        if self.settings.json_as_html and response.media_type == "application/json":
+            # The real site may label its JSON as a web page; the body stays the same.
+            response.headers["content-type"] = "text/html; charset=utf-8"
         self.stats.record(name, response.status_code, (time.perf_counter() - started) * 1000)
         return response
 
 
-def fault_response(strike: Strike) -> Response:
-    """The answer of a struck request: an error JSON, or an HTML page where JSON was due."""
+def fault_response(strike: Strike, endpoint: str) -> Response:
+    """A struck request's answer: error JSON, HTML where JSON was due, or a 200 refusal."""
     status = strike.status or 200
     headers = {"Retry-After": str(strike.retry_after)} if strike.retry_after is not None else {}
     if strike.html:
         return HTMLResponse(pages.error_page(status), status_code=status, headers=headers)
+    if strike.refusal:
+        message = _REFUSALS.get(endpoint, "Request could not be completed")
+        return JSONResponse({"success": False, "message": message}, status, headers=headers)
     body = {"success": False, "error": _REASONS.get(status, "Error"), "status": status}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+_REFUSALS = {
+    "calendar": "Unable to load events",
+    "page-data": "Unable to load consultation",
+}
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +100,26 @@ class Sessions:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+class CsrfTokens:
+    """The `_csrf` tokens of login forms handed out (the newest ones), checked on POST /login."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._keep = keep
+        self._tokens: OrderedDict[str, None] = OrderedDict()
+
+    def issue(self) -> str:
+        """A fresh random token for one rendered form."""
+        token = secrets.token_urlsafe(24)
+        self._tokens[token] = None
+        if len(self._tokens) > self._keep:
+            self._tokens.popitem(last=False)
+        return token
+
+    def valid(self, token: object) -> bool:
+        """Whether a posted token is one this simulator handed out."""
+        return isinstance(token, str) and token in self._tokens
 
 
 @dataclass

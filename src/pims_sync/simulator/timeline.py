@@ -23,11 +23,22 @@ def status(visit: Visit, now: datetime) -> str | None:
         return None
     if is_cancelled(visit, now):
         return "Cancelled"
+    if visit.end.date() > visit.start.date():
+        return _stay_status(visit, now)
     if visit.start.date() > now.date():
         return "Scheduled"
     if visit.start.date() < now.date():
         return "No Show" if visit.fate == "no_show" else "Finalized"
     return _same_day_status(visit, now)
+
+
+def _stay_status(visit: Visit, now: datetime) -> str:
+    """An event over several days (a stay) is in progress from its start to its end."""
+    if visit.start.date() > now.date():
+        return "Scheduled"
+    if now < visit.start:
+        return "not arrived"
+    return "In Progress" if now < visit.end else "Finalized"
 
 
 def _same_day_status(visit: Visit, now: datetime) -> str:

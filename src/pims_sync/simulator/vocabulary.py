@@ -200,6 +200,9 @@ APPOINTMENT_TYPES = (
     (1006, "Dental", "#aee3e3", 45),
     (1007, "Sick", "#ffff99", 30),
     (1008, "Groomer", "#dacccc", 30),
+    # Multi-day stays (the multiDayStays setting): never drawn for a day's appointments.
+    (1009, "Boarding", "#f5deb3", 60),
+    (1010, "Hospitalisation", "#ffb6b6", 60),
 )
 REASONS_BY_TYPE = {
     "Default": ("CHECK IN", "DROP OFF"),
@@ -211,6 +214,8 @@ REASONS_BY_TYPE = {
     "Dental": ("DENTAL CLEANING", "DENTAL W/ EXTRACTIONS"),
     "Sick": ("VOMITING X2 DAYS", "DIARRHEA", "LIMPING R HIND", "NOT EATING", "COUGHING"),
     "Groomer": ("NAIL TRIM", "BATH + NAILS"),
+    "Boarding": ("BOARDING", "BOARDING + BATH"),
+    "Hospitalisation": ("HOSPITALISATION - IV FLUIDS", "POST-OP MONITORING"),
 }
 BLOCK_TITLES = (
     "TP has Dr. appt",

@@ -21,6 +21,7 @@ from pims_sync.simulator.dataset import (
     locate_appointment,
     seeded,
 )
+from pims_sync.simulator.stays import STAY_DAYS, locate_stay, stays_starting
 
 MAX_RANGE_DAYS = 400  # refuse absurd windows rather than generate years of data
 
@@ -59,6 +60,9 @@ class World:
         self._next_added = ADDED_APPOINTMENT_ID_BASE * self._scale
         self._next_person = 90_000 * self._scale
         self._rng = seeded(config.seed, "world")
+        # How many days before a window an event that overlaps it may have started: a day's
+        # events end on their day, but added or moved ones may last longer.
+        self._reach_days = 1
         self.version = 0  # bumped by every change, so rendered answers can be cached safely
 
     # --- clinics ---------------------------------------------------------------------------
@@ -80,29 +84,44 @@ class World:
         visits = self._days.get(key)
         if visits is None:
             visits = generate_day(self.seed, clinic, day, len(self.clinics))
+            # Stays come last, from their own RNG: the day's appointments are the same
+            # whether stays are shown or not.
+            visits.extend(stays_starting(self.seed, clinic, day, len(self.clinics)))
             self._days[key] = visits
             for visit in visits:
                 self._visits[visit.id] = visit
         return visits
 
-    def between(self, clinic: Clinic, start: datetime, end: datetime) -> list[Visit]:
-        """Live events overlapping [start, end], ordered by start then id."""
+    def between(
+        self, clinic: Clinic, start: datetime, end: datetime, *, stays: bool = False
+    ) -> list[Visit]:
+        """Live events overlapping [start, end], ordered by start then id.
+
+        Multi-day stays are part of the world but shown only when asked for (`stays`).
+        """
         if end < start:
             return []
         if (end.date() - start.date()).days > MAX_RANGE_DAYS:
             raise ValueError(f"range longer than {MAX_RANGE_DAYS} days")
+        back = max(self._reach_days, STAY_DAYS if stays else 1)
         found = [
             visit
-            for day in _days(start.date() - timedelta(days=1), end.date())
+            for day in _days(start.date() - timedelta(days=back), end.date())
             for visit in self.day(clinic, day)
-            if not visit.deleted and visit.start <= end and visit.end >= start
+            if not visit.deleted
+            and visit.start <= end
+            and visit.end >= start
+            and (stays or not visit.stay)
         ]
         return sorted(found, key=lambda visit: (visit.start, visit.id))
 
     def visit(self, appointment_id: int) -> Visit | None:
         """An event by appointment id (generating its day if needed), deleted ones included."""
         if appointment_id not in self._visits:
-            place = locate_appointment(appointment_id, len(self.clinics))
+            clinics = len(self.clinics)
+            place = locate_appointment(appointment_id, clinics) or locate_stay(
+                appointment_id, clinics
+            )
             if place is not None and 0 <= place[0] < len(self.clinics):
                 self.day(self.clinics[place[0]], place[1])
         return self._visits.get(appointment_id)
@@ -151,6 +170,7 @@ class World:
         )
         self.day(clinic, new.start.date()).append(visit)
         self._visits[visit.id] = visit
+        self._reach(visit)
         self._added_consultations[consultation_id] = visit.id
         return visit
 
@@ -185,6 +205,11 @@ class World:
             old_day.remove(visit)
             new_day.append(visit)
         visit.start, visit.end, visit.updated_at = start, new_end, now
+        self._reach(visit)
+
+    def _reach(self, visit: Visit) -> None:
+        """Remember how far back an event that overlaps a window may have started."""
+        self._reach_days = max(self._reach_days, (visit.end.date() - visit.start.date()).days)
 
     def write_notes(self, visit: Visit, notes: str, status: str) -> None:
         """Late notes: the consultation now carries exactly this HTML."""
