@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     pims_rate_limit_per_second: float = Field(
         10, gt=0, le=1000, validation_alias=AliasChoices("PIMS_RATE_LIMIT_PER_SECOND")
     )
+    # Schedules fire at most this often (a clinic key can write its own schedules).
+    schedule_min_interval_seconds: int = Field(
+        300, ge=1, le=86_400, validation_alias=AliasChoices("SCHEDULE_MIN_INTERVAL_SECONDS")
+    )
+    # PIMS requests one clinic may send per UTC day, all processes together.
+    pims_daily_request_budget: int = Field(
+        20_000, ge=1, validation_alias=AliasChoices("PIMS_DAILY_REQUEST_BUDGET")
+    )
+    pims_allow_private_base_url: bool = Field(
+        False, validation_alias=AliasChoices("PIMS_ALLOW_PRIVATE_BASE_URL")
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", validation_alias=AliasChoices("LOG_LEVEL")
     )
@@ -138,6 +149,9 @@ ENV_NAMES = {
     "run_stale_seconds": "RUN_STALE_SECONDS",
     "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
     "worker_concurrency": "WORKER_CONCURRENCY",
+    "schedule_min_interval_seconds": "SCHEDULE_MIN_INTERVAL_SECONDS",
+    "pims_daily_request_budget": "PIMS_DAILY_REQUEST_BUDGET",
+    "pims_allow_private_base_url": "PIMS_ALLOW_PRIVATE_BASE_URL",
 }
 
 

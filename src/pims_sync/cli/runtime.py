@@ -20,6 +20,7 @@ from pims_sync.adapters.queue.inprocess import InProcessQueue
 from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
 from pims_sync.bootstrap import Services
 from pims_sync.domain.runs import SyncType
+from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
 from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions, TickReport
@@ -117,6 +118,7 @@ class Runtime:
                 tick_seconds=settings.scheduler_tick_seconds,
                 stale_after=timedelta(seconds=self._stale),
                 name=self.name,
+                rules=ScheduleRules(settings.schedule_min_interval_seconds),
             ),
             observe=self._observe,
         )

@@ -10,9 +10,17 @@ from uuid import UUID
 import typer
 
 from pims_sync.bootstrap import Services
-from pims_sync.cli.common import JsonOption, emit_json, fail, parse_id, print_table, with_services
+from pims_sync.cli.common import (
+    JsonOption,
+    emit_json,
+    fail,
+    parse_id,
+    print_table,
+    settings_or_exit,
+    with_services,
+)
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ScheduleError, parse_schedule
+from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.ports.schedules import ClinicScheduleConfig
 from pims_sync.scheduling.status import jobs_json, problems_json
 
@@ -50,7 +58,11 @@ def list_schedules(
         configs = await services.schedules.configs(ids)
         fires = await services.fires.latest(ids)
         now = datetime.now(UTC)
-        return {"jobs": jobs_json(configs, fires, now), "invalid": problems_json(configs)}
+        rules = _rules(services)
+        return {
+            "jobs": jobs_json(configs, fires, now, rules),
+            "invalid": problems_json(configs, rules),
+        }
 
     found = with_services(work, upgrade_sqlite=True)
     if as_json:
@@ -66,6 +78,11 @@ def list_schedules(
             f"{problem['error']} (skipped)",
             err=True,
         )
+
+
+def _rules(services: Services) -> ScheduleRules:
+    """The scheduler's rules (the operator may use a seconds field)."""
+    return ScheduleRules(services.settings.schedule_min_interval_seconds)
 
 
 def _row(job: dict[str, Any]) -> tuple[str, ...]:
@@ -114,8 +131,9 @@ def set_schedule(
     clinic_id = parse_id(clinic, "--clinic")
     entry: dict[str, Any] = {"type": sync_type.value, "cron": cron, "enabled": not disabled}
     entry["options"] = _options(options)
+    rules = ScheduleRules(settings_or_exit().schedule_min_interval_seconds)
     try:
-        schedule = parse_schedule(entry)
+        schedule = parse_schedule(entry, rules)
     except ScheduleError as error:
         fail(str(error))
 

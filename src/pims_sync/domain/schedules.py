@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from pims_sync.domain.runs import SyncType
 
@@ -17,6 +20,13 @@ OPTION_BOUNDS: dict[str, tuple[int, int]] = {
     "parallelBatchSize": (1, 50),
 }
 FLAG_OPTIONS = ("force",)
+# A cron is short and plain: parsing one is cheap, whoever wrote it (a clinic key can).
+MAX_CRON_LENGTH = 100
+MAX_LIST_ITEMS = 24  # per field: every hour of a day, listed one by one, still fits
+# A clinic has one schedule per type: more entries than this are not read at all.
+MAX_ENTRIES = 16
+DEFAULT_MIN_INTERVAL_SECONDS = 300
+DAY_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,17 @@ class ClinicSchedules:
     problems: tuple[ScheduleProblem, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleRules:
+    """What a schedule may ask for: how often at most, and whether it may name seconds."""
+
+    min_interval_seconds: int = DEFAULT_MIN_INTERVAL_SECONDS
+    allow_seconds: bool = True
+
+
+DEFAULT_RULES = ScheduleRules()
+
+
 class ScheduleError(ValueError):
     """An entry of `sync_schedules` is not valid."""
 
@@ -72,6 +93,9 @@ def validate_cron(expression: object) -> str:
     """The expression, normalised; ScheduleError saying why it is not a valid cron."""
     if not isinstance(expression, str) or not expression.strip():
         raise ScheduleError("cron must be a non-empty string such as '0 6 * * *'")
+    if len(expression) > MAX_CRON_LENGTH:
+        # Checked before anything else looks at it: the message never repeats it.
+        raise ScheduleError(f"cron is longer than {MAX_CRON_LENGTH} characters")
     expression = " ".join(expression.split())
     count = cron_fields(expression)
     if count not in (5, 6):
@@ -79,9 +103,68 @@ def validate_cron(expression: object) -> str:
             f"cron {expression!r} has {count} fields; use 5 (minute hour day month weekday) "
             "or 6 with leading seconds"
         )
-    if not croniter.is_valid(expression, second_at_beginning=count == 6):
-        raise ScheduleError(f"cron {expression!r} is not a valid cron expression")
+    if any(part.count(",") >= MAX_LIST_ITEMS for part in expression.split()):
+        raise ScheduleError(
+            f"cron {expression!r} lists more than {MAX_LIST_ITEMS} items in a field"
+        )
+    compiled_cron(expression)
     return expression
+
+
+@lru_cache(maxsize=1024)
+def compiled_cron(expression: str) -> croniter:
+    """The parsed cron, parsed once per expression (callers copy it before iterating)."""
+    try:
+        return croniter(expression, second_at_beginning=cron_fields(expression) == 6)
+    except (CroniterError, ValueError):
+        raise ScheduleError(f"cron {expression!r} is not a valid cron expression") from None
+
+
+def _values(field: Sequence[object], size: int) -> list[int]:
+    """The values a time field of an expanded cron takes ('*' is all of them)."""
+    if not field or field[0] == "*":
+        return list(range(size))
+    return sorted({int(v) for v in field if isinstance(v, int)})
+
+
+def _closest(values: list[int]) -> int | None:
+    """The smallest step between consecutive values (None for a single value)."""
+    return min((b - a for a, b in pairwise(values)), default=None)
+
+
+def shortest_interval(expression: str) -> timedelta:
+    """The shortest time between two fire times of a valid cron, on the wall clock.
+
+    Fire times of a day are every (hour, minute, second) of the cron's sets, so the
+    shortest gap is between neighbours in one set, with the finer fields at their ends;
+    across midnight the next day is assumed to fire too (a bound, never an overestimate).
+    """
+    expanded = compiled_cron(expression).expanded
+    minutes, hours = _values(expanded[0], 60), _values(expanded[1], 24)
+    seconds = _values(expanded[5], 60) if len(expanded) > 5 else [0]
+    span_s = seconds[-1] - seconds[0]
+    span_m = (minutes[-1] - minutes[0]) * 60 + span_s
+    gaps = [DAY_SECONDS - (hours[-1] - hours[0]) * 3600 - span_m]
+    for step, unit, span in ((_closest(seconds), 1, 0), (_closest(minutes), 60, span_s)):
+        if step is not None:
+            gaps.append(step * unit - span)
+    if (step := _closest(hours)) is not None:
+        gaps.append(step * 3600 - span_m)
+    return timedelta(seconds=min(gaps))
+
+
+def check_rules(expression: str, rules: ScheduleRules) -> None:
+    """ScheduleError when a valid cron asks for more than the rules allow."""
+    if cron_fields(expression) == 6 and not rules.allow_seconds:
+        raise ScheduleError(
+            "a seconds field (6-field cron) is for service keys and the command line only"
+        )
+    interval = round(shortest_interval(expression).total_seconds())
+    if interval < rules.min_interval_seconds:
+        raise ScheduleError(
+            f"cron {expression!r} fires {interval} s apart; "
+            f"schedules may fire at most every {rules.min_interval_seconds} s"
+        )
 
 
 def validate_options(options: object) -> dict[str, Any]:
@@ -106,7 +189,7 @@ def validate_options(options: object) -> dict[str, Any]:
     return clean
 
 
-def parse_schedule(entry: object) -> SyncSchedule:
+def parse_schedule(entry: object, rules: ScheduleRules = DEFAULT_RULES) -> SyncSchedule:
     """One entry of `sync_schedules`; ScheduleError saying what is wrong with it."""
     if not isinstance(entry, Mapping):
         raise ScheduleError("each schedule must be an object with type and cron")
@@ -119,25 +202,30 @@ def parse_schedule(entry: object) -> SyncSchedule:
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
         raise ScheduleError("enabled must be true or false")
+    cron = validate_cron(entry.get("cron"))
+    check_rules(cron, rules)
     return SyncSchedule(
         type=sync_type,
-        cron=validate_cron(entry.get("cron")),
+        cron=cron,
         enabled=enabled,
         options=validate_options(entry.get("options")),
     )
 
 
-def parse_schedules(raw: object) -> ClinicSchedules:
+def parse_schedules(raw: object, rules: ScheduleRules = DEFAULT_RULES) -> ClinicSchedules:
     """Every valid entry, and a problem per invalid one (a second entry of a type is one)."""
     if raw is None:
         return ClinicSchedules()
     if not isinstance(raw, list):
         return ClinicSchedules(problems=(ScheduleProblem(0, "sync_schedules must be a list"),))
+    if len(raw) > MAX_ENTRIES:
+        message = f"sync_schedules has {len(raw)} entries; at most {MAX_ENTRIES} are read"
+        return ClinicSchedules(problems=(ScheduleProblem(-1, message),))
     schedules: list[SyncSchedule] = []
     problems: list[ScheduleProblem] = []
     for index, entry in enumerate(raw):
         try:
-            schedule = parse_schedule(entry)
+            schedule = parse_schedule(entry, rules)
         except ScheduleError as error:
             problems.append(ScheduleProblem(index, str(error)))
             continue

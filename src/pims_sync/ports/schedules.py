@@ -11,7 +11,13 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ClinicSchedules, ScheduleProblem, parse_schedules
+from pims_sync.domain.schedules import (
+    DEFAULT_RULES,
+    ClinicSchedules,
+    ScheduleProblem,
+    ScheduleRules,
+    parse_schedules,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +36,17 @@ class ClinicScheduleConfig:
 
     @property
     def parsed(self) -> ClinicSchedules:
+        """The entries parsed under the default rules (see `parse`)."""
+        return self.parse(DEFAULT_RULES)
+
+    def parse(self, rules: ScheduleRules) -> ClinicSchedules:
         """The valid schedules and a problem per invalid entry (none if the zone is unknown)."""
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             message = f"clinic time zone {self.timezone!r} is unknown: its schedules are skipped"
             return ClinicSchedules(problems=(ScheduleProblem(-1, message),))
-        return parse_schedules(list(self.entries))
+        return parse_schedules(list(self.entries), rules)
 
 
 class ScheduleStore(Protocol):

@@ -8,14 +8,15 @@ Cron is evaluated on the clinic's wall clock. Around DST changes (decided, teste
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, croniter
+from croniter import CroniterBadDateError
 
-from pims_sync.domain.schedules import SyncSchedule, cron_fields
+from pims_sync.domain.schedules import SyncSchedule, compiled_cron
 
 MAX_CATCH_UP = timedelta(hours=1)
 # Earlier fire times of a window are recorded as missed; beyond this many, only counted.
@@ -57,7 +58,9 @@ def _slack(after: datetime, until: datetime, zone: ZoneInfo) -> timedelta:
 
 def _walls(cron: str, start: datetime) -> Iterator[datetime]:
     """Wall-clock matches after `start` (naive), in order; ends if none comes for years."""
-    matches = croniter(cron, start, second_at_beginning=cron_fields(cron) == 6)
+    # A copy of the expression parsed once (never per tick), started at `start`.
+    matches = copy.copy(compiled_cron(cron))
+    matches.set_current(start, force=True)
     while True:
         try:
             yield matches.get_next(datetime)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from pims_sync.domain.runs import RunRecord, Trigger
+from pims_sync.domain.schedules import DEFAULT_RULES, ClinicSchedules, ScheduleRules
 from pims_sync.ports.queue import JobQueue, JobRefusedError, SyncJob
 from pims_sync.ports.schedules import (
     ClinicScheduleConfig,
@@ -42,6 +43,7 @@ class SchedulerOptions:
     stale_after: timedelta = timedelta(minutes=2)
     max_catch_up: timedelta = MAX_CATCH_UP
     name: str = "scheduler"
+    rules: ScheduleRules = DEFAULT_RULES
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Scheduler:
         self._observe = observe
         self._last: datetime | None = None
         self._reported: dict[object, tuple[str, ...]] = {}
+        # Each clinic's entries as last read, parsed: parsed again only when they change.
+        self._parsed: dict[UUID, tuple[str, object, ClinicSchedules]] = {}
         self._stop = asyncio.Event()
         self.running = False
 
@@ -131,8 +135,10 @@ class Scheduler:
         now = self._now()
         after = self._last if self._last is not None else now - self._options.max_catch_up
         report = TickReport()
-        for config in await self._schedules.configs():
-            parsed = config.parsed
+        configs = await self._schedules.configs()
+        self._forget_gone({config.clinic_id for config in configs})
+        for config in configs:
+            parsed = self._parse(config)
             self._report_problems(config, tuple(str(p) for p in parsed.problems))
             if not parsed.schedules:
                 continue  # also a clinic whose zone is unknown (reported above)
@@ -149,6 +155,19 @@ class Scheduler:
         if self._observe is not None:
             self._observe(report)
         return report
+
+    def _parse(self, config: ClinicScheduleConfig) -> ClinicSchedules:
+        """The clinic's schedules, parsed when its entries or zone changed, never per tick."""
+        known = self._parsed.get(config.clinic_id)
+        if known is not None and known[0] == config.timezone and known[1] == config.entries:
+            return known[2]
+        parsed = config.parse(self._options.rules)
+        self._parsed[config.clinic_id] = (config.timezone, config.entries, parsed)
+        return parsed
+
+    def _forget_gone(self, clinic_ids: set[UUID]) -> None:
+        for gone in set(self._parsed) - clinic_ids:
+            del self._parsed[gone]
 
     async def _fire(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pims_sync.domain.schedules import DEFAULT_RULES, ScheduleRules
 from pims_sync.ports.schedules import ClinicScheduleConfig, FireRecord
 from pims_sync.scheduling.planner import next_fire
 
@@ -29,13 +30,16 @@ def last_run_json(fire: FireRecord | None) -> dict[str, Any] | None:
 
 
 def jobs_json(
-    configs: Sequence[ClinicScheduleConfig], fires: Sequence[FireRecord], now: datetime
+    configs: Sequence[ClinicScheduleConfig],
+    fires: Sequence[FireRecord],
+    now: datetime,
+    rules: ScheduleRules = DEFAULT_RULES,
 ) -> list[dict[str, Any]]:
     """One entry per valid schedule of these clinics, with its next and last run."""
     last = {(f.clinic_id, f.sync_type): f for f in fires}
     jobs: list[dict[str, Any]] = []
     for config in configs:
-        for schedule in config.parsed.schedules:
+        for schedule in config.parse(rules).schedules:
             upcoming = next_fire(schedule, config.zone, now)
             jobs.append(
                 {
@@ -53,12 +57,14 @@ def jobs_json(
     return jobs
 
 
-def problems_json(configs: Sequence[ClinicScheduleConfig]) -> list[dict[str, Any]]:
+def problems_json(
+    configs: Sequence[ClinicScheduleConfig], rules: ScheduleRules = DEFAULT_RULES
+) -> list[dict[str, Any]]:
     """The invalid entries (skipped by the scheduler), one per problem."""
     return [
         {"clinicId": str(c.clinic_id), "index": p.index, "error": p.message}
         for c in configs
-        for p in c.parsed.problems
+        for p in c.parse(rules).problems
     ]
 
 
@@ -68,14 +74,15 @@ def status_json(
     now: datetime,
     *,
     running: bool,
+    rules: ScheduleRules = DEFAULT_RULES,
 ) -> dict[str, Any]:
     """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`."""
-    jobs = jobs_json(configs, fires, now)
+    jobs = jobs_json(configs, fires, now, rules)
     by_type = Counter(job["type"] for job in jobs if job["enabled"])
     return {
         "running": running,
         "totalJobs": sum(by_type.values()),
         "jobsByType": dict(by_type),
         "jobs": jobs,
-        "invalidSchedules": problems_json(configs),
+        "invalidSchedules": problems_json(configs, rules),
     }

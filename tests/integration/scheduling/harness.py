@@ -48,6 +48,7 @@ CONFIG_VARIABLES = (
 # Short periods so a few minutes of production behaviour take seconds.
 FAST = {
     "SCHEDULER_TICK_SECONDS": "1",
+    "SCHEDULE_MIN_INTERVAL_SECONDS": "1",  # the tests' schedules fire every few seconds
     "RUN_STALE_SECONDS": "6",
     "SHUTDOWN_GRACE_SECONDS": "3",
     "WORKER_CONCURRENCY": "4",

@@ -24,7 +24,7 @@ from pims_sync.api.responses import (
 )
 from pims_sync.api.schemas import CamelModel
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ScheduleError, parse_schedule
+from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.errors import InvalidInputError
 from pims_sync.scheduling.status import jobs_json, status_json
 
@@ -59,7 +59,10 @@ async def scheduler_status(
         ids = [clinic.id]
     configs = await services.schedules.configs(ids)
     fires = await services.fires.latest(ids)
-    return status_json(configs, fires, datetime.now(UTC), running=services.scheduler_running)
+    rules = ScheduleRules(services.settings.schedule_min_interval_seconds)
+    return status_json(
+        configs, fires, datetime.now(UTC), running=services.scheduler_running, rules=rules
+    )
 
 
 class ScheduleChange(CamelModel):
@@ -78,7 +81,9 @@ class ScheduleChange(CamelModel):
     )
 
 
-def _changed(stored: dict[str, Any] | None, change: ScheduleChange) -> dict[str, Any]:
+def _changed(
+    stored: dict[str, Any] | None, change: ScheduleChange, rules: ScheduleRules
+) -> dict[str, Any]:
     """The stored entry with the change applied (a new one needs a cron)."""
     entry = dict(stored or {})
     entry["type"] = change.type.value
@@ -89,7 +94,7 @@ def _changed(stored: dict[str, Any] | None, change: ScheduleChange) -> dict[str,
     if "cron" not in entry:
         raise InvalidInputError("cron is required to create a schedule", field="cron")
     try:
-        return parse_schedule(entry).as_json()
+        return parse_schedule(entry, rules).as_json()
     except ScheduleError as error:
         raise InvalidInputError(str(error), field="schedule") from None
 
@@ -110,9 +115,12 @@ async def change_schedule(
     entries = list(config.entries) if config is not None else []
     mine = [e for e in entries if isinstance(e, dict) and e.get("type") == change.type.value]
     others = [e for e in entries if not any(e is m for m in mine)]
-    entry = _changed(mine[0] if mine else None, change)
+    # A seconds field is for service keys; every key keeps to the minimum interval.
+    minimum = services.settings.schedule_min_interval_seconds
+    rules = ScheduleRules(minimum, allow_seconds=key.is_service_key)
+    entry = _changed(mine[0] if mine else None, change, rules)
     await services.schedules.put(clinic.id, [*others, entry])
     updated = await services.schedules.configs([clinic.id])
     fires = await services.fires.latest([clinic.id])
-    jobs = jobs_json(updated, fires, datetime.now(UTC))
+    jobs = jobs_json(updated, fires, datetime.now(UTC), ScheduleRules(minimum))
     return {"success": True, "job": next(j for j in jobs if j["type"] == change.type.value)}
