@@ -1,0 +1,407 @@
+"""`pims-sync doctor`: log in, read one day and a few consultations, report their shape.
+
+The report describes the site, never its data (see shape.py): paths without queries,
+cookie and field names without values, status codes, content types, sizes, JSON types and
+the traits met. The data calls are raw GETs with the login's cookies and the adapter's
+headers, so the report describes a payload even when the adapter's parser would refuse it.
+The login is fresh: never read from the session cache, never saved into it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.api import MAX_RESPONSE_BYTES, Cookie
+from pims_sync.adapters.idexx.browser import BrowserPool
+from pims_sync.adapters.idexx.config import IdexxOptions
+from pims_sync.adapters.idexx.login import log_in
+from pims_sync.adapters.idexx.provider import PAGE_DATA_MAX_BYTES
+from pims_sync.adapters.idexx.shape import (
+    CalendarShape,
+    PageDataShape,
+    calendar_list,
+    calendar_shape,
+    consultation_ids,
+    login_traits,
+    page_data_shape,
+    read_body,
+)
+from pims_sync.adapters.idexx.trace import LoginTrace
+from pims_sync.errors import PimsError
+from pims_sync.ports.provider import ClinicLogin
+
+MAX_CONSULTATIONS = 3
+LOOKBACK_DAYS = 7
+MAX_REDIRECTS = 5
+MAX_FORM_INPUTS = 40
+
+
+@dataclass
+class Exchange:
+    """One GET as the doctor saw it: statuses (redirects included), content type, size."""
+
+    endpoint: str
+    statuses: list[int] = field(default_factory=list)
+    redirects: list[str] = field(default_factory=list)
+    content_type: str | None = None
+    size: int = 0
+    milliseconds: int = 0
+    error: str | None = None
+
+    @property
+    def status(self) -> int | None:
+        """The last status (after any redirect followed)."""
+        return self.statuses[-1] if self.statuses else None
+
+
+@dataclass
+class FormInput:
+    """An input of the login page's raw HTML: its name and type, never its value."""
+
+    name: str
+    type: str
+
+
+@dataclass
+class LoginSection:
+    """How the login went."""
+
+    ok: bool = False
+    milliseconds: int = 0
+    trace: LoginTrace = field(default_factory=LoginTrace)
+    cookie_names: list[str] = field(default_factory=list)
+    raw_form_inputs: list[FormInput] = field(default_factory=list)
+
+
+@dataclass
+class ConsultationResult:
+    """One consultation's page-data: what came back and its shape when it was an object."""
+
+    outcome: str
+    exchange: Exchange
+    shape: PageDataShape | None = None
+
+
+@dataclass
+class Problem:
+    """Why the doctor could not finish: the stage and the error's one-line message."""
+
+    stage: str
+    code: str
+    message: str
+
+
+@dataclass
+class DoctorReport:
+    """Everything `pims-sync doctor` found out; no personal data."""
+
+    clinic_id: str
+    day: date
+    timezone: str
+    origin: str
+    login: LoginSection = field(default_factory=LoginSection)
+    exchanges: list[Exchange] = field(default_factory=list)
+    calendar: CalendarShape | None = None
+    consultations_day: date | None = None
+    consultations: list[ConsultationResult] = field(default_factory=list)
+    problem: Problem | None = None
+    extra_traits: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the login and the calendar worked (traits or not)."""
+        return self.problem is None
+
+    def traits(self) -> list[str]:
+        """Every tolerated trait met, sorted."""
+        found = self.extra_traits | login_traits(self.login.trace)
+        if self.calendar is not None:
+            found |= self.calendar.traits
+        for result in self.consultations:
+            if result.shape is not None:
+                found |= result.shape.traits
+        return sorted(found)
+
+
+async def examine(
+    options: IdexxOptions, login: ClinicLogin, day: date | None = None
+) -> DoctorReport:
+    """Log in, fetch `day` (default: the clinic's today) and up to 3 consultations; report."""
+    zone = login.zone
+    base_url = (login.credentials.base_url or options.base_url).rstrip("/")
+    report = DoctorReport(
+        clinic_id=str(login.clinic_id),
+        day=day or datetime.now(zone).date(),
+        timezone=login.timezone,
+        origin=_origin(base_url),
+    )
+    anonymous = Prober(base_url, options, cookies=[])
+    try:
+        await _probe_login_page(anonymous, report)
+    finally:
+        await anonymous.aclose()
+    cookies = await _log_in(options, base_url, login, report)
+    if cookies is None:
+        return report
+    prober = Prober(base_url, options, cookies=cookies)
+    try:
+        events = await _read_calendar(prober, report, zone)
+        if events is not None:
+            await _read_consultations(prober, report, events)
+    finally:
+        await prober.aclose()
+    return report
+
+
+class Prober:
+    """Raw GETs with the adapter's headers and the login's cookies; same-origin redirects."""
+
+    def __init__(self, base_url: str, options: IdexxOptions, *, cookies: list[Cookie]) -> None:
+        headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
+        headers["User-Agent"] = options.user_agent
+        jar = httpx.Cookies()
+        for cookie in cookies:
+            jar.set(
+                str(cookie["name"]),
+                str(cookie["value"]),
+                domain=str(cookie.get("domain") or ""),
+                path=str(cookie.get("path") or "/"),
+            )
+        self._origin = _origin(base_url)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            cookies=jar,
+            timeout=options.request_timeout_seconds,
+            follow_redirects=False,
+        )
+
+    async def get(
+        self, endpoint: str, path: str, *, max_bytes: int, html: bool = False
+    ) -> tuple[Exchange, bytes]:
+        """GET `path`, following up to 5 same-origin redirects; never raises on an answer."""
+        exchange = Exchange(endpoint)
+        headers = {"Accept": "text/html"} if html else {}
+        started = time.monotonic()
+        body = b""
+        try:
+            body = await self._follow(exchange, path, headers, max_bytes)
+        except httpx.TimeoutException:
+            exchange.error = "timed out"
+        except httpx.TransportError as error:
+            exchange.error = f"network error ({type(error).__name__})"
+        exchange.milliseconds = round((time.monotonic() - started) * 1000)
+        return exchange, body
+
+    async def _follow(
+        self, exchange: Exchange, path: str, headers: dict[str, str], max_bytes: int
+    ) -> bytes:
+        url = path
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._client.stream("GET", url, headers=headers) as response:
+                exchange.statuses.append(response.status_code)
+                exchange.content_type = response.headers.get("content-type")
+                if not response.is_redirect:
+                    return await _bounded(exchange, response, max_bytes)
+                target = response.next_request.url if response.next_request else None
+            if target is None or _origin(str(target)) != self._origin:
+                host = target.host if target is not None else "?"
+                exchange.redirects.append(f"//{host}{target.path if target else ''}")
+                exchange.error = "redirected to another site (not followed)"
+                return b""
+            exchange.redirects.append(target.path)
+            if endpoints.is_login_path(target.path):
+                exchange.error = "redirected to the login page (session not accepted)"
+                return b""
+            url = str(target)
+        exchange.error = f"more than {MAX_REDIRECTS} redirects"
+        return b""
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.aclose()
+
+
+async def _bounded(exchange: Exchange, response: httpx.Response, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    async for chunk in response.aiter_bytes():
+        exchange.size += len(chunk)
+        if exchange.size > max_bytes:
+            exchange.error = f"larger than {max_bytes} bytes (not read further)"
+            return b""
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _probe_login_page(prober: Prober, report: DoctorReport) -> None:
+    exchange, body = await prober.get(
+        "login page", endpoints.LOGIN_PATH, max_bytes=MAX_RESPONSE_BYTES, html=True
+    )
+    report.exchanges.append(exchange)
+    parser = _InputParser()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    report.login.raw_form_inputs = parser.inputs
+
+
+class _InputParser(HTMLParser):
+    """The names and types of a page's `<input>` elements (values are never kept)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[FormInput] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "input" or len(self.inputs) >= MAX_FORM_INPUTS:
+            return
+        found = dict(attrs)
+        name = (found.get("name") or "")[:60]
+        self.inputs.append(FormInput(name=name, type=(found.get("type") or "text")[:20]))
+
+
+async def _log_in(
+    options: IdexxOptions, base_url: str, login: ClinicLogin, report: DoctorReport
+) -> list[Cookie] | None:
+    """A fresh browser login with a trace; None (and the problem recorded) when it fails."""
+    pool = BrowserPool(options)
+    started = time.monotonic()
+    try:
+        async with pool.context(f"doctor-{login.clinic_id}") as context:
+            cookies = await log_in(
+                context,
+                base_url=base_url,
+                credentials=login.credentials,
+                timeout=options.login_timeout_seconds,
+                form_wait=options.login_form_wait_seconds,
+                trace=report.login.trace,
+            )
+    except PimsError as error:
+        report.problem = Problem("login", error.code, str(error))
+        return None
+    finally:
+        report.login.milliseconds = round((time.monotonic() - started) * 1000)
+        await pool.aclose()
+    report.login.ok = True
+    if not any(_is_username(item) for item in report.login.raw_form_inputs):
+        report.extra_traits.add("login form drawn by script")
+    report.login.cookie_names = sorted({str(cookie.get("name", "")) for cookie in cookies})
+    return cookies
+
+
+async def _read_calendar(
+    prober: Prober, report: DoctorReport, zone: ZoneInfo
+) -> list[object] | None:
+    """The day's calendar: its shape in the report, its events (None and a problem if unread)."""
+    exchange, body = await prober.get(
+        "calendar", _calendar_path(report.day), max_bytes=MAX_RESPONSE_BYTES
+    )
+    report.exchanges.append(exchange)
+    kind, data = read_body(body)
+    if kind == "json":
+        report.calendar = calendar_shape(data, report.day, zone)
+        _note_html_label(report, exchange)
+    elif exchange.error is None:
+        report.calendar = CalendarShape(envelope="HTML" if kind == "html" else kind)
+    why = _calendar_failure(exchange, report.calendar)
+    if why is not None:
+        report.problem = Problem(
+            "calendar", "pims_calendar_unreadable", f"IDEXX Neo calendar: {why}"
+        )
+        return None
+    _, events, _ = calendar_list(data)
+    return events
+
+
+def _calendar_failure(exchange: Exchange, shape: CalendarShape | None) -> str | None:
+    if exchange.error is not None:
+        return exchange.error
+    status = exchange.status or 0
+    if not 200 <= status < 300:
+        return f"HTTP {status}"
+    if shape is None or not shape.readable:
+        return f"the answer is {shape.envelope if shape else 'empty'}, not a list of events"
+    return None
+
+
+async def _read_consultations(prober: Prober, report: DoctorReport, events: list[object]) -> None:
+    """Up to 3 consultations of the day, or of the latest of the 7 days before that has some."""
+    ids, source = consultation_ids(events), report.day
+    for back in range(1, LOOKBACK_DAYS + 1):
+        if ids:
+            break
+        source = report.day - timedelta(days=back)
+        exchange, body = await prober.get(
+            "calendar (earlier day)", _calendar_path(source), max_bytes=MAX_RESPONSE_BYTES
+        )
+        report.exchanges.append(exchange)
+        kind, data = read_body(body)
+        earlier = calendar_list(data)[1] if kind == "json" and exchange.error is None else None
+        if earlier is None:
+            return  # reported through the exchange; consultations are not essential
+        ids = consultation_ids(earlier)
+    if not ids:
+        return
+    report.consultations_day = source
+    for consultation_id in spread(ids, MAX_CONSULTATIONS):
+        report.consultations.append(await _read_consultation(prober, report, consultation_id))
+
+
+async def _read_consultation(
+    prober: Prober, report: DoctorReport, consultation_id: str
+) -> ConsultationResult:
+    exchange, body = await prober.get(
+        "page-data", endpoints.consultation_path(consultation_id), max_bytes=PAGE_DATA_MAX_BYTES
+    )
+    report.exchanges.append(exchange)
+    kind, data = read_body(body)
+    if kind == "json":
+        _note_html_label(report, exchange)
+    status = exchange.status or 0
+    if exchange.error is not None:
+        return ConsultationResult(exchange.error, exchange)
+    if status == 404:
+        report.extra_traits.add("consultation not found (404)")
+        return ConsultationResult("not found (404)", exchange)
+    if not 200 <= status < 300:
+        return ConsultationResult(f"HTTP {status}", exchange)
+    if not isinstance(data, Mapping):
+        return ConsultationResult(kind if kind != "json" else "not a JSON object", exchange)
+    if data.get("success") is False:
+        report.extra_traits.add("consultation not ready (200 success:false)")
+        return ConsultationResult("refused (success: false)", exchange)
+    return ConsultationResult("read", exchange, page_data_shape(data))
+
+
+def _is_username(item: FormInput) -> bool:
+    return item.name == "username" or item.type.lower() == "email"
+
+
+def _note_html_label(report: DoctorReport, exchange: Exchange) -> None:
+    if "html" in (exchange.content_type or "").lower():
+        report.extra_traits.add("JSON served as text/html")
+
+
+def spread(items: Sequence[str], count: int) -> list[str]:
+    """Up to `count` items spread evenly over the sequence (first, middle, last...)."""
+    if len(items) <= count or count < 2:
+        return list(items[:count])
+    return [items[index * (len(items) - 1) // (count - 1)] for index in range(count)]
+
+
+def _calendar_path(day: date) -> str:
+    first = datetime.combine(day, datetime.min.time())
+    last = first + timedelta(days=1, seconds=-1)
+    return endpoints.calendar_path(endpoints.wall_clock(first), endpoints.wall_clock(last))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
