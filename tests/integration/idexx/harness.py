@@ -75,6 +75,7 @@ class SimulatorControl:
         self._post(
             "/settings",
             {
+                "profile": "standard",  # every in-the-wild trait off
                 "loginVariant": "standard",
                 "calendarEnvelope": "array",
                 "sessionExpiredResponse": "redirect",

@@ -41,7 +41,7 @@ Cookie = dict[str, object]
 
 FORM_WAIT_SECONDS = 15.0  # how long a form drawn by script is waited for (as the original did)
 NETWORK_IDLE_SECONDS = 10.0  # a page that keeps polling never idles: go on after this
-URL_STABLE_SECONDS = 1.0  # no page load for this long after submit: the redirects are over
+URL_STABLE_SECONDS = 0.5  # no page load for this long after submit: the redirects are over
 POLL_SECONDS = 0.05
 MAX_RECORDED = 20  # paths of the redirect chain and hidden field names kept in the trace
 ERROR_TEXT_CHARS = 300
