@@ -1,8 +1,10 @@
-"""Fixtures: an in-process simulator (httpx over ASGI) with a frozen clock, logged in or not."""
+"""Fixtures: the simulator in-process (httpx over ASGI) and over real HTTP, clock frozen."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -11,6 +13,7 @@ from starlette.applications import Starlette
 
 from pims_sync.simulator.app import create_app
 from pims_sync.simulator.config import SimulatorConfig
+from pims_sync.simulator.server import BackgroundSimulator
 from pims_sync.simulator.simulation import Simulation
 
 BASE_URL = "http://idexx.test"
@@ -82,3 +85,60 @@ async def week(
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+# --- the real server over HTTP (the trait tests) -----------------------------------------
+
+XHR_HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
+CSRF_INPUT = re.compile(r"name='_csrf' value='([^']+)'")
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[BackgroundSimulator]:
+    """One real simulator (seed 7, standard profile) per test module."""
+    with BackgroundSimulator(SimulatorConfig(seed=7)) as running:
+        yield running
+
+
+@pytest.fixture
+def live(live_server: BackgroundSimulator) -> Iterator[httpx.Client]:
+    """A client of the real server, after a reset (standard settings), clock frozen at NOW."""
+    with httpx.Client(base_url=live_server.base_url, headers=XHR_HEADERS) as client:
+        client.post("/__sim__/reset").raise_for_status()
+        client.post("/__sim__/clock", json={"now": NOW}).raise_for_status()
+        yield client
+
+
+def change_settings(client: httpx.Client, **changes: Any) -> dict[str, Any]:
+    """POST /__sim__/settings; the settings in force afterwards."""
+    response = client.post("/__sim__/settings", json=changes)
+    assert response.status_code == 200, response.text
+    settings: dict[str, Any] = response.json()
+    return settings
+
+
+def live_login(client: httpx.Client) -> httpx.Response:
+    """Log in as a browser does: load the form, post it with any hidden `_csrf` it holds."""
+    page = client.get("/login", headers={"Accept": "text/html"})
+    token = CSRF_INPUT.search(page.text)
+    fields = {**CREDENTIALS, **({"_csrf": token.group(1)} if token else {})}
+    response = client.post("/login", data=fields)
+    assert response.status_code == 302, response.text
+    return response
+
+
+def live_json(client: httpx.Client, path: str, **params: str) -> Any:
+    """A 200 answer's body parsed as JSON whatever its content type says."""
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return json.loads(response.text)
+
+
+def live_week(client: httpx.Client, first: str = "2026-01-20", last: str = "2026-01-26") -> Any:
+    """The calendar feed over real HTTP."""
+    return live_json(
+        client,
+        "/appointments/getCalendarEventData",
+        start=f"{first} 00:00:00",
+        end=f"{last} 23:59:59",
+    )
