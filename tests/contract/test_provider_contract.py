@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ class ProviderWorld:
     window: tuple[datetime, datetime]
     consultation_id: str
     missing_consultation_id: str
+    # Makes the PIMS list multi-day stays (boarding), if it needs telling.
+    show_stays: Callable[[], None] = lambda: None
 
     @property
     def bad_login(self) -> ClinicLogin:
@@ -36,7 +39,7 @@ class ProviderWorld:
 
 
 def fake_world() -> ProviderWorld:
-    """A FakeProvider seeded with two appointments on 2026-01-22 (LA) and one consultation."""
+    """A FakeProvider: two visits on 2026-01-22 (LA), a stay begun before, a consultation."""
     day = datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
     appointments = [
         Appointment(
@@ -50,6 +53,15 @@ def fake_world() -> ProviderWorld:
         )
         for i in range(2)
     ]
+    stay_start = datetime(2026, 1, 20, 16, 0, tzinfo=UTC)  # two days before the window
+    appointments.append(
+        Appointment(
+            appointment_id="351300",
+            start=stay_start,
+            end=stay_start + timedelta(days=4),
+            type_description="Boarding",
+        )
+    )
     consultation = Consultation(
         id="728004",
         status="completed",
@@ -71,6 +83,8 @@ def fake_world() -> ProviderWorld:
 def _idexx_world(request: pytest.FixtureRequest) -> ProviderWorld:
     world: Any = request.getfixturevalue("idexx_contract_world")
     assert isinstance(world, ProviderWorld)
+    sim: Any = request.getfixturevalue("sim")
+    world.show_stays = lambda: sim.settings(multiDayStays=True)
     return world
 
 
@@ -90,7 +104,23 @@ async def test_a_session_fetches_appointments_with_aware_times(world: ProviderWo
         assert appointment.appointment_id
         assert appointment.start.utcoffset() is not None
         assert appointment.end > appointment.start
-        assert world.window[0] <= appointment.start < world.window[1]
+        # Appointments overlapping the window are its own.
+        assert appointment.start < world.window[1]
+        assert appointment.end > world.window[0]
+
+
+async def test_a_stay_that_began_before_the_window_is_listed_with_its_true_start(
+    world: ProviderWorld,
+) -> None:
+    world.show_stays()
+    start, end = world.window
+    async with world.provider.session(world.login) as session:
+        page = await session.fetch_appointments(start, end)
+    earlier = [a for a in page.appointments if a.start < start]
+    assert earlier, "no appointment that began before the window was listed"
+    for stay in earlier:
+        assert stay.end > start
+        assert stay.end - stay.start > timedelta(days=1)
 
 
 async def test_a_known_consultation_is_returned(world: ProviderWorld) -> None:

@@ -62,14 +62,30 @@ class Appointment:
         return round((self.end - self.start).total_seconds() / 60)
 
 
+def overlaps(start: datetime, end: datetime | None, first: datetime, last: datetime) -> bool:
+    """Whether [start, end) meets the window [first, last); no end: whether start is in it."""
+    if start >= last:
+        return False
+    return start >= first or (end is not None and end > first)
+
+
 @dataclass(frozen=True, slots=True)
 class RejectedEvent:
-    """A calendar event that could not be read; `reason` names fields, never people."""
+    """A calendar event that could not be read; `reason` names fields, never people.
+
+    `start`/`end` are kept when they could be read, so the event follows the windows it
+    overlaps; an event without a readable start may belong to any window.
+    """
 
     index: int
     appointment_id: str | None
     reason: str
     start: datetime | None = None
+    end: datetime | None = None
+
+    def overlaps(self, first: datetime, last: datetime) -> bool:
+        """Whether the event may belong to [first, last)."""
+        return self.start is None or overlaps(self.start, self.end, first, last)
 
     def describe(self) -> str:
         """One line for results and logs: which event, and why."""
@@ -83,12 +99,17 @@ class CalendarPage:
 
     `rejected` events are in the PIMS but malformed: they are reported per item, and one
     with a readable id still proves its appointment exists (reconciliation never deletes it).
+    `outside_window` counts events the PIMS sent that do not overlap the window asked for
+    (ignored); `coerced` counts fields read although their JSON type was not the documented
+    one (an id as a string, a flag as 0/1 or "true"). Both are counts, never data.
     """
 
     appointments: tuple[Appointment, ...] = ()
     blocks_dropped: int = 0
     rosters_dropped: int = 0
     rejected: tuple[RejectedEvent, ...] = ()
+    outside_window: int = 0
+    coerced: int = 0
 
     def __len__(self) -> int:
         return len(self.appointments)
@@ -98,13 +119,13 @@ class CalendarPage:
         """Appointment events the PIMS listed: readable ones plus rejected ones."""
         return len(self.appointments) + len(self.rejected)
 
-    def starting_within(self, start: datetime, end: datetime) -> CalendarPage:
-        """The same page without events starting outside [start, end).
+    def overlapping(self, start: datetime, end: datetime) -> CalendarPage:
+        """The same page without events that do not overlap [start, end).
 
         A rejected event without a readable start stays: it may belong to any window.
         """
-        kept = tuple(a for a in self.appointments if start <= a.start < end)
-        rejected = tuple(r for r in self.rejected if r.start is None or start <= r.start < end)
+        kept = tuple(a for a in self.appointments if overlaps(a.start, a.end, start, end))
+        rejected = tuple(r for r in self.rejected if r.overlaps(start, end))
         return replace(self, appointments=kept, rejected=rejected)
 
     def merged(self, other: CalendarPage) -> CalendarPage:
@@ -120,4 +141,6 @@ class CalendarPage:
             blocks_dropped=self.blocks_dropped + other.blocks_dropped,
             rosters_dropped=self.rosters_dropped + other.rosters_dropped,
             rejected=rejected,
+            outside_window=self.outside_window + other.outside_window,
+            coerced=self.coerced + other.coerced,
         )

@@ -36,15 +36,21 @@ class PimsSession(Protocol):
     """A logged-in session; every failure raises a `PimsError`, never an empty result."""
 
     async def fetch_appointments(self, start: datetime, end: datetime) -> CalendarPage:
-        """Appointments starting in [start, end) (aware instants); blocks/rosters counted.
+        """Appointments overlapping [start, end) (aware instants); blocks/rosters counted.
 
-        Events the PIMS listed but that cannot be read are in `rejected` (not an error of
-        the call): the pipeline reports them per item and never deletes their cases.
+        A stay that began before `start` and lasts into the window is one of them, with its
+        true start. Events the PIMS listed but that cannot be read are in `rejected` (not an
+        error of the call): the pipeline reports them per item and never deletes their
+        cases. Events wholly outside the window are ignored (`outside_window` counts them).
         """
         ...
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
-        """One consultation; `PimsNotFound` when the PIMS has none with this id."""
+        """One consultation; `PimsNotFoundError` when the PIMS has none with this id yet.
+
+        `PimsNotReadyError` (a PimsNotFoundError) when the PIMS refuses it for now (an
+        unfinished consultation): the caller skips it and asks again on a later run.
+        """
         ...
 
 

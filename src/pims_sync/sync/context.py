@@ -35,10 +35,10 @@ class CalendarCache:
         self.pages.append((window, page))
 
     def covering(self, window: DateWindow, zone: ZoneInfo) -> CalendarPage | None:
-        """The appointments of `window` if a fetched window covers it, else None."""
+        """The appointments overlapping `window` if a fetched window covers it, else None."""
         for fetched, page in self.pages:
             if fetched.first <= window.first and window.last <= fetched.last:
-                return page.starting_within(window.start_instant(zone), window.end_instant(zone))
+                return page.overlapping(window.start_instant(zone), window.end_instant(zone))
         return None
 
 

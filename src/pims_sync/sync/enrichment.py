@@ -138,12 +138,18 @@ def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime
 def _tally(
     ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], results: Mapping[str, Fetched]
 ) -> None:
-    """Count skipped (not in the PIMS) and failed cases; raise if every fetch failed."""
+    """Count skipped (not available yet) and failed cases; raise if every fetch failed.
+
+    A consultation the PIMS has not got, or refuses for now (404, a 200 `success: false`),
+    is not available yet: its cases are skipped, and fetched again by the next run (they
+    still need enrichment). Such an answer proves the PIMS works, so it is no failure.
+    """
     report, last_error = ctx.report, None
     for consultation_id, outcome in results.items():
         cases = groups[consultation_id]
         if isinstance(outcome, PimsNotFoundError):
             report.count("casesSkipped", len(cases))
+            report.count("consultationsNotReady")
         elif isinstance(outcome, PimsSyncError):
             last_error = outcome
             report.count("casesFailed", len(cases))
@@ -181,7 +187,9 @@ async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int
     ctx.report.count("casesEnriched", enriched)
     await ctx.progress.complete(len(candidates))
     ctx.written("enriched", enriched)
-    await ctx.say(f"Enriched {enriched} cases")
+    not_ready = ctx.report.stats["consultationsNotReady"]
+    later = f", {not_ready} consultation(s) not available yet (next run)" if not_ready else ""
+    await ctx.say(f"Enriched {enriched} cases{later}")
     if outage is not None:
         # What was fetched is kept; the phase fails: the PIMS went away, not one item.
         raise outage

@@ -1,4 +1,4 @@
-"""Inbound: appointments in a date window → cases created, updated or skipped (spec §6.1)."""
+"""Inbound: appointments overlapping a date window → cases created, updated or skipped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
+from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent, overlaps
 from pims_sync.domain.case_metadata import (
     is_soft_deleted,
     merge_inbound,
@@ -52,12 +52,15 @@ _STAT_OF = {
 
 
 def check_plausible(page: CalendarPage, window: DateWindow, zone: ZoneInfo) -> None:
-    """Refuse a calendar that parses but cannot be real, before anything is written."""
+    """Refuse a calendar that parses but cannot be real, before anything is written.
+
+    Its appointments overlap the window (a stay that began before it is one of them).
+    """
     start, end = window.start_instant(zone), window.end_instant(zone)
     for appointment in page.appointments:
         if not appointment.appointment_id.strip():
             raise PimsPayloadError("the calendar listed an appointment without an id")
-        if not start <= appointment.start < end:
+        if not overlaps(appointment.start, appointment.end, start, end):
             raise PimsPayloadError("the calendar listed an appointment outside the window asked")
     limit = window.days * MAX_APPOINTMENTS_PER_DAY
     if page.listed > limit:
@@ -82,9 +85,23 @@ async def fetch_calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
             chunk.start_instant(zone), chunk.end_instant(zone)
         )
         page = page.merged(part)
+    report_tolerated(ctx, page)
     check_plausible(page, window, zone)
     ctx.env.calendar.put(window, page)
     return page
+
+
+def report_tolerated(ctx: PhaseContext, page: CalendarPage) -> None:
+    """Count what the calendar sent that was tolerated: ignored events, coerced fields."""
+    ctx.report.count("eventsOutsideWindow", page.outside_window)
+    ctx.report.count("fieldsCoerced", page.coerced)
+    if page.outside_window or page.coerced:
+        log.info(
+            "calendar tolerated: %d event(s) outside the window ignored, %d field(s) coerced",
+            page.outside_window,
+            page.coerced,
+            extra={"events_outside_window": page.outside_window, "fields_coerced": page.coerced},
+        )
 
 
 def _new_case(appointment: Appointment, metadata: dict[str, Any]) -> CaseWrite:

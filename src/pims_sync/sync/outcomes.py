@@ -10,6 +10,8 @@ from uuid import UUID
 from pims_sync.domain.case_metadata import iso
 from pims_sync.domain.runs import RunCounters, SyncType
 
+# The spec's counters first (the first one counts the phase's items), then ours: what the
+# PIMS sent that was tolerated rather than refused (counts only, never data).
 STAT_KEYS: dict[SyncType, tuple[str, ...]] = {
     SyncType.INBOUND: (
         "appointmentsFound",
@@ -17,9 +19,24 @@ STAT_KEYS: dict[SyncType, tuple[str, ...]] = {
         "casesUpdated",
         "casesSkipped",
         "casesFailed",
+        "eventsOutsideWindow",
+        "fieldsCoerced",
     ),
-    SyncType.CASES: ("casesFound", "casesEnriched", "casesSkipped", "casesFailed"),
-    SyncType.RECONCILIATION: ("casesChecked", "casesDeleted", "casesUpdated", "casesRestored"),
+    SyncType.CASES: (
+        "casesFound",
+        "casesEnriched",
+        "casesSkipped",
+        "casesFailed",
+        "consultationsNotReady",
+    ),
+    SyncType.RECONCILIATION: (
+        "casesChecked",
+        "casesDeleted",
+        "casesUpdated",
+        "casesRestored",
+        "eventsOutsideWindow",
+        "fieldsCoerced",
+    ),
 }
 
 

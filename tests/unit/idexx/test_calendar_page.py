@@ -1,4 +1,4 @@
-"""CalendarPage helpers: window filtering and merging chunks."""
+"""CalendarPage helpers: window filtering (overlap) and merging chunks."""
 
 from __future__ import annotations
 
@@ -19,11 +19,20 @@ def appointment(appointment_id: str, hours: int) -> Appointment:
     )
 
 
-def test_starting_within_keeps_only_the_window() -> None:
+def test_overlapping_keeps_only_what_meets_the_window() -> None:
     page = CalendarPage((appointment("a", -1), appointment("b", 0), appointment("c", 2)), 1, 2)
-    kept = page.starting_within(T0, T0 + timedelta(hours=2))
+    kept = page.overlapping(T0, T0 + timedelta(hours=2))
     assert [a.appointment_id for a in kept.appointments] == ["b"]
     assert (kept.blocks_dropped, kept.rosters_dropped) == (1, 2)
+
+
+def test_a_stay_that_began_days_before_overlaps_the_window() -> None:
+    stay = Appointment(appointment_id="s", start=T0 - timedelta(days=3), end=T0 + timedelta(days=1))
+    ended = Appointment(appointment_id="e", start=T0 - timedelta(days=3), end=T0)
+    page = CalendarPage((stay, ended), outside_window=2, coerced=5)
+    kept = page.overlapping(T0, T0 + timedelta(hours=2))
+    assert [a.appointment_id for a in kept.appointments] == ["s"]  # [start, end): "e" ended
+    assert (kept.outside_window, kept.coerced) == (2, 5)
 
 
 def test_merged_keeps_each_appointment_once_and_adds_counts() -> None:
@@ -40,12 +49,21 @@ def test_naive_times_are_refused() -> None:
 
 
 def test_rejected_events_follow_the_window_when_their_start_is_known() -> None:
-    known = RejectedEvent(0, "a", "bad", start=T0)
+    known = RejectedEvent(0, "a", "bad", start=T0, end=T0 + timedelta(minutes=15))
     unknown = RejectedEvent(1, None, "bad")
     page = CalendarPage(rejected=(known, unknown))
-    later = page.starting_within(T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    later = page.overlapping(T0 + timedelta(hours=1), T0 + timedelta(hours=2))
     assert later.rejected == (unknown,)
-    assert page.starting_within(T0, T0 + timedelta(hours=1)).rejected == (known, unknown)
+    assert page.overlapping(T0, T0 + timedelta(hours=1)).rejected == (known, unknown)
+    before = page.overlapping(T0 + timedelta(minutes=10), T0 + timedelta(hours=1))
+    assert before.rejected == (known, unknown)  # it began before and reaches into it
+
+
+def test_merged_adds_the_tolerance_counters() -> None:
+    merged = CalendarPage(outside_window=1, coerced=2).merged(
+        CalendarPage(outside_window=3, coerced=4)
+    )
+    assert (merged.outside_window, merged.coerced) == (4, 6)
 
 
 def test_merged_keeps_a_rejected_id_once_and_every_unidentified_one() -> None:

@@ -188,9 +188,9 @@ class TestUnreadableEvents:
             (good(7, phone_number={"mobile": "1"}), "7", "phone_number is an object"),
             (good(7, patient_name=True), "7", "patient_name is a boolean, expected text"),
             (good(7, reason="x" * 10_001), "7", "reason is too long (10001 characters)"),
-            (good(7, is_block="false"), "7", "is_block is a string, expected true or false"),
-            (good(7, start="2031-01-22 09:00:00"), "7", "outside the window asked for"),
-            (good(7, start="1999-01-22 09:00:00"), "7", "outside the window asked for"),
+            (good(7, is_block="maybe"), "7", "is_block is a string, expected true or false"),
+            (good(7, is_roster=2), "7", "is_roster is a number, expected true or false"),
+            (good(7, end="2026-03-30 09:00:00"), "7", "it lasts longer than 60 days"),
         ],
     )
     def test_a_bad_event_is_rejected_alone(
@@ -219,20 +219,35 @@ class TestUnreadableEvents:
     def test_an_unreadable_start_keeps_no_start_so_every_window_sees_it(self) -> None:
         page = parse_calendar([good(7, start="soon")], LA, window=DAY)
         assert page.rejected[0].start is None
-        later = page.starting_within(DAY[1], DAY[1].replace(day=24))
+        later = page.overlapping(DAY[1], DAY[1].replace(day=24))
         assert [r.appointment_id for r in later.rejected] == ["7"]
 
     def test_a_readable_start_places_the_rejection_in_its_window(self) -> None:
         page = parse_calendar([good(7, phone_number=[1])], LA, window=DAY)
         assert page.rejected[0].start == datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
-        assert page.starting_within(DAY[1], DAY[1].replace(day=24)).rejected == ()
+        assert page.overlapping(DAY[1], DAY[1].replace(day=24)).rejected == ()
 
-    def test_an_event_overlapping_from_the_day_before_belongs_to_that_day(self) -> None:
+    def test_an_event_overlapping_from_the_day_before_belongs_to_both_days(self) -> None:
         earlier = good(5, start="2026-01-21 23:50:00", end="2026-01-22 00:10:00")
         broken_earlier = {**earlier, "id": 6, "appointment_id": 6, "reason": [1]}
         page = parse_calendar([earlier, broken_earlier, good(1)], LA, window=DAY)
+        assert [a.appointment_id for a in page.appointments] == ["5", "1"]
+        (rejected,) = page.rejected
+        assert rejected.appointment_id == "6"
+        assert rejected.end == datetime(2026, 1, 22, 8, 10, tzinfo=UTC)
+        assert page.outside_window == 0
+
+    def test_events_wholly_outside_the_window_are_ignored_and_counted(self) -> None:
+        events = [
+            good(7, start="2031-01-22 09:00:00", end="2031-01-22 09:15:00"),
+            good(8, start="1999-01-22 09:00:00", end="1999-01-22 09:15:00"),
+            good(9, start="2026-01-21 23:00:00", end="2026-01-22 00:00:00"),  # ends as it starts
+            {**good(10, start="2026-01-23 00:00:00"), "reason": [1]},  # unreadable, outside
+            good(1),
+        ]
+        page = parse_calendar(events, LA, window=DAY)
         assert [a.appointment_id for a in page.appointments] == ["1"]
-        assert page.rejected == ()
+        assert (page.rejected, page.outside_window) == ((), 4)
 
     def test_identical_duplicates_collapse(self) -> None:
         page = parse_calendar([good(1), good(2), good(1)], LA, window=DAY)
@@ -302,7 +317,11 @@ class TestMalformedConsultation:
             ({"consultation": None}, "payload has no consultation (it is null)"),
             ({"consultation": "x"}, "payload has no consultation (it is a string)"),
             ({"consultation": {"id": 7, "status": ["final"]}}, "status is a list, expected text"),
-            ({"consultationNotes": "notes"}, "consultationNotes is a string, expected an object"),
+            (
+                {"consultationNotes": 5},
+                "consultationNotes is a number, expected an object or a list",
+            ),
+            ({"consultationNotes": [{"notes": 1}, True]}, "consultationNotes.1 is a boolean"),
             ({"consultationNotes": {"notes": {"html": 1}}}, "notes is an object"),
             ({"client": []}, "page-data.client is a list"),
             (
@@ -349,7 +368,12 @@ def test_an_id_with_a_fraction_is_no_id() -> None:
     assert (rejected.appointment_id, rejected.reason) == (None, "it has no appointment id")
 
 
-def test_ids_that_disagree_identify_nothing() -> None:
+def test_appointment_id_wins_over_an_id_that_differs() -> None:
     page = parse_calendar([good(1), good(2, hour=10, appointment_id=999)], LA, window=DAY)
-    (rejected,) = page.rejected
-    assert (rejected.appointment_id, rejected.reason) == (None, "its id and appointment_id differ")
+    assert [a.appointment_id for a in page.appointments] == ["1", "999"]
+    assert page.rejected == ()
+
+
+def test_an_unreadable_event_is_named_by_its_appointment_id() -> None:
+    page = parse_calendar([good(2, appointment_id="999", reason=[1])], LA, window=DAY)
+    assert page.rejected[0].appointment_id == "999"

@@ -77,7 +77,9 @@ async def test_calendar_query_uses_clinic_wall_clock_bounds(logins: list[int]) -
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json=[EVENT, {**EVENT, "id": 2, "start": "2026-01-21 23:45:00"}])
+        overlapping = {**EVENT, "id": 2, "start": "2026-01-21 23:45:00"}
+        before = {**EVENT, "id": 3, "start": "2026-01-21 23:00:00", "end": "2026-01-21 23:30:00"}
+        return httpx.Response(200, json=[EVENT, overlapping, before])
 
     provider = make_provider(handler)
     async with provider.session(LOGIN) as session:
@@ -89,7 +91,9 @@ async def test_calendar_query_uses_clinic_wall_clock_bounds(logins: list[int]) -
         "?start=2026-01-22%2000%3A00%3A00&end=2026-01-22%2023%3A59%3A59"
     )
     assert seen[0].headers["User-Agent"] == USER_AGENT
-    assert [a.appointment_id for a in page.appointments] == ["1"]  # the overlap is not ours
+    # An event reaching into the window from before is one of its; one wholly before is not.
+    assert [a.appointment_id for a in page.appointments] == ["1", "2"]
+    assert page.outside_window == 1
     assert logins == [1]
 
 

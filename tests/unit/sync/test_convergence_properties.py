@@ -174,7 +174,7 @@ class LocalSession:
         first = start.astimezone(ZONE).replace(tzinfo=None)
         last = (end - timedelta(seconds=1)).astimezone(ZONE).replace(tzinfo=None)
         payload = _json(calendar_events(self.pims.sim, self.pims.clinic, first, last))
-        return parse_calendar(payload, ZONE).starting_within(start, end)
+        return parse_calendar(payload, ZONE, window=(start, end))
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
         page = self.pims.page_data(consultation_id)

@@ -29,6 +29,8 @@ async def test_first_run_creates_cases_with_ids_source_and_patients(world: World
         "casesUpdated": 0,
         "casesSkipped": 0,
         "casesFailed": 0,
+        "eventsOutsideWindow": 0,
+        "fieldsCoerced": 0,
     }
     assert set(result) == {"success", "syncId", "stats", "durationMs", "timestamp"}
     case = await world.case("2")

@@ -48,6 +48,8 @@ async def test_inbound_writes_the_good_ones_and_lists_each_bad_one(world: World)
         "casesUpdated": 0,
         "casesSkipped": 0,
         "casesFailed": 2,
+        "eventsOutsideWindow": 0,
+        "fieldsCoerced": 0,
     }
     errors = outcome.as_dict()["errors"]
     assert errors == [

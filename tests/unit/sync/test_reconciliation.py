@@ -35,6 +35,8 @@ async def test_deleted_appointment_is_soft_deleted_with_marker(world: World) -> 
         "casesDeleted": 1,
         "casesUpdated": 0,
         "casesRestored": 0,
+        "eventsOutsideWindow": 0,
+        "fieldsCoerced": 0,
     }
     case = await world.case("1")
     assert result["deletedCaseIds"] == [str(case.id)]

@@ -1,10 +1,16 @@
-"""IDEXX Neo consultation page-data → a Consultation; pure and strict (see parsing.py)."""
+"""IDEXX Neo consultation page-data → a Consultation; pure, strict about types (see parsing.py).
+
+Tolerated as the original client tolerated them: `consultationNotes` as an object, a list of
+note objects, a string or null; the note in `consultationNotes.notes`, `consultation.notes`
+or `consultation.dischargeSummary` (each kept where found); `consultation.id` as a number,
+a string or missing (the id asked for); unknown fields ignored.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pims_sync.adapters.idexx.parsing import MAX_ID_CHARS, Json, kind, number, text
+from pims_sync.adapters.idexx.parsing import MAX_ID_CHARS, Json, id_text, kind, number, text
 from pims_sync.domain.consultations import Consultation, InvoiceLine, html_to_text
 from pims_sync.errors import PimsPayloadError
 
@@ -27,14 +33,10 @@ def parse_consultation(payload: object, consultation_id: str) -> Consultation:
             f"(it is {kind(consultation)})"
         )
     field = _FieldReader(consultation_id)
-    returned_id = field.text(consultation, "consultation", "id")
-    if returned_id is not None and returned_id != consultation_id:
-        raise PimsPayloadError(
-            f"asked for consultation {consultation_id}, got {returned_id[:MAX_ID_CHARS]} instead"
-        )
-    notes_section = field.section(payload, "consultationNotes")
-    notes_html = field.text(notes_section, "consultationNotes", "notes")
+    _check_id(field.text(consultation, "consultation", "id"), consultation_id)
+    notes_html = field.notes(payload.get("consultationNotes"))
     notes = field.text(consultation, "consultation", "notes")
+    discharge = field.text(consultation, "consultation", "dischargeSummary")
     patient = field.section(payload, "patient")
     client = field.section(payload, "client")
     return Consultation(
@@ -42,8 +44,8 @@ def parse_consultation(payload: object, consultation_id: str) -> Consultation:
         status=field.text(consultation, "consultation", "status") or "unknown",
         notes=notes,
         notes_html=notes_html,
-        notes_text=html_to_text(notes_html or notes),
-        discharge_summary=field.text(consultation, "consultation", "dischargeSummary"),
+        notes_text=_first_text(notes_html, notes, discharge),
+        discharge_summary=discharge,
         reason=field.text(consultation, "consultation", "reason"),
         date=field.text(consultation, "consultation", "date"),
         lines=tuple(_lines(payload.get("consultationLines"), consultation_id)),
@@ -55,6 +57,22 @@ def parse_consultation(payload: object, consultation_id: str) -> Consultation:
         client_phone=_phone(client),
         client_email=field.text(client, "client", "email"),
     )
+
+
+def _check_id(returned: str | None, asked: str) -> None:
+    """A page-data that names another consultation is refused (`7`, `"7"`, `7.0` are one)."""
+    if returned is not None and id_text(returned) != id_text(asked):
+        raise PimsPayloadError(
+            f"asked for consultation {asked}, got {returned[:MAX_ID_CHARS]} instead"
+        )
+
+
+def _first_text(*notes: str | None) -> str | None:
+    """The plain text of the first note that has any."""
+    for note in notes:
+        if found := html_to_text(note):
+            return found
+    return None
 
 
 class _FieldReader:
@@ -84,13 +102,36 @@ class _FieldReader:
         wrong = isinstance(value, bool) or not isinstance(value, int | float | str)
         if value is not None and wrong:
             raise self._wrong(where, key, value, "text")
-        size = len(value.encode("utf-8")) if isinstance(value, str) else 0
+        return self._capped(text(value), f"{where}.{key}")
+
+    def _capped(self, value: str | None, where: str) -> str | None:
+        size = len(value.encode("utf-8")) if value is not None else 0
         if size > MAX_NOTES_BYTES:
             raise PimsPayloadError(
-                f"consultation {self.consultation_id}: {where}.{key} too large ({size} bytes, "
+                f"consultation {self.consultation_id}: {where} too large ({size} bytes, "
                 f"limit {MAX_NOTES_BYTES})"
             )
-        return text(value)
+        return value
+
+    def notes(self, value: object) -> str | None:
+        """`consultationNotes`: an object's `notes`, a list's joined (blank line between), text."""
+        if value is None or isinstance(value, str):
+            return self._capped(text(value), "consultationNotes")
+        if isinstance(value, Mapping):
+            return self.text(value, "consultationNotes", "notes")
+        if not isinstance(value, list):
+            raise self._wrong("page-data", "consultationNotes", value, "an object or a list")
+        parts = []
+        for index, item in enumerate(value):
+            where = f"consultationNotes[{index}]"
+            if isinstance(item, Mapping):
+                parts.append(self.text(item, where, "notes"))
+            elif item is None or isinstance(item, str):
+                parts.append(text(item))
+            else:
+                raise self._wrong("consultationNotes", str(index), item, "a note object")
+        joined = "\n\n".join(part for part in parts if part)
+        return self._capped(joined or None, "consultationNotes")
 
 
 def _object(value: object) -> Json:

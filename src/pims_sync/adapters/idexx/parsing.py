@@ -1,13 +1,20 @@
-"""IDEXX Neo calendar JSON → appointments; pure, strict per item and about whole payloads.
+"""IDEXX Neo calendar JSON → appointments; pure, tolerant of types, strict about shapes.
 
 A calendar event that cannot be read is rejected on its own (`CalendarPage.rejected`, with
 its id when readable) and the others are kept; only a payload that is not a calendar at
 all raises. Reasons name fields, types and sizes, never the values (they may be people's).
+
+Tolerated as the original client tolerated them (and counted in `CalendarPage.coerced`):
+ids and room ids as strings, text fields as numbers, flags as 0/1, "0"/"1", "true"/"false".
+`appointment_id` wins over `id`. Events that overlap the window asked for are its
+appointments (a boarding stay that began days before included); events wholly outside it
+are ignored and counted (`CalendarPage.outside_window`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,25 +25,29 @@ from pims_sync.domain.appointments import (
     Client,
     Patient,
     RejectedEvent,
+    overlaps,
 )
 from pims_sync.errors import PimsPayloadError
 
 CALENDAR_ENVELOPES = ("appointments", "data", "events")
 DEFAULT_DURATION = timedelta(minutes=15)
 WALL_CLOCK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
-# The event fields read as text. Another JSON type in one of them (object, list, true/false)
-# means the feed changed shape: the event is rejected rather than read half-blank.
-EVENT_TEXT_FIELDS = (
+# Fields documented as numbers (ids); a string in one is read as the same id and counted.
+NUMBER_FIELDS = (
     "appointment_id",
     "id",
+    "consultation_id",
+    "patient_id",
+    "client_id",
+    "appointment_room_id",
+)
+# Fields documented as text; a number in one is read as its text and counted.
+TEXT_FIELDS = (
     "start",
     "end",
-    "consultation_id",
     "current_status",
     "status_label",
-    "patient_id",
     "patient_name",
-    "client_id",
     "first_name",
     "last_name",
     "phone_number",
@@ -44,17 +55,23 @@ EVENT_TEXT_FIELDS = (
     "provider",
     "popup_title_text",
     "resourceId",
-    "appointment_room_id",
     "appointment_room_name",
     "type_description",
     "reason",
 )
+# Every event field the parser reads. Another JSON type in one of them (object, list,
+# true/false) means the feed changed shape: the event is rejected rather than read half-blank.
+EVENT_TEXT_FIELDS = NUMBER_FIELDS + TEXT_FIELDS
+FLAG_FIELDS = ("is_block", "is_roster")
+_FLAG_WORDS = {"0": False, "1": True, "false": False, "true": True}
+# A whole number sent as text ("351412", "351412.0"): the same id as the number.
+_WHOLE_NUMBER = re.compile(r"\d+(?:\.0*)?")
 # Far above anything a calendar field holds (IDEXX ids are 6 digits, reasons a line).
 MAX_ID_CHARS = 64
 MAX_FIELD_CHARS = 10_000
-# An appointment listed for a window may start this long before it (it overlaps the window);
-# one starting earlier still cannot be a visit, and is rejected rather than ignored.
-MAX_REACH = timedelta(days=1)
+# Boarding and hospital stays last days; an event longer than this cannot be a visit, and
+# is rejected rather than kept in every window it overlaps.
+MAX_STAY = timedelta(days=60)
 
 Json = Mapping[str, object]
 Window = tuple[datetime, datetime]
@@ -141,10 +158,10 @@ def parse_calendar(
 ) -> CalendarPage:
     """Calendar feed → appointments; rosters and blocks dropped but counted; bad events rejected.
 
-    With `window` ([start, end) instants asked for), appointments starting before it (the
-    feed lists overlapping events) are left to the earlier window, and events whose times
-    are not in it at all are rejected. Identical repeats of an id collapse to one; a repeat
-    with different details is rejected and the first kept.
+    With `window` ([start, end) instants asked for), events overlapping it are kept (a stay
+    that began before it included) and events wholly outside it are ignored and counted.
+    Identical repeats of an id collapse to one; a repeat with different details is rejected
+    and the first kept.
     """
     events = calendar_events(payload)
     if max_events is not None and len(events) > max_events:
@@ -164,16 +181,14 @@ class _CalendarSorter:
         self.zone, self.window = zone, window
         self.kept: dict[str, tuple[int, Appointment]] = {}
         self.rejected: list[RejectedEvent] = []
-        self.blocks = self.rosters = 0
+        self.blocks = self.rosters = self.outside = self.coerced = 0
 
     def take(self, index: int, event: object) -> None:
         """Sort one event."""
         try:
             appointment = self._read(event)
         except UnreadableEventError as error:
-            refusal = _rejected(index, event, self.zone, str(error), self.window)
-            if refusal is not None:
-                self.rejected.append(refusal)
+            self._reject(index, event, str(error))
             return
         if appointment is not None:
             self._place(index, appointment)
@@ -183,27 +198,41 @@ class _CalendarSorter:
             raise UnreadableEventError(f"it is {kind(event)}, not an object")
         if _flag(event, "is_roster"):
             self.rosters += 1
-            return None
-        if _flag(event, "is_block"):
+        elif _flag(event, "is_block"):
             self.blocks += 1
-            return None
-        return read_event(event, self.zone)
+        else:
+            appointment = read_event(event, self.zone)
+            self.coerced += coerced_fields(event)
+            return appointment
+        self.coerced += sum(1 for key in FLAG_FIELDS if _coerced_flag(event.get(key)))
+        return None
+
+    def _reject(self, index: int, event: object, reason: str) -> None:
+        if not isinstance(event, Mapping):
+            self.rejected.append(RejectedEvent(index, None, reason))
+            return
+        appointment_id, times = _readable_id(event), _times(event, self.zone)
+        if times is None:
+            self.rejected.append(RejectedEvent(index, appointment_id, reason))
+        elif _place(*times, self.window) == OUTSIDE:
+            self.outside += 1
+        else:
+            self.rejected.append(RejectedEvent(index, appointment_id, reason, *times))
 
     def _place(self, index: int, appointment: Appointment) -> None:
-        place = _place(appointment.start, appointment.end, self.window)
-        if place == EARLIER:
-            return
-        key = appointment.appointment_id
+        key, start, end = appointment.appointment_id, appointment.start, appointment.end
+        place = _place(start, end, self.window)
         if place == OUTSIDE:
-            # Its times cannot be trusted, so it belongs to no particular window (start=None).
-            self.rejected.append(
-                RejectedEvent(index, key, "its times are outside the window asked for")
-            )
+            self.outside += 1
+            return
+        if place == TOO_LONG:
+            reason = f"it lasts longer than {MAX_STAY.days} days"
+            self.rejected.append(RejectedEvent(index, key, reason, start, end))
             return
         first = self.kept.setdefault(key, (index, appointment))
         if first[1] != appointment:
             reason = f"it repeats the id of event #{first[0]} with different details"
-            self.rejected.append(RejectedEvent(index, key, reason, appointment.start))
+            self.rejected.append(RejectedEvent(index, key, reason, start, end))
 
     def page(self) -> CalendarPage:
         """What was sorted, as a page."""
@@ -212,54 +241,49 @@ class _CalendarSorter:
             blocks_dropped=self.blocks,
             rosters_dropped=self.rosters,
             rejected=tuple(self.rejected),
+            outside_window=self.outside,
+            coerced=self.coerced,
         )
 
 
-INSIDE, EARLIER, OUTSIDE = "inside", "earlier", "outside"
+INSIDE, OUTSIDE, TOO_LONG = "inside", "outside", "too long"
 
 
-def _place(start: datetime, end: datetime | None, window: Window | None) -> str:
+def _place(start: datetime, end: datetime, window: Window | None) -> str:
     """Where an event sits relative to the window asked for."""
-    if window is None:
-        return INSIDE
-    first, last = window
-    if first <= start < last:
-        return INSIDE
-    if start < first and end is not None and end >= first and first - start <= MAX_REACH:
-        return EARLIER  # overlaps the window from before: the earlier window's event
-    return OUTSIDE
+    if window is not None and not overlaps(start, end, *window):
+        return OUTSIDE
+    return TOO_LONG if end - start > MAX_STAY else INSIDE
 
 
-def _rejected(
-    index: int, event: object, zone: ZoneInfo, reason: str, window: Window | None
-) -> RejectedEvent | None:
-    """The rejection of an unreadable event, or None when it is an earlier window's."""
-    if not isinstance(event, Mapping):
-        return RejectedEvent(index, None, reason)
-    appointment_id = _readable_id(event)
+def _times(event: Json, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+    """An event's start and end (15 minutes on when missing), or None: no readable start."""
     start = parse_wall_clock(event.get("start"), zone)
     if start is None:
-        return RejectedEvent(index, appointment_id, reason)
-    place = _place(start, parse_wall_clock(event.get("end"), zone), window)
-    if place == EARLIER:
         return None
-    return RejectedEvent(index, appointment_id, reason, start if place == INSIDE else None)
+    end = parse_wall_clock(event.get("end"), zone)
+    return start, end if end is not None and end > start else start + DEFAULT_DURATION
 
 
 def id_text(value: object) -> str | None:
-    """An id as text: `407330`, `"407330"` and `407330.0` are the same id; 1.5 is none."""
+    """An id as text: `407330`, `"407330"`, `407330.0` and `"407330.0"` are the same id.
+
+    A number with a fraction is none; text that is not a whole number is kept as given.
+    """
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else None
-    return text(value)
+    raw = text(value)
+    if raw is not None and _WHOLE_NUMBER.fullmatch(raw):
+        return str(int(raw.split(".")[0]))
+    return raw
 
 
 def _readable_id(event: Json) -> str | None:
     """The event's appointment id if it can be read at all (even when other fields cannot).
 
-    None when its two ids disagree: either could be the case's, so neither is trusted.
+    `appointment_id` wins over `id`, as in read_event.
     """
-    found = {_one_id(event.get(key)) for key in ("appointment_id", "id")} - {None}
-    return found.pop() if len(found) == 1 else None
+    return _one_id(event.get("appointment_id")) or _one_id(event.get("id"))
 
 
 def _one_id(value: object) -> str | None:
@@ -275,11 +299,36 @@ def _finite(value: object) -> bool:
 
 
 def _flag(event: Json, key: str) -> bool:
-    """A true/false flag (0/1 and null accepted); anything else makes the event unreadable."""
+    """A true/false flag (0/1, "0"/"1", "true"/"false", null accepted); else unreadable."""
     value = event.get(key)
-    if value is None or value in (0, 1):
+    if value is None or isinstance(value, bool):
         return bool(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _FLAG_WORDS:
+        return _FLAG_WORDS[value.strip().lower()]
     raise UnreadableEventError(f"{key} is {kind(value)}, expected true or false")
+
+
+def _coerced_flag(value: object) -> bool:
+    """Whether a flag was read from 0/1 or text rather than a JSON true/false."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in _FLAG_WORDS
+    return isinstance(value, int | float) and value in (0, 1)
+
+
+def coerced_fields(event: Json) -> int:
+    """How many fields of a readable event came in another JSON type than documented."""
+    strings = sum(1 for key in NUMBER_FIELDS if isinstance(event.get(key), str))
+    numbers = sum(
+        1
+        for key in TEXT_FIELDS
+        if isinstance(event.get(key), int | float) and not isinstance(event.get(key), bool)
+    )
+    flags = sum(1 for key in FLAG_FIELDS if _coerced_flag(event.get(key)))
+    return strings + numbers + flags
 
 
 def _check_fields(event: Json) -> None:
@@ -307,38 +356,34 @@ def parse_event(event: Json, zone: ZoneInfo, index: int = 0) -> Appointment:
 def read_event(event: Json, zone: ZoneInfo) -> Appointment:
     """One calendar event → an Appointment, or UnreadableEventError naming the reason."""
     _check_fields(event)
+    # The original read `appointment_id ?? id`: `id` only stands in when the other is missing.
     appointment_id = id_text(event.get("appointment_id")) or id_text(event.get("id"))
     if appointment_id is None:
         raise UnreadableEventError("it has no appointment id")
-    other = id_text(event.get("id"))
-    if other is not None and other != appointment_id:
-        raise UnreadableEventError("its id and appointment_id differ")
     if len(appointment_id) > MAX_ID_CHARS:
         raise UnreadableEventError(f"its id is too long ({len(appointment_id)} characters)")
     if event.get("start") is None:
         raise UnreadableEventError("it has no start time")
-    start = parse_wall_clock(event.get("start"), zone)
-    if start is None:
+    times = _times(event, zone)
+    if times is None:
         raise UnreadableEventError("its start is not a YYYY-MM-DD HH:MM:SS time")
-    end = parse_wall_clock(event.get("end"), zone)
-    if end is None or end <= start:
-        end = start + DEFAULT_DURATION
+    start, end = times
     return Appointment(
         appointment_id=appointment_id,
         start=start,
         end=end,
         consultation_id=_consultation_id(event.get("consultation_id")),
         status=text(event.get("current_status")) or text(event.get("status_label")),
-        patient=Patient(id=text(event.get("patient_id")), name=text(event.get("patient_name"))),
+        patient=Patient(id=id_text(event.get("patient_id")), name=text(event.get("patient_name"))),
         client=Client(
-            id=text(event.get("client_id")),
+            id=id_text(event.get("client_id")),
             first_name=text(event.get("first_name")),
             last_name=text(event.get("last_name")),
             phone=text(event.get("phone_number")),
             email=text(event.get("email")),
         ),
         provider_name=text(event.get("provider")) or text(event.get("popup_title_text")),
-        room_id=text(event.get("resourceId")) or text(event.get("appointment_room_id")),
+        room_id=id_text(event.get("resourceId")) or id_text(event.get("appointment_room_id")),
         room_name=text(event.get("appointment_room_name")),
         type_description=text(event.get("type_description")),
         reason=text(event.get("reason")),

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
+from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent, overlaps
 from pims_sync.domain.consultations import Consultation
 from pims_sync.errors import PimsAuthError, PimsNotFoundError
 from pims_sync.ports.provider import ClinicLogin, check_window
@@ -29,14 +29,19 @@ class FakeProvider:
         password: str | None = None,
         blocks_per_fetch: int = 0,
         rosters_per_fetch: int = 0,
+        outside_per_fetch: int = 0,
+        coerced_per_fetch: int = 0,
     ) -> None:
         self.appointments = {a.appointment_id: a for a in appointments}
-        # Malformed events the calendar lists (each fetch whose window holds their start).
+        # Malformed events the calendar lists (each fetch whose window they overlap).
         self.rejected: list[RejectedEvent] = []
         self.consultations = {c.id: c for c in consultations}
         self.password = password
         self.blocks_per_fetch = blocks_per_fetch
         self.rosters_per_fetch = rosters_per_fetch
+        # What each fetch reports as ignored (outside the window) and coerced, as IDEXX would.
+        self.outside_per_fetch = outside_per_fetch
+        self.coerced_per_fetch = coerced_per_fetch
         self.logins = 0
         self.calls: dict[str, int] = defaultdict(int)
         self.open_sessions = 0
@@ -89,26 +94,26 @@ class FakeSession:
             raise RuntimeError("the PIMS session is closed")
 
     async def fetch_appointments(self, start: datetime, end: datetime) -> CalendarPage:
-        """Seeded appointments starting in [start, end), sorted by start."""
+        """Seeded appointments overlapping [start, end), sorted by start."""
         self._check_open()
         check_window(start, end)
-        self._provider.raise_fault("calendar")
+        provider = self._provider
+        provider.raise_fault("calendar")
         found = sorted(
-            (a for a in self._provider.appointments.values() if start <= a.start < end),
+            (a for a in provider.appointments.values() if overlaps(a.start, a.end, start, end)),
             key=lambda a: (a.start, a.appointment_id),
-        )
-        rejected = tuple(
-            r for r in self._provider.rejected if r.start is None or start <= r.start < end
         )
         return CalendarPage(
             tuple(found),
-            blocks_dropped=self._provider.blocks_per_fetch,
-            rosters_dropped=self._provider.rosters_per_fetch,
-            rejected=rejected,
+            blocks_dropped=provider.blocks_per_fetch,
+            rosters_dropped=provider.rosters_per_fetch,
+            rejected=tuple(r for r in provider.rejected if r.overlaps(start, end)),
+            outside_window=provider.outside_per_fetch,
+            coerced=provider.coerced_per_fetch,
         )
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
-        """A seeded consultation, or PimsNotFoundError."""
+        """A seeded consultation, or PimsNotFoundError (queue PimsNotReadyError with fail_next)."""
         self._check_open()
         self._provider.raise_fault("consultation")
         try:
