@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -91,6 +92,7 @@ async def week(
 
 XHR_HEADERS = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"}
 CSRF_INPUT = re.compile(r"name='_csrf' value='([^']+)'")
+DRAWN_FORM = re.compile(r"atob\('([^']+)'\)")
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +119,16 @@ def change_settings(client: httpx.Client, **changes: Any) -> dict[str, Any]:
     return settings
 
 
+def drawn_form(page: str) -> str:
+    """The login page as it is once its script has drawn the form (loginFormDelayMs)."""
+    encoded = DRAWN_FORM.search(page)
+    return page if encoded is None else base64.b64decode(encoded.group(1)).decode()
+
+
 def live_login(client: httpx.Client) -> httpx.Response:
     """Log in as a browser does: load the form, post it with any hidden `_csrf` it holds."""
     page = client.get("/login", headers={"Accept": "text/html"})
-    token = CSRF_INPUT.search(page.text)
+    token = CSRF_INPUT.search(drawn_form(page.text))
     fields = {**CREDENTIALS, **({"_csrf": token.group(1)} if token else {})}
     response = client.post("/login", data=fields)
     assert response.status_code == 302, response.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 
 import httpx
@@ -10,7 +9,13 @@ import pytest
 
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
-from tests.simulator.conftest import CREDENTIALS, CSRF_INPUT, change_settings, live_login
+from tests.simulator.conftest import (
+    CREDENTIALS,
+    CSRF_INPUT,
+    change_settings,
+    drawn_form,
+    live_login,
+)
 from tests.simulator.test_server import CHROMIUM, CHROMIUM_ARGS
 
 USERNAME_INPUT = re.compile(r"<input[^>]*name='username'")
@@ -23,9 +28,7 @@ def test_a_login_form_drawn_later_is_not_in_the_initial_html(live: httpx.Client)
     assert "<form" not in page
     assert "<script>setTimeout(" in page
     assert "}, 3000);</script>" in page
-    encoded = re.search(r"atob\('([^']+)'\)", page)
-    assert encoded
-    drawn = base64.b64decode(encoded.group(1)).decode()
+    drawn = drawn_form(page)
     assert USERNAME_INPUT.search(drawn)
     assert "name='company_id'" in drawn
     assert "<button type='submit'>" in drawn
