@@ -17,12 +17,8 @@ from pims_sync.cli.common import JsonOption, emit_json, fail, parse_id, with_ser
 from pims_sync.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from pims_sync.adapters.idexx.doctor import (
-        ConsultationResult,
-        DoctorReport,
-        Exchange,
-        LoginSection,
-    )
+    from pims_sync.adapters.idexx.doctor import ConsultationResult, DoctorReport, LoginSection
+    from pims_sync.adapters.idexx.probe import Exchange
     from pims_sync.adapters.idexx.shape import CalendarShape
 
 ClinicOption = Annotated[str, typer.Option("--clinic", help="The clinic's id.")]

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from pims_sync.adapters.idexx.doctor import DoctorReport, examine, spread
-from pims_sync.adapters.idexx.shape import VALUE_FIELDS
+from pims_sync.adapters.idexx.doctor import DoctorReport, examine
+from pims_sync.adapters.idexx.shape import VALUE_FIELDS, spread
 from pims_sync.cli.app import app
 from pims_sync.cli.doctor import report_json, report_text
 from pims_sync.simulator import shapes
@@ -220,14 +220,34 @@ def test_looks_back_for_consultations_and_reports_a_calendar_failure(
     assert [e.endpoint for e in report.exchanges].count("calendar (earlier day)") == 5
     assert report.consultations_day == _today()
 
-    sim.fault(endpoint="calendar", status=500)
+    sim.fault(endpoint="calendar", refusal=True)
     failed = _examine(simulator, later)
     assert not failed.ok
     assert failed.problem is not None
     assert failed.problem.stage == "calendar"
-    assert failed.problem.message == "IDEXX Neo calendar: HTTP 500"
+    assert failed.problem.message == (
+        'IDEXX Neo calendar: not a list of events (the answer is: {"success": false} refusal)'
+    )
+    assert failed.calendar is not None
+    assert failed.calendar.envelope_keys == ["message", "success"]
     assert failed.login.ok
     assert failed.consultations == []
+
+
+def test_a_refused_login_is_the_problem_reported(
+    simulator: BackgroundSimulator, sim: SimulatorControl
+) -> None:
+    report = asyncio.run(
+        examine(idexx_options(simulator.base_url), clinic_login(password="not-the-password"))
+    )
+    assert report.problem is not None
+    assert (report.problem.stage, report.problem.code) == ("login", "pims_auth_failed")
+    assert "Invalid username or password" in report.problem.message
+    assert not report.login.ok
+    assert report.login.trace.landing_path == "/login"
+    assert [e.endpoint for e in report.exchanges] == ["login page"]
+    assert report.calendar is None
+    assert "FAILED at login" in report_text(report)
 
 
 # --- the wild profile ------------------------------------------------------------------------

@@ -10,20 +10,19 @@ The login is fresh: never read from the session cache, never saved into it.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from html.parser import HTMLParser
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
+from playwright.async_api import Error as PlaywrightError
 
 from pims_sync.adapters.idexx import endpoints
 from pims_sync.adapters.idexx.api import MAX_RESPONSE_BYTES, Cookie
 from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
+from pims_sync.adapters.idexx.probe import Exchange, FormInput, Prober, form_inputs, origin
 from pims_sync.adapters.idexx.provider import PAGE_DATA_MAX_BYTES
 from pims_sync.adapters.idexx.shape import (
     CalendarShape,
@@ -34,6 +33,7 @@ from pims_sync.adapters.idexx.shape import (
     login_traits,
     page_data_shape,
     read_body,
+    spread,
 )
 from pims_sync.adapters.idexx.trace import LoginTrace
 from pims_sync.errors import PimsError
@@ -41,34 +41,6 @@ from pims_sync.ports.provider import ClinicLogin
 
 MAX_CONSULTATIONS = 3
 LOOKBACK_DAYS = 7
-MAX_REDIRECTS = 5
-MAX_FORM_INPUTS = 40
-
-
-@dataclass
-class Exchange:
-    """One GET as the doctor saw it: statuses (redirects included), content type, size."""
-
-    endpoint: str
-    statuses: list[int] = field(default_factory=list)
-    redirects: list[str] = field(default_factory=list)
-    content_type: str | None = None
-    size: int = 0
-    milliseconds: int = 0
-    error: str | None = None
-
-    @property
-    def status(self) -> int | None:
-        """The last status (after any redirect followed)."""
-        return self.statuses[-1] if self.statuses else None
-
-
-@dataclass
-class FormInput:
-    """An input of the login page's raw HTML: its name and type, never its value."""
-
-    name: str
-    type: str
 
 
 @dataclass
@@ -142,7 +114,7 @@ async def examine(
         clinic_id=str(login.clinic_id),
         day=day or datetime.now(zone).date(),
         timezone=login.timezone,
-        origin=_origin(base_url),
+        origin=origin(base_url),
     )
     anonymous = Prober(base_url, options, cookies=[])
     try:
@@ -162,109 +134,12 @@ async def examine(
     return report
 
 
-class Prober:
-    """Raw GETs with the adapter's headers and the login's cookies; same-origin redirects."""
-
-    def __init__(self, base_url: str, options: IdexxOptions, *, cookies: list[Cookie]) -> None:
-        headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
-        headers["User-Agent"] = options.user_agent
-        jar = httpx.Cookies()
-        for cookie in cookies:
-            jar.set(
-                str(cookie["name"]),
-                str(cookie["value"]),
-                domain=str(cookie.get("domain") or ""),
-                path=str(cookie.get("path") or "/"),
-            )
-        self._origin = _origin(base_url)
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=headers,
-            cookies=jar,
-            timeout=options.request_timeout_seconds,
-            follow_redirects=False,
-        )
-
-    async def get(
-        self, endpoint: str, path: str, *, max_bytes: int, html: bool = False
-    ) -> tuple[Exchange, bytes]:
-        """GET `path`, following up to 5 same-origin redirects; never raises on an answer."""
-        exchange = Exchange(endpoint)
-        headers = {"Accept": "text/html"} if html else {}
-        started = time.monotonic()
-        body = b""
-        try:
-            body = await self._follow(exchange, path, headers, max_bytes)
-        except httpx.TimeoutException:
-            exchange.error = "timed out"
-        except httpx.TransportError as error:
-            exchange.error = f"network error ({type(error).__name__})"
-        exchange.milliseconds = round((time.monotonic() - started) * 1000)
-        return exchange, body
-
-    async def _follow(
-        self, exchange: Exchange, path: str, headers: dict[str, str], max_bytes: int
-    ) -> bytes:
-        url = path
-        for _ in range(MAX_REDIRECTS + 1):
-            async with self._client.stream("GET", url, headers=headers) as response:
-                exchange.statuses.append(response.status_code)
-                exchange.content_type = response.headers.get("content-type")
-                if not response.is_redirect:
-                    return await _bounded(exchange, response, max_bytes)
-                target = response.next_request.url if response.next_request else None
-            if target is None or _origin(str(target)) != self._origin:
-                host = target.host if target is not None else "?"
-                exchange.redirects.append(f"//{host}{target.path if target else ''}")
-                exchange.error = "redirected to another site (not followed)"
-                return b""
-            exchange.redirects.append(target.path)
-            if endpoints.is_login_path(target.path):
-                exchange.error = "redirected to the login page (session not accepted)"
-                return b""
-            url = str(target)
-        exchange.error = f"more than {MAX_REDIRECTS} redirects"
-        return b""
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        await self._client.aclose()
-
-
-async def _bounded(exchange: Exchange, response: httpx.Response, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    async for chunk in response.aiter_bytes():
-        exchange.size += len(chunk)
-        if exchange.size > max_bytes:
-            exchange.error = f"larger than {max_bytes} bytes (not read further)"
-            return b""
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _probe_login_page(prober: Prober, report: DoctorReport) -> None:
     exchange, body = await prober.get(
         "login page", endpoints.LOGIN_PATH, max_bytes=MAX_RESPONSE_BYTES, html=True
     )
     report.exchanges.append(exchange)
-    parser = _InputParser()
-    parser.feed(body.decode("utf-8", errors="replace"))
-    report.login.raw_form_inputs = parser.inputs
-
-
-class _InputParser(HTMLParser):
-    """The names and types of a page's `<input>` elements (values are never kept)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inputs: list[FormInput] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "input" or len(self.inputs) >= MAX_FORM_INPUTS:
-            return
-        found = dict(attrs)
-        name = (found.get("name") or "")[:60]
-        self.inputs.append(FormInput(name=name, type=(found.get("type") or "text")[:20]))
+    report.login.raw_form_inputs = form_inputs(body)
 
 
 async def _log_in(
@@ -285,6 +160,10 @@ async def _log_in(
             )
     except PimsError as error:
         report.problem = Problem("login", error.code, str(error))
+        return None
+    except PlaywrightError as error:  # the browser could not start: no login was tried
+        first = error.message.splitlines()[0] if error.message else type(error).__name__
+        report.problem = Problem("login", "browser_failed", f"the browser failed: {first}")
         return None
     finally:
         report.login.milliseconds = round((time.monotonic() - started) * 1000)
@@ -327,7 +206,7 @@ def _calendar_failure(exchange: Exchange, shape: CalendarShape | None) -> str | 
     if not 200 <= status < 300:
         return f"HTTP {status}"
     if shape is None or not shape.readable:
-        return f"the answer is {shape.envelope if shape else 'empty'}, not a list of events"
+        return f"not a list of events (the answer is: {shape.envelope if shape else 'empty'})"
     return None
 
 
@@ -389,19 +268,7 @@ def _note_html_label(report: DoctorReport, exchange: Exchange) -> None:
         report.extra_traits.add("JSON served as text/html")
 
 
-def spread(items: Sequence[str], count: int) -> list[str]:
-    """Up to `count` items spread evenly over the sequence (first, middle, last...)."""
-    if len(items) <= count or count < 2:
-        return list(items[:count])
-    return [items[index * (len(items) - 1) // (count - 1)] for index in range(count)]
-
-
 def _calendar_path(day: date) -> str:
     first = datetime.combine(day, datetime.min.time())
     last = first + timedelta(days=1, seconds=-1)
     return endpoints.calendar_path(endpoints.wall_clock(first), endpoints.wall_clock(last))
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ FLAG_FIELDS = (
 NAME_FIELDS = ("patient_name", "first_name", "last_name")
 CASED_STATUS_FIELDS = ("current_status", "status_label")
 ENVELOPES = ("appointments", "data", "events")
+READABLE_ENVELOPES = ("bare array", *("{" + key + "}" for key in ENVELOPES))
 
 # Every trait the doctor knows, with what it means; the report lists those it met.
 TRAITS = {
@@ -158,7 +159,7 @@ class CalendarShape:
     @property
     def readable(self) -> bool:
         """Whether the answer held an event list."""
-        return self.envelope == "bare array" or self.envelope.startswith("{")
+        return self.envelope in READABLE_ENVELOPES
 
 
 def calendar_list(data: object) -> tuple[str, list[object] | None, list[str]]:
@@ -301,6 +302,13 @@ def consultation_ids(events: list[object]) -> list[str]:
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
                 found[str(value)] = None
     return list(found)
+
+
+def spread(items: Sequence[str], count: int) -> list[str]:
+    """Up to `count` items spread evenly over the sequence (first, middle, last...)."""
+    if len(items) <= count or count < 2:
+        return list(items[:count])
+    return [items[index * (len(items) - 1) // (count - 1)] for index in range(count)]
 
 
 @dataclass
