@@ -45,3 +45,15 @@ def test_defaults_are_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(root(), ["simulator"])
     assert "company_id 1001  username vet@example.com  password simulator-password" in result.output
     assert "http://127.0.0.1:8780" in result.output
+
+
+def test_the_command_takes_a_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[SimulatorConfig] = []
+    monkeypatch.setattr(server, "serve", lambda config: started.append(config))
+    result = CliRunner().invoke(root(), ["simulator", "--profile", "wild"])
+    assert result.exit_code == 0, result.output
+    assert started == [SimulatorConfig(profile="wild")]
+    assert "profile wild" in result.output
+    refused = CliRunner().invoke(root(), ["simulator", "--profile", "tame"])
+    assert refused.exit_code != 0
+    assert len(started) == 1

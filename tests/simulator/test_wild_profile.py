@@ -7,11 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from pims_sync.cli import simulator as command
-from pims_sync.simulator import server
 from pims_sync.simulator.config import WILD_TRAITS, SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
 from tests.simulator.conftest import NOW, XHR_HEADERS, change_settings, live_json, live_login
@@ -129,26 +125,3 @@ def test_the_same_seed_is_the_same_world_in_both_profiles(
         assert after["consultation"]["status"] == before["consultation"]["status"]
         assert str(after["patient"]["id"]) == str(before["patient"]["id"])
         assert after["patient"]["name"].casefold() == before["patient"]["name"].casefold()
-
-
-def root() -> typer.Typer:
-    app = typer.Typer()
-    command.register(app)
-
-    @app.command("other")
-    def other() -> None:  # a second command keeps `simulator` a sub-command
-        """Unused."""
-
-    return app
-
-
-def test_the_command_takes_a_profile(monkeypatch: pytest.MonkeyPatch) -> None:
-    started: list[SimulatorConfig] = []
-    monkeypatch.setattr(server, "serve", lambda config: started.append(config))
-    result = CliRunner().invoke(root(), ["simulator", "--profile", "wild"])
-    assert result.exit_code == 0, result.output
-    assert started == [SimulatorConfig(profile="wild")]
-    assert "profile wild" in result.output
-    refused = CliRunner().invoke(root(), ["simulator", "--profile", "tame"])
-    assert refused.exit_code != 0
-    assert len(started) == 1

@@ -335,6 +335,32 @@ def _appointment(rng: random.Random, visit_id: int, clinic: Clinic, opening: dat
     roll = rng.random()
     fate = "cancelled" if roll < 0.04 else "no_show" if roll < 0.09 else "normal"
     late = rng.random() < 0.2  # about one note in five is written hours after the visit
+    visit = booked_appointment(
+        rng, visit_id=visit_id, clinic=clinic, kind=kind, patient=patient, start=start, end=end
+    )
+    # Drawn after the booking, in this order, so a seed keeps giving the same days.
+    visit.booked_at = start - timedelta(minutes=rng.randint(60, 60 * 24 * 30))
+    visit.fate = fate
+    visit.arrival_minutes = rng.randint(0, 15)
+    visit.notes_delay_minutes = rng.randint(120, 480) if late else rng.randint(5, 40)
+    visit.note_seed = rng.randint(0, 2**31)
+    if fate == "cancelled":
+        visit.cancelled_reason = "Cancelled via phone"
+        visit.cancelled_at = start - timedelta(hours=rng.randint(2, 48))
+    return visit
+
+
+def booked_appointment(
+    rng: random.Random,
+    *,
+    visit_id: int,
+    clinic: Clinic,
+    kind: AppointmentType,
+    patient: Patient,
+    start: datetime,
+    end: datetime,
+) -> Visit:
+    """A patient's appointment; room, vet, reason and booker are drawn from `rng` in order."""
     return Visit(
         id=visit_id,
         clinic_index=clinic.index,
@@ -349,11 +375,5 @@ def _appointment(rng: random.Random, visit_id: int, clinic: Clinic, opening: dat
         reason=rng.choice(words.REASONS_BY_TYPE[kind.name]),
         title=None,
         booked_by=rng.choice(words.FRONT_DESK),
-        booked_at=start - timedelta(minutes=rng.randint(60, 60 * 24 * 30)),
-        fate=fate,
-        arrival_minutes=rng.randint(0, 15),
-        notes_delay_minutes=rng.randint(120, 480) if late else rng.randint(5, 40),
-        note_seed=rng.randint(0, 2**31),
-        cancelled_reason="Cancelled via phone" if fate == "cancelled" else None,
-        cancelled_at=start - timedelta(hours=rng.randint(2, 48)) if fate == "cancelled" else None,
+        booked_at=start,
     )

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from pims_sync.simulator import vocabulary as words
-from pims_sync.simulator.dataset import Clinic, Visit, id_scale, seeded
+from pims_sync.simulator.dataset import Clinic, Visit, booked_appointment, id_scale, seeded
 
 STAY_ID_BASE = 1_000_000  # above every other appointment and consultation id (×10 likewise)
 STAY_EPOCH = date(2020, 1, 1)  # no stays start before this day
@@ -35,27 +34,20 @@ def stays_starting(seed: int, clinic: Clinic, day: date, clinics: int) -> list[V
     kind = next(k for k in clinic.types if k.name == type_name)
     patient = clinic.patients[rng.choice(sorted(clinic.patients))]
     start = datetime.combine(day, STAY_START)
-    return [
-        Visit(
-            id=STAY_ID_BASE * id_scale(clinics) + number * clinics + clinic.index,
-            clinic_index=clinic.index,
-            kind="appointment",
-            start=start,
-            end=datetime.combine(day + timedelta(days=STAY_DAYS - 1), STAY_END),
-            room=rng.choice(clinic.rooms[:4]),
-            vet=rng.choice(clinic.vets),
-            type=kind,
-            patient_id=patient.id,
-            client_id=patient.client_id,
-            reason=rng.choice(words.REASONS_BY_TYPE[kind.name]),
-            title=None,
-            booked_by=rng.choice(words.FRONT_DESK),
-            booked_at=start - timedelta(days=rng.randint(2, 21)),
-            arrival_minutes=0,
-            note_seed=rng.randint(0, 2**31),
-            stay=True,
-        )
-    ]
+    visit = booked_appointment(
+        rng,
+        visit_id=STAY_ID_BASE * id_scale(clinics) + number * clinics + clinic.index,
+        clinic=clinic,
+        kind=kind,
+        patient=patient,
+        start=start,
+        end=datetime.combine(day + timedelta(days=STAY_DAYS - 1), STAY_END),
+    )
+    visit.booked_at = start - timedelta(days=rng.randint(2, 21))
+    visit.arrival_minutes = 0
+    visit.note_seed = rng.randint(0, 2**31)
+    visit.stay = True
+    return [visit]
 
 
 def locate_stay(stay_id: int, clinics: int) -> tuple[int, date] | None:
