@@ -114,6 +114,13 @@ def test_traits_of_the_wild_calendar() -> None:
     }
     assert shape.counts["started before the day"] == 1
     assert shape.counts["outside the day"] == 1
+    assert shape.counts["flags as numbers"] == shape.counts["flags as strings"] == 1
+
+
+def test_a_stay_that_goes_on_after_the_day_is_multi_day() -> None:
+    shape = calendar_shape([_event(end="2026-03-13 17:00:00")], DAY, ZONE)
+    assert shape.traits == {"multi-day stays"}
+    assert shape.counts["ends after the day"] == 1
 
 
 def test_equal_ids_in_different_types_are_not_unequal() -> None:

@@ -53,7 +53,7 @@ TRAITS = {
     "lower-case statuses": "status values in lower case (e.g. `not arrived`)",
     "upper-case statuses": "status values in upper case (e.g. `FINALIZED`)",
     "mixed-case names": "patient/client names not in upper case",
-    "multi-day stays": "events that started before the day asked (boarding, hospital stays)",
+    "multi-day stays": "events over several days, e.g. boarding or hospital stays",
     "events outside the day": "events that neither start nor end on the day asked",
     "calendar in an envelope": "the event list came wrapped in an object, not a bare array",
     "notes only in dischargeSummary": "a consultation's note was only in its discharge summary",
@@ -220,17 +220,17 @@ def _add_event(
     shape.counts.update(_time_marks(event, bounds, zone))
 
 
-def _id_marks(event: Mapping[str, object]) -> list[str]:
-    marks = [f"string {key}" for key in ID_FIELDS if isinstance(event.get(key), str)]
+def _id_marks(event: Mapping[str, object]) -> set[str]:
+    marks = {f"string {key}" for key in ID_FIELDS if isinstance(event.get(key), str)}
     own, appointment = event.get("id"), event.get("appointment_id")
     if own is not None and appointment is not None and str(own) != str(appointment):
-        marks.append("id differs from appointment_id")
+        marks.add("id differs from appointment_id")
     for key in FLAG_FIELDS:
         value = event.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            marks.append("flags as numbers")
+            marks.add("flags as numbers")
         elif isinstance(value, str):
-            marks.append("flags as strings")
+            marks.add("flags as strings")
     return marks
 
 
@@ -286,7 +286,7 @@ def _calendar_traits(counts: Counter[str]) -> set[str]:
             traits.add(f"{case}-case statuses")
     if counts["mixed-case names"] or counts["lower-case names"]:
         traits.add("mixed-case names")
-    if counts["started before the day"]:
+    if counts["started before the day"] or counts["ends after the day"]:
         traits.add("multi-day stays")
     if counts["outside the day"]:
         traits.add("events outside the day")
