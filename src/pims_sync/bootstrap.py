@@ -54,6 +54,7 @@ class Services:
                 self.engine,
                 self.settings.require_encryption_key(),
                 self.settings.encryption_key_previous,
+                allow_private_base_url=self.settings.pims_allow_private_base_url,
             )
         return self.credential_vault
 

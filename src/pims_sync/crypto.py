@@ -1,8 +1,13 @@
 """AES-256-GCM encryption byte-compatible with the original service's crypto library.
 
-Layout (spec §4): key = PBKDF2-HMAC-SHA256(ENCRYPTION_KEY, salt = key id, 100 000
+Layout (the original's): key = PBKDF2-HMAC-SHA256(ENCRYPTION_KEY, salt = key id, 100 000
 iterations, 32 bytes); blob = IV(12) ‖ tag(16) ‖ ciphertext; stored as `\\x` + lowercase
 hex (the Postgres bytea text form). Decryption also reads plain hex and base64.
+
+A blob may be *bound* to its row: then the row's owner (the clinic id) and the key id are
+the AES-GCM associated data, so a blob copied into another clinic's row fails to decrypt
+there. The layout is unchanged; the original wrote unbound blobs, which stay readable
+where the caller allows them (`decrypt_with_fallback`).
 """
 
 from __future__ import annotations
@@ -43,15 +48,25 @@ def derive_key(key: str, key_id: str = DEFAULT_KEY_ID) -> bytes:
     )
 
 
-def encrypt(plaintext: str, key: str, key_id: str = DEFAULT_KEY_ID) -> str:
-    """Encrypt text as the original does: `\\x` + hex of IV ‖ tag ‖ ciphertext."""
+def associated_data(bound_to: str | None, key_id: str = DEFAULT_KEY_ID) -> bytes | None:
+    """What a bound blob is sealed with: its row's owner and the key id (None: unbound)."""
+    if bound_to is None:
+        return None
+    return f"pims-sync:v1|key:{key_id}|row:{bound_to}".encode()
+
+
+def encrypt(
+    plaintext: str, key: str, key_id: str = DEFAULT_KEY_ID, *, bound_to: str | None = None
+) -> str:
+    """`\\x` + hex of IV ‖ tag ‖ ciphertext; bound to `bound_to` (a clinic id) when given."""
     iv = os.urandom(IV_LENGTH)
-    return encode_blob(seal(plaintext.encode("utf-8"), derive_key(key, key_id), iv))
+    aad = associated_data(bound_to, key_id)
+    return encode_blob(seal(plaintext.encode("utf-8"), derive_key(key, key_id), iv, aad))
 
 
-def seal(data: bytes, aes_key: bytes, iv: bytes) -> bytes:
+def seal(data: bytes, aes_key: bytes, iv: bytes, aad: bytes | None = None) -> bytes:
     """IV ‖ tag ‖ ciphertext for this key and IV (AESGCM appends the tag; we move it)."""
-    sealed = AESGCM(aes_key).encrypt(iv, data, None)
+    sealed = AESGCM(aes_key).encrypt(iv, data, aad)
     return iv + sealed[-TAG_LENGTH:] + sealed[:-TAG_LENGTH]
 
 
@@ -84,8 +99,13 @@ def _decode_base64(text: str) -> bytes:
         raise DecryptionError("ciphertext is neither hex nor base64") from None
 
 
-def decrypt(ciphertext: str, key: str, key_id: str = DEFAULT_KEY_ID) -> str:
-    """Decrypt what `encrypt` (or the original) wrote; DecryptionError on a wrong key."""
+def decrypt(
+    ciphertext: str, key: str, key_id: str = DEFAULT_KEY_ID, *, bound_to: str | None = None
+) -> str:
+    """Decrypt what `encrypt` (or the original) wrote; DecryptionError on a wrong key.
+
+    `bound_to` must be what the blob was bound to (None: an unbound blob, the original's).
+    """
     blob = decode_blob(ciphertext)
     if len(blob) < IV_LENGTH + TAG_LENGTH:
         raise DecryptionError("ciphertext is too short")
@@ -95,7 +115,9 @@ def decrypt(ciphertext: str, key: str, key_id: str = DEFAULT_KEY_ID) -> str:
         blob[IV_LENGTH + TAG_LENGTH :],
     )
     try:
-        data = AESGCM(derive_key(key, key_id)).decrypt(iv, body + tag, None)
+        data = AESGCM(derive_key(key, key_id)).decrypt(
+            iv, body + tag, associated_data(bound_to, key_id)
+        )
     except InvalidTag:
         raise DecryptionError(WRONG_KEY_MESSAGE) from None
     try:
@@ -105,15 +127,26 @@ def decrypt(ciphertext: str, key: str, key_id: str = DEFAULT_KEY_ID) -> str:
 
 
 def decrypt_with_fallback(
-    ciphertext: str, keys: Sequence[str | None], key_id: str = DEFAULT_KEY_ID
+    ciphertext: str,
+    keys: Sequence[str | None],
+    key_id: str = DEFAULT_KEY_ID,
+    *,
+    bound_to: str | None = None,
 ) -> str:
-    """Decrypt with the first key that works (current, then previous); None keys are skipped."""
+    """Decrypt with the first key that works (current, then previous); None keys are skipped.
+
+    With `bound_to`, each key is tried on the blob bound to it, then on an unbound blob
+    (the original's format, still readable until `credentials rotate` binds it).
+    """
     candidates = [key for key in keys if key]
     if not candidates:
         raise DecryptionError("no encryption key configured")
-    for key in candidates[:-1]:
+    scopes = (None,) if bound_to is None else (bound_to, None)
+    attempts = [(key, scope) for key in candidates for scope in scopes]
+    for key, scope in attempts[:-1]:
         try:
-            return decrypt(ciphertext, key, key_id)
+            return decrypt(ciphertext, key, key_id, bound_to=scope)
         except DecryptionError:
             continue
-    return decrypt(ciphertext, candidates[-1], key_id)
+    key, scope = attempts[-1]
+    return decrypt(ciphertext, key, key_id, bound_to=scope)

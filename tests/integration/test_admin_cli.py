@@ -132,7 +132,7 @@ def test_credentials_set_with_option_then_stdin(cli: Invoke, migrated_database_u
     )  # fmt: skip
     assert PASSWORD not in result.stdout + result.stderr
     data = _stored_credentials(migrated_database_url)
-    assert json.loads(crypto.decrypt(data, KEY)) == {
+    assert json.loads(crypto.decrypt(data, KEY, bound_to=clinic)) == {
         "username": "vet@example.com",
         "password": PASSWORD,
         "companyId": "1234",
@@ -150,7 +150,7 @@ def test_credentials_set_with_option_then_stdin(cli: Invoke, migrated_database_u
         "stored": True,
     }
     stored = PimsCredentials.from_json(
-        crypto.decrypt(_stored_credentials(migrated_database_url), KEY)
+        crypto.decrypt(_stored_credentials(migrated_database_url), KEY, bound_to=clinic)
     )
     assert stored == PimsCredentials("u2", "pw 2")
 
@@ -209,9 +209,10 @@ def test_rotate_with_previous_key(cli: Invoke, migrated_database_url: str) -> No
         row.clinic_id: row.encrypted_data for row in _rows(migrated_database_url, pims_credentials)
     }
     assert set(after) == set(before)
-    for data in after.values():
+    for clinic_id, data in after.items():
         assert data not in before.values()
-        assert json.loads(crypto.decrypt(data, KEY))["password"] == PASSWORD
+        plaintext = crypto.decrypt(data, KEY, bound_to=str(clinic_id))
+        assert json.loads(plaintext)["password"] == PASSWORD
     assert json.loads(_ok(cli("credentials", "rotate", "--json")).stdout) == {"reencrypted": 2}
 
 

@@ -22,7 +22,7 @@ from pims_sync.cli.common import (
     settings_or_exit,
     with_services,
 )
-from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.credentials import PimsCredentials, check_base_url
 from pims_sync.errors import ConfigError, InvalidInputError, NotFoundError
 
 app = typer.Typer(
@@ -72,11 +72,15 @@ def set_credentials(
 ) -> None:
     """Encrypt and store a clinic's PIMS login (replacing any stored one)."""
     clinic_id = parse_id(clinic, "--clinic")
-    # Fail on a missing key before asking for a password that could not be stored.
+    # Fail on a missing key (or a refused URL) before asking for a password that could
+    # not be stored.
+    settings = settings_or_exit()
     try:
-        settings_or_exit().require_encryption_key()
+        settings.require_encryption_key()
     except ConfigError as error:
         fail(error.message, code=2)
+    if base_url:
+        base_url = allowed_base_url(base_url, allow_private=settings.pims_allow_private_base_url)
     credentials = build_credentials(username, read_password(password), company_id, base_url)
 
     async def _store(services: Services) -> None:
@@ -104,6 +108,14 @@ def build_credentials(
             company_id=(company_id or "").strip() or None,
             base_url=base_url.strip() if base_url else None,
         )
+    except InvalidInputError as error:
+        fail(error.message)
+
+
+def allowed_base_url(base_url: str, *, allow_private: bool) -> str:
+    """The base URL if the service may send a password there, or exit 1 saying why."""
+    try:
+        return check_base_url(base_url.strip(), allow_private=allow_private)
     except InvalidInputError as error:
         fail(error.message)
 

@@ -7,14 +7,18 @@ from uuid import UUID
 
 
 class SessionCache(Protocol):
-    """Stores a clinic's session cookies (serialised JSON) with idle and absolute expiry."""
+    """Stores a clinic's session cookies (serialised JSON) with idle and absolute expiry.
 
-    async def load(self, clinic_id: UUID) -> str | None:
-        """The cookies if a still-valid session is cached (expired rows are dropped)."""
+    A session is bound to the credentials that opened it (`binding`, a hash of base URL,
+    username and company id): asked with another binding, the cache has no session.
+    """
+
+    async def load(self, clinic_id: UUID, binding: str | None = None) -> str | None:
+        """The cookies if a still-valid session of this binding is cached (others are dropped)."""
         ...
 
-    async def save(self, clinic_id: UUID, cookies_json: str) -> None:
-        """Store the cookies of a fresh login; starts both expiry clocks."""
+    async def save(self, clinic_id: UUID, cookies_json: str, binding: str | None = None) -> None:
+        """Store the cookies of a fresh login under its binding; starts both expiry clocks."""
         ...
 
     async def touch(self, clinic_id: UUID, cookies_json: str | None = None) -> None:
@@ -22,5 +26,5 @@ class SessionCache(Protocol):
         ...
 
     async def forget(self, clinic_id: UUID) -> None:
-        """Drop the clinic's session (it was rejected by the PIMS)."""
+        """Drop the clinic's session (it was rejected by the PIMS, or its login changed)."""
         ...

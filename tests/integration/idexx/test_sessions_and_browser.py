@@ -14,6 +14,7 @@ from pims_sync.adapters.idexx.provider import IdexxProvider
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.session_cache import SqlSessionCache
+from pims_sync.domain.credentials import session_binding
 from pims_sync.simulator.server import BackgroundSimulator
 from tests.integration.idexx.harness import (
     SimulatorControl,
@@ -57,7 +58,8 @@ async def test_a_second_run_in_the_idle_window_does_not_log_in(
         async with provider.session(login) as third:
             await third.fetch_appointments(*today_window(sim.now()))
         assert sim.logins() == 2
-        assert await session_cache.load(clinic_id) is not None
+        binding = session_binding(simulator.base_url, login.credentials)
+        assert await session_cache.load(clinic_id, binding) is not None
     finally:
         await provider.aclose()
 

@@ -28,6 +28,7 @@ from pims_sync.adapters.idexx.parsing import parse_calendar
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
+from pims_sync.domain.credentials import session_binding
 from pims_sync.domain.retry import call_with_retry
 from pims_sync.errors import (
     PimsRequestRejectedError,
@@ -103,6 +104,8 @@ class IdexxSession:
         self._options = options
         base_url = login.credentials.base_url or options.base_url
         self._base_url = base_url
+        # The cached session is used only by the login (and base URL) that opened it.
+        self._binding = session_binding(base_url, login.credentials)
         self._api = IdexxApi(
             base_url=base_url,
             limiter=provider.limiter(login.clinic_id),
@@ -127,7 +130,7 @@ class IdexxSession:
     async def open(self) -> None:
         """Reuse the cached session if there is a valid one, else log in."""
         cache = self._provider.session_cache
-        cached = await cache.load(self._login.clinic_id) if cache else None
+        cached = await cache.load(self._login.clinic_id, self._binding) if cache else None
         cookies = _cookie_list(cached) if cached is not None else None
         if cookies:
             self._api.use_cookies(cookies)
@@ -153,7 +156,9 @@ class IdexxSession:
         self.logins += 1
         self._provider.logins += 1
         if self._provider.session_cache is not None:
-            await self._provider.session_cache.save(self._login.clinic_id, json.dumps(cookies))
+            await self._provider.session_cache.save(
+                self._login.clinic_id, json.dumps(cookies), self._binding
+            )
 
     async def _log_in_once(self) -> tuple[list[Cookie], str]:
         async with self._provider.pool.context(str(self._login.clinic_id)) as context:

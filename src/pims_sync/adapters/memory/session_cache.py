@@ -16,6 +16,7 @@ class _Entry:
     cookies_json: str
     created_at: float
     last_used_at: float
+    binding: str | None = None
 
 
 class InMemorySessionCache:
@@ -33,21 +34,22 @@ class InMemorySessionCache:
         self._absolute = absolute_seconds
         self._clock = clock
 
-    async def load(self, clinic_id: UUID) -> str | None:
-        """The cookies while the session is within both expiries."""
+    async def load(self, clinic_id: UUID, binding: str | None = None) -> str | None:
+        """The cookies while the session is within both expiries and of this binding."""
         entry = self._entries.get(clinic_id)
         if entry is None:
             return None
         now = self._clock()
-        if now - entry.last_used_at > self._idle or now - entry.created_at > self._absolute:
+        expired = now - entry.last_used_at > self._idle or now - entry.created_at > self._absolute
+        if expired or entry.binding != binding:
             del self._entries[clinic_id]
             return None
         return entry.cookies_json
 
-    async def save(self, clinic_id: UUID, cookies_json: str) -> None:
-        """A fresh login's cookies."""
+    async def save(self, clinic_id: UUID, cookies_json: str, binding: str | None = None) -> None:
+        """A fresh login's cookies, under its binding."""
         now = self._clock()
-        self._entries[clinic_id] = _Entry(cookies_json, now, now)
+        self._entries[clinic_id] = _Entry(cookies_json, now, now, binding)
 
     async def touch(self, clinic_id: UUID, cookies_json: str | None = None) -> None:
         """Mark used now (and refresh cookies if given)."""

@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pims_sync.adapters.sql.tables import pims_credentials
+from pims_sync.adapters.sql.tables import pims_credentials, pims_session_cache
 from pims_sync.adapters.sql.upsert import insert_for
 
 
@@ -20,7 +20,7 @@ class SqlCredentialStore:
         self._engine = engine
 
     async def put(self, *, clinic_id: UUID, encrypted_data: str, provider_type: str) -> None:
-        """Insert or replace the clinic's credentials."""
+        """Insert or replace the clinic's credentials; the clinic's cached session goes too."""
         now = datetime.now(UTC)
         statement = insert_for(self._engine, pims_credentials).values(
             id=uuid.uuid4(),
@@ -37,8 +37,11 @@ class SqlCredentialStore:
                 "updated_at": now,
             },
         )
+        forget = delete(pims_session_cache).where(pims_session_cache.c.clinic_id == clinic_id)
         async with self._engine.begin() as conn:
             await conn.execute(statement)
+            # A session opened with the old login must not be used with (or sent to) the new.
+            await conn.execute(forget)
 
     async def get(self, clinic_id: UUID) -> str | None:
         """The clinic's encrypted credentials, if stored."""

@@ -1,4 +1,9 @@
-"""PIMS session cookies in `pims_session_cache`, encrypted, with idle and absolute expiry."""
+"""PIMS session cookies in `pims_session_cache`, encrypted, with idle and absolute expiry.
+
+A row is bound twice: its cookies are encrypted with the clinic id as associated data (a
+row copied to another clinic does not decrypt), and it records the binding (a hash of
+the credentials that opened it), so other credentials never reuse it.
+"""
 
 from __future__ import annotations
 
@@ -42,38 +47,43 @@ class SqlSessionCache:
         self._absolute = absolute
         self._clock = clock
 
-    async def load(self, clinic_id: UUID) -> str | None:
-        """The cookies if the session is within both expiries; stale rows are deleted."""
+    async def load(self, clinic_id: UUID, binding: str | None = None) -> str | None:
+        """The cookies if the session is within both expiries and of this binding.
+
+        Expired rows, and rows of other credentials (or none recorded), are deleted.
+        """
         query = select(
             pims_session_cache.c.encrypted_cookies,
             pims_session_cache.c.last_used_at,
             pims_session_cache.c.expires_at,
+            pims_session_cache.c.binding,
         ).where(pims_session_cache.c.clinic_id == clinic_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).one_or_none()
         if row is None:
             return None
         now = self._clock()
-        if now - row.last_used_at > self._idle or now >= row.expires_at:
+        expired = now - row.last_used_at > self._idle or now >= row.expires_at
+        if expired or row.binding != binding:
             await self.forget(clinic_id)
             return None
         try:
-            return crypto.decrypt(row.encrypted_cookies, self._key, KEY_ID)
+            return crypto.decrypt(row.encrypted_cookies, self._key, KEY_ID, bound_to=str(clinic_id))
         except DecryptionError:
-            # Written under another key: worth a fresh login, not a failed run.
+            # Another key, or another clinic's row copied here: a fresh login, not a failure.
             log.warning("cached pims session undecryptable; dropped")
             await self.forget(clinic_id)
             return None
 
-    async def save(self, clinic_id: UUID, cookies_json: str) -> None:
-        """Store a fresh login's cookies; the absolute expiry starts now."""
+    async def save(self, clinic_id: UUID, cookies_json: str, binding: str | None = None) -> None:
+        """Store a fresh login's cookies under its binding; the absolute expiry starts now."""
         now = self._clock()
-        encrypted = crypto.encrypt(cookies_json, self._key, KEY_ID)
         values = {
-            "encrypted_cookies": encrypted,
+            "encrypted_cookies": self._seal(clinic_id, cookies_json),
             "created_at": now,
             "last_used_at": now,
             "expires_at": now + self._absolute,
+            "binding": binding,
         }
         statement = insert_for(self._engine, pims_session_cache).values(
             id=uuid.uuid4(), clinic_id=clinic_id, **values
@@ -88,7 +98,7 @@ class SqlSessionCache:
         """Restart the idle clock (and keep refreshed cookies); absolute expiry unchanged."""
         values: dict[str, object] = {"last_used_at": self._clock()}
         if cookies_json is not None:
-            values["encrypted_cookies"] = crypto.encrypt(cookies_json, self._key, KEY_ID)
+            values["encrypted_cookies"] = self._seal(clinic_id, cookies_json)
         statement = (
             update(pims_session_cache)
             .where(pims_session_cache.c.clinic_id == clinic_id)
@@ -96,6 +106,9 @@ class SqlSessionCache:
         )
         async with self._engine.begin() as conn:
             await conn.execute(statement)
+
+    def _seal(self, clinic_id: UUID, cookies_json: str) -> str:
+        return crypto.encrypt(cookies_json, self._key, KEY_ID, bound_to=str(clinic_id))
 
     async def forget(self, clinic_id: UUID) -> None:
         """Drop the clinic's row."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -207,4 +208,18 @@ pims_session_cache = Table(
     _created_at(),
     Column("last_used_at", UtcDateTime(), nullable=False, server_default=NOW),
     Column("expires_at", UtcDateTime(), nullable=False),
+    # A hash of (base URL, username, company id): a row of other credentials is not used.
+    Column("binding", Text(), nullable=True),
+)
+
+# PIMS requests of each clinic per UTC day, summed by every process (the daily budget).
+pims_request_usage = Table(
+    "pims_request_usage",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    _clinic_fk(),
+    Column("day", Date(), nullable=False),
+    Column("requests", Integer(), nullable=False, server_default=text("0")),
+    _updated_at(),
+    UniqueConstraint("clinic_id", "day"),
 )
