@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -26,6 +26,7 @@ from pims_sync.adapters.idexx.login import log_in
 from pims_sync.adapters.idexx.page_data import parse_consultation
 from pims_sync.adapters.idexx.parsing import parse_calendar
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
+from pims_sync.adapters.idexx.trace import LoginTrace
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import session_binding
@@ -80,9 +81,14 @@ class IdexxProvider:
         return self._limiters[clinic_id]
 
     @asynccontextmanager
-    async def session(self, login: ClinicLogin) -> AsyncIterator[IdexxSession]:
-        """A logged-in session (cached cookies when still valid, else a fresh login)."""
-        session = IdexxSession(self, login)
+    async def session(
+        self, login: ClinicLogin, *, trace: LoginTrace | None = None
+    ) -> AsyncIterator[IdexxSession]:
+        """A logged-in session (cached cookies when still valid, else a fresh login).
+
+        `trace`, when given, records how the session's logins went (for `pims-sync doctor`).
+        """
+        session = IdexxSession(self, login, trace=trace)
         try:
             await session.open()
             yield session
@@ -97,7 +103,9 @@ class IdexxProvider:
 class IdexxSession:
     """One clinic's session: paced, retried JSON calls; renews an expired session once."""
 
-    def __init__(self, provider: IdexxProvider, login: ClinicLogin) -> None:
+    def __init__(
+        self, provider: IdexxProvider, login: ClinicLogin, *, trace: LoginTrace | None = None
+    ) -> None:
         options = provider.options
         self._provider = provider
         self._login = login
@@ -113,7 +121,9 @@ class IdexxSession:
             timeout=options.request_timeout_seconds,
             transport=provider.transport,
             observer=provider.observer,
+            user_agent=options.user_agent,  # the login browser's, for cached sessions too
         )
+        self._trace = trace
         self._renewal = asyncio.Lock()
         self._generation = 0
         # A login the PIMS rejected right away: logging in again would not help.
@@ -143,7 +153,7 @@ class IdexxSession:
 
     async def _log_in(self) -> None:
         try:
-            cookies, user_agent = await call_with_retry(self._options.retry, self._log_in_once)
+            cookies = await call_with_retry(self._options.retry, self._log_in_once)
         except PimsUnavailableError as error:
             raise PimsRetriesExhaustedError(
                 f"IDEXX Neo login still failing after {self._options.retry.max_attempts} "
@@ -151,7 +161,6 @@ class IdexxSession:
                 endpoint="login",
             ) from error
         self._api.use_cookies(cookies)
-        self._api.set_user_agent(user_agent)
         self._generation += 1
         self.logins += 1
         self._provider.logins += 1
@@ -160,23 +169,39 @@ class IdexxSession:
                 self._login.clinic_id, json.dumps(cookies), self._binding
             )
 
-    async def _log_in_once(self) -> tuple[list[Cookie], str]:
+    async def _log_in_once(self) -> list[Cookie]:
         async with self._provider.pool.context(str(self._login.clinic_id)) as context:
             return await log_in(
                 context,
                 base_url=self._base_url,
                 credentials=self._login.credentials,
                 timeout=self._options.login_timeout_seconds,
+                form_wait=self._options.login_form_wait_seconds,
+                trace=self._trace,
             )
 
     async def _call(
-        self, endpoint: str, path: str, *, max_bytes: int = MAX_RESPONSE_BYTES
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+        refusal_means_not_ready: bool = False,
     ) -> object:
         if self._closed:
             raise RuntimeError("the PIMS session is closed")
         generation = self._generation
+
+        def get() -> Awaitable[object]:
+            return self._api.get_json(
+                endpoint,
+                path,
+                max_bytes=max_bytes,
+                refusal_means_not_ready=refusal_means_not_ready,
+            )
+
         try:
-            return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
+            return await get()
         except PimsSessionExpiredError as error:
             if generation == self._rejected_generation:
                 # This session's login was rejected at once already: another one would be too.
@@ -184,7 +209,7 @@ class IdexxSession:
             log.info("pims session expired; logging in again", extra={"endpoint": endpoint})
             await self._renew(generation)
         try:
-            return await self._api.get_json(endpoint, path, max_bytes=max_bytes)
+            return await get()
         except PimsSessionExpiredError as error:
             self._rejected_generation = self._generation
             raise _rejected_after_login(endpoint, error) from error
@@ -226,9 +251,11 @@ class IdexxSession:
         return page
 
     async def fetch_consultation(self, consultation_id: str) -> Consultation:
-        """One consultation's page data."""
+        """One consultation's page data; a 200 refusal is PimsNotReadyError (skip, next run)."""
         path = endpoints.consultation_path(consultation_id)
-        payload = await self._call("page-data", path, max_bytes=PAGE_DATA_MAX_BYTES)
+        payload = await self._call(
+            "page-data", path, max_bytes=PAGE_DATA_MAX_BYTES, refusal_means_not_ready=True
+        )
         return parse_consultation(payload, consultation_id)
 
     async def close(self) -> None:
