@@ -52,6 +52,7 @@ class LoginSection:
     trace: LoginTrace = field(default_factory=LoginTrace)
     cookie_names: list[str] = field(default_factory=list)
     raw_form_inputs: list[FormInput] = field(default_factory=list)
+    raw_page_read: bool = False  # whether the login page as served was read (a 2xx answer)
 
 
 @dataclass
@@ -116,7 +117,7 @@ async def examine(
         timezone=login.timezone,
         origin=origin(base_url),
     )
-    anonymous = Prober(base_url, options, cookies=[])
+    anonymous = Prober(base_url, options, pages=True)
     try:
         await _probe_login_page(anonymous, report)
     finally:
@@ -136,10 +137,11 @@ async def examine(
 
 async def _probe_login_page(prober: Prober, report: DoctorReport) -> None:
     exchange, body = await prober.get(
-        "login page", endpoints.LOGIN_PATH, max_bytes=MAX_RESPONSE_BYTES, html=True
+        "login page", endpoints.LOGIN_PATH, max_bytes=PAGE_DATA_MAX_BYTES
     )
     report.exchanges.append(exchange)
     report.login.raw_form_inputs = form_inputs(body)
+    report.login.raw_page_read = exchange.error is None and 200 <= (exchange.status or 0) < 300
 
 
 async def _log_in(
@@ -169,7 +171,8 @@ async def _log_in(
         report.login.milliseconds = round((time.monotonic() - started) * 1000)
         await pool.aclose()
     report.login.ok = True
-    if not any(_is_username(item) for item in report.login.raw_form_inputs):
+    raw = report.login.raw_form_inputs
+    if report.login.raw_page_read and not any(_is_username(item) for item in raw):
         report.extra_traits.add("login form drawn by script")
     report.login.cookie_names = sorted({str(cookie.get("name", "")) for cookie in cookies})
     return cookies

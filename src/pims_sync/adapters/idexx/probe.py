@@ -8,6 +8,7 @@ calls do; a redirect to the login page or to another site ends the GET.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from pims_sync.adapters.idexx.config import IdexxOptions
 
 MAX_REDIRECTS = 5
 MAX_FORM_INPUTS = 40
+PAGE_HEADERS = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 @dataclass
@@ -41,11 +43,21 @@ class Exchange:
 
 
 class Prober:
-    """Raw GETs with the adapter's headers and the login's cookies; same-origin redirects."""
+    """Raw GETs with the adapter's headers and the login's cookies; same-origin redirects.
 
-    def __init__(self, base_url: str, options: IdexxOptions, *, cookies: list[Cookie]) -> None:
-        headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
-        headers["User-Agent"] = options.user_agent
+    `pages=True`: as a browser asks for a page instead (HTML wanted, no XHR headers).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        options: IdexxOptions,
+        *,
+        cookies: Sequence[Cookie] = (),
+        pages: bool = False,
+    ) -> None:
+        headers = PAGE_HEADERS.copy() if pages else dict(endpoints.JSON_HEADERS)
+        headers.update({"Referer": f"{base_url}/", "User-Agent": options.user_agent})
         jar = httpx.Cookies()
         for cookie in cookies:
             jar.set(
@@ -63,16 +75,13 @@ class Prober:
             follow_redirects=False,
         )
 
-    async def get(
-        self, endpoint: str, path: str, *, max_bytes: int, html: bool = False
-    ) -> tuple[Exchange, bytes]:
+    async def get(self, endpoint: str, path: str, *, max_bytes: int) -> tuple[Exchange, bytes]:
         """GET `path`, following up to 5 same-origin redirects; never raises on an answer."""
         exchange = Exchange(endpoint)
-        headers = {"Accept": "text/html"} if html else {}
         started = time.monotonic()
         body = b""
         try:
-            body = await self._follow(exchange, path, headers, max_bytes)
+            body = await self._follow(exchange, path, max_bytes)
         except httpx.TimeoutException:
             exchange.error = "timed out"
         except httpx.TransportError as error:
@@ -80,12 +89,10 @@ class Prober:
         exchange.milliseconds = round((time.monotonic() - started) * 1000)
         return exchange, body
 
-    async def _follow(
-        self, exchange: Exchange, path: str, headers: dict[str, str], max_bytes: int
-    ) -> bytes:
+    async def _follow(self, exchange: Exchange, path: str, max_bytes: int) -> bytes:
         url = path
         for _ in range(MAX_REDIRECTS + 1):
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client.stream("GET", url) as response:
                 exchange.statuses.append(response.status_code)
                 exchange.content_type = response.headers.get("content-type")
                 if not response.is_redirect:
