@@ -1,7 +1,7 @@
 """Benchmark a full sync of one clinic against the simulator at IDEXX-like latency, on Postgres.
 
 Run: .venv/bin/python -m bench.full_sync [--latency-ms 300] [--lookback-days 7] [--days-ahead 7]
-                                         [--database-url URL]
+                                         [--database-url URL] [--profile standard|wild]
 
 It drives `SyncService` in this process (the pipeline the API and the CLI call; the HTTP
 layer adds nothing to a sync's time), with the production pacing: PIMS_MAX_CONCURRENCY and
@@ -238,7 +238,9 @@ async def bench_full_sync(args: argparse.Namespace, database_url: str) -> bool:
     upgrade_database(database_url)
     settings = Settings(database_url=database_url, encryption_key="bench-" + "k" * 32)
     sim_now = datetime.strptime(args.sim_now, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(ZONE))
-    with BackgroundSimulator(SimulatorConfig(seed=42, timezone=ZONE)) as sim:
+    config = SimulatorConfig(seed=42, timezone=ZONE, profile=args.profile)
+    print(f"simulator profile: {args.profile}")
+    with BackgroundSimulator(config) as sim:
         bench = await set_up(settings, sim, sim_now)
         try:
             bench.control.post("/clock", json={"now": args.sim_now, "frozen": True})
@@ -263,6 +265,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days-ahead", type=int, default=7)
     parser.add_argument("--sim-now", default="2026-06-10 20:01:00")
     parser.add_argument("--database-url", help="default: a throwaway Postgres database")
+    parser.add_argument("--profile", choices=["standard", "wild"], default="standard")
     return parser.parse_args()
 
 

@@ -1,6 +1,7 @@
 """Benchmark the IDEXX provider against the simulator: cold login, bulk fetch, memory.
 
 Run: .venv/bin/python -m bench.provider [--latency-ms 300] [--consultations 300] [--days 15]
+     [--profile standard|wild]
 Pacing comes from PIMS_MAX_CONCURRENCY / PIMS_RATE_LIMIT_PER_SECOND (defaults 5 and 10/s).
 """
 
@@ -170,8 +171,10 @@ def main() -> None:
     parser.add_argument(
         "--per-day", action="store_true", help="one calendar request per day instead of one"
     )
+    parser.add_argument("--profile", choices=["standard", "wild"], default="standard")
     args = parser.parse_args()
-    with BackgroundSimulator(SimulatorConfig()) as sim, PeakPss() as memory:
+    print(f"simulator profile: {args.profile}")
+    with BackgroundSimulator(SimulatorConfig(profile=args.profile)) as sim, PeakPss() as memory:
         asyncio.run(run(args, sim))
     print(f"peak PSS, whole process tree (browser included): {memory.peak / 2**20:6.1f} MiB")
     for kind, pss in memory.peak_parts.items():

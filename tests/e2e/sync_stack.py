@@ -263,6 +263,7 @@ class StackOptions:
     max_concurrency: int = 5
     seed: int = 42
     engine_hook: EngineHook | None = None
+    profile: str = "standard"
 
 
 def running_stack(database_url: str, options: StackOptions | None = None) -> Iterator[Stack]:
@@ -275,7 +276,8 @@ def running_stack(database_url: str, options: StackOptions | None = None) -> Ite
         pims_max_concurrency=options.max_concurrency,
         enable_scheduler=False,
     )
-    with BackgroundSimulator(SimulatorConfig(seed=options.seed, timezone=str(ZONE))) as sim:
+    config = SimulatorConfig(seed=options.seed, timezone=str(ZONE), profile=options.profile)
+    with BackgroundSimulator(config) as sim:
         control = SimControl(sim.base_url)
         control.freeze()
         clinic_id, key = asyncio.run(_create_clinic(settings, sim))
