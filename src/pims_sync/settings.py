@@ -14,6 +14,7 @@ from pims_sync.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./pims-sync.db"
 MIN_KEY_LENGTH = 32
+MIN_TOKEN_LENGTH = 16
 BROWSER_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 
 
@@ -82,6 +83,22 @@ class Settings(BaseSettings):
         "info", validation_alias=AliasChoices("LOG_LEVEL")
     )
     supabase_url: str | None = Field(None, validation_alias=AliasChoices("SUPABASE_URL"))
+    # The HTTP edge (docs/security.md): who may read metrics, the docs pages, and what a
+    # client may hold open.
+    metrics_token: str | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
+    api_docs: bool | None = Field(None, validation_alias=AliasChoices("API_DOCS"))
+    sse_max_streams_per_key: int = Field(
+        10, ge=1, le=1000, validation_alias=AliasChoices("SSE_MAX_STREAMS_PER_KEY")
+    )
+    http_max_connections: int = Field(
+        500, ge=1, le=100_000, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS")
+    )
+    http_request_timeout_seconds: float = Field(
+        30, gt=0, le=3600, validation_alias=AliasChoices("HTTP_REQUEST_TIMEOUT_SECONDS")
+    )
+    http_keep_alive_seconds: int = Field(
+        5, ge=1, le=3600, validation_alias=AliasChoices("HTTP_KEEP_ALIVE_SECONDS")
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -96,6 +113,15 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: str | None) -> str | None:
         if value is not None and len(value) < MIN_KEY_LENGTH:
             raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_long_enough(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # METRICS_TOKEN= (empty) leaves /metrics open, as unset does
+        if len(value) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
         return value
 
     @field_validator("idexx_base_url")
@@ -115,6 +141,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether `/docs` and `/redoc` are served: API_DOCS, else all but production."""
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     def require_encryption_key(self) -> str:
         """The encryption key, or a ConfigError saying it is needed."""
@@ -152,6 +183,10 @@ ENV_NAMES = {
     "schedule_min_interval_seconds": "SCHEDULE_MIN_INTERVAL_SECONDS",
     "pims_daily_request_budget": "PIMS_DAILY_REQUEST_BUDGET",
     "pims_allow_private_base_url": "PIMS_ALLOW_PRIVATE_BASE_URL",
+    "sse_max_streams_per_key": "SSE_MAX_STREAMS_PER_KEY",
+    "http_max_connections": "HTTP_MAX_CONNECTIONS",
+    "http_request_timeout_seconds": "HTTP_REQUEST_TIMEOUT_SECONDS",
+    "http_keep_alive_seconds": "HTTP_KEEP_ALIVE_SECONDS",
 }
 
 
@@ -161,7 +196,7 @@ def _describe(error: dict[str, object]) -> str:
     field = str(loc[0]) if isinstance(loc, tuple) else str(loc)
     name = ENV_NAMES.get(field, field.upper())
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    if name.endswith("_KEY") or name.endswith("_KEY_PREVIOUS"):
+    if name.endswith(("_KEY", "_KEY_PREVIOUS", "_TOKEN")):
         return f"{name} {message}"  # never echo a secret back
     return f"{name}: {message} (got {error.get('input')!r})"
 
