@@ -183,3 +183,9 @@ class ReconciliationGuardError(FatalError):
     """Reconciliation refused: it would delete too much; repeat with force to proceed."""
 
     code = "reconciliation_guard"
+
+
+class PimsBudgetExhaustedError(FatalError):
+    """The clinic has sent its PIMS requests of the day (PIMS_DAILY_REQUEST_BUDGET)."""
+
+    code = "pims_budget_exhausted"

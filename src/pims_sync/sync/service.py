@@ -14,7 +14,12 @@ from uuid import UUID
 from pims_sync.domain.case_metadata import iso
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import RunCounters, RunStatus, SyncType
-from pims_sync.errors import NotFoundError, PimsSyncError, SyncTimeoutError
+from pims_sync.errors import (
+    ClinicInactiveError,
+    NotFoundError,
+    PimsSyncError,
+    SyncTimeoutError,
+)
 from pims_sync.logs import log_context
 from pims_sync.metrics import Metrics
 from pims_sync.ports.clinics import ClinicDirectory
@@ -111,6 +116,8 @@ class SyncService:
         clinic = await self._clinics.get(request.clinic_id)
         if clinic is None:
             raise NotFoundError(f"Clinic not found: {request.clinic_id}")
+        if not clinic.is_active:  # every trigger: API, CLI, schedule, queued job
+            raise ClinicInactiveError(f"Clinic is deactivated: {clinic.id}")
         validate(request, clinic_today(self._now(), clinic.zone))
         record = await self._runs.start(
             clinic_id=clinic.id,

@@ -21,6 +21,7 @@ from pims_sync.adapters.idexx.api import (
     RequestObserver,
 )
 from pims_sync.adapters.idexx.browser import BrowserPool
+from pims_sync.adapters.idexx.budget import BodyCheck, JsonBudget, calendar_max_bytes
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
 from pims_sync.adapters.idexx.page_data import parse_consultation
@@ -187,6 +188,7 @@ class IdexxSession:
         *,
         max_bytes: int = MAX_RESPONSE_BYTES,
         refusal_means_not_ready: bool = False,
+        check: BodyCheck | None = None,
     ) -> object:
         if self._closed:
             raise RuntimeError("the PIMS session is closed")
@@ -198,6 +200,7 @@ class IdexxSession:
                 path,
                 max_bytes=max_bytes,
                 refusal_means_not_ready=refusal_means_not_ready,
+                check=check,
             )
 
         try:
@@ -230,15 +233,17 @@ class IdexxSession:
         first = endpoints.wall_clock(start.astimezone(zone))
         last = endpoints.wall_clock((end - timedelta(seconds=1)).astimezone(zone))
         days = max(1, -(-(end - start) // timedelta(days=1)))
-        payload = await self._call("calendar", endpoints.calendar_path(first, last))
-        # The feed returns events overlapping the window; the port promises those starting in
-        # it (the parser leaves earlier ones to their window and rejects the impossible).
-        page = parse_calendar(
-            payload,
-            zone,
-            max_events=days * self._options.max_events_per_day,
-            window=(start, end),
+        max_events = days * self._options.max_events_per_day
+        # Bytes and element counts are bounded before the JSON is built (budget.py).
+        payload = await self._call(
+            "calendar",
+            endpoints.calendar_path(first, last),
+            max_bytes=calendar_max_bytes(days),
+            check=JsonBudget.for_calendar(max_events),
         )
+        # The feed returns events overlapping the window, and so does the port: a stay that
+        # began days before is listed; events wholly outside are ignored and counted.
+        page = parse_calendar(payload, zone, max_events=max_events, window=(start, end))
         log.info(
             "pims calendar fetched",
             extra={
@@ -246,6 +251,8 @@ class IdexxSession:
                 "blocks": page.blocks_dropped,
                 "rosters": page.rosters_dropped,
                 "rejected": len(page.rejected),
+                "outside_window": page.outside_window,
+                "coerced": page.coerced,
             },
         )
         return page
@@ -254,7 +261,11 @@ class IdexxSession:
         """One consultation's page data; a 200 refusal is PimsNotReadyError (skip, next run)."""
         path = endpoints.consultation_path(consultation_id)
         payload = await self._call(
-            "page-data", path, max_bytes=PAGE_DATA_MAX_BYTES, refusal_means_not_ready=True
+            "page-data",
+            path,
+            max_bytes=PAGE_DATA_MAX_BYTES,
+            refusal_means_not_ready=True,
+            check=JsonBudget.for_page_data(),
         )
         return parse_consultation(payload, consultation_id)
 
@@ -274,6 +285,8 @@ class IdexxSession:
         finally:
             await self._api.aclose()
             await self._provider.pool.close_idle()
+            if self._login.meter is not None:
+                await self._login.meter.flush()  # logs a failure, never raises one
 
 
 async def check_credentials(options: IdexxOptions, login: ClinicLogin) -> float:
