@@ -57,6 +57,12 @@ class InvalidInputError(PimsSyncError):
     code = "invalid_input"
 
 
+class ClinicInactiveError(PimsSyncError):
+    """The clinic is deactivated (`is_active = false`): no runs, and its keys act on nothing."""
+
+    code = "clinic_inactive"
+
+
 class StorageUnavailableError(PimsSyncError):
     """The database could not take a read or write (disk full, connection lost)."""
 
