@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pims_sync.adapters.idexx import trace as login_trace
-from pims_sync.adapters.idexx.parsing import parse_wall_clock
+from pims_sync.adapters.idexx.parsing import kind, parse_wall_clock
 
 STATUS_FIELDS = ("current_status", "status_label", "status_class", "confirmed_status")
 TYPE_FIELDS = ("type_description",)
@@ -36,6 +36,8 @@ FLAG_FIELDS = (
 NAME_FIELDS = ("patient_name", "first_name", "last_name")
 CASED_STATUS_FIELDS = ("current_status", "status_label")
 ENVELOPES = ("appointments", "data", "events")
+# parsing.kind's names that are not "a <JSON type>".
+JSON_NAMES = {"a list": "array", "an object": "object"}
 READABLE_ENVELOPES = ("bare array", *("{" + key + "}" for key in ENVELOPES))
 
 # Every trait the doctor knows, with what it means; the report lists those it met.
@@ -92,18 +94,9 @@ def explain(trait: str) -> str:
 
 
 def json_type(value: object) -> str:
-    """The JSON type name of a parsed value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, Mapping) else type(value).__name__
+    """The JSON type name of a parsed value (`null`, `boolean`, `number`, `string`, …)."""
+    name = kind(value)
+    return JSON_NAMES.get(name, name.removeprefix("a "))
 
 
 def read_body(raw: bytes) -> tuple[str, object]:
