@@ -31,6 +31,7 @@ from pims_sync.adapters.sql import tables
 from pims_sync.adapters.sql.engine import driver_url
 from pims_sync.adapters.sql.session_cache import SqlSessionCache
 from pims_sync.api.app import create_app
+from pims_sync.api.server import server_config
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.retry import RetryPolicy
@@ -161,7 +162,9 @@ class ThreadedApi:
 
     async def _serve(self) -> None:
         services = await self.build()
-        config = uvicorn.Config(create_app(self.settings, services), log_level="warning")
+        # The production configuration (limits, request deadline), quieter logs.
+        app = create_app(self.settings, services)
+        config = server_config(app, self.settings, log_level="warning")
         self._server = uvicorn.Server(config)
         try:
             await self._server.serve(sockets=[self._socket])

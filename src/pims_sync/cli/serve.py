@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from pims_sync import __version__
 from pims_sync.adapters.sql.migrate import database_revision, display_url, head_revision
 from pims_sync.api.app import create_app
+from pims_sync.api.server import server_config
 from pims_sync.bootstrap import build_services
 from pims_sync.cli.common import fail, settings_or_exit, upgrade_embedded_schema
 from pims_sync.cli.runtime import Runtime
@@ -61,17 +62,7 @@ async def _serve(settings: Settings, *, scheduler: bool, worker: bool) -> bool:
     """API, scheduler and worker in one event loop; True if the server started."""
     services = build_services(settings)
     runtime = Runtime(services, scheduler=scheduler, worker=worker)
-    config = uvicorn.Config(
-        create_app(settings, services),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level,
-        lifespan="on",
-        server_header=False,
-        # Open requests (a synchronous sync call) end when their run ends: within the grace.
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    config = server_config(create_app(settings, services), settings)
     server = _Server(config, runtime)
     # Outside uvicorn's own handling (while starting, and when uvicorn re-raises the
     # signal after its shutdown) a stop signal still means: stop, then exit 0.

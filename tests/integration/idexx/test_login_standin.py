@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from pims_sync.adapters.idexx.config import USER_AGENT
+from pims_sync.adapters.idexx.login import log_in
 from pims_sync.adapters.idexx.provider import IdexxProvider
 from pims_sync.adapters.idexx.trace import CODE_INPUT_ON_LANDING, REDIRECT_CHAIN, LoginTrace
 from pims_sync.adapters.memory.session_cache import InMemorySessionCache
@@ -220,3 +221,20 @@ async def test_one_user_agent_for_browser_and_data_calls_fresh_and_cached(
     data = [seen for seen in site.seen if seen.path == CALENDAR]
     assert len(data) == 2
     assert all(seen.accept == "application/json" and seen.xhr == "XMLHttpRequest" for seen in data)
+
+
+async def test_a_form_that_never_comes_is_a_changed_login_page(
+    provider: IdexxProvider, site: StandIn
+) -> None:
+    site.routes[("GET", "/login")] = html("<div id='root'>Loading…</div>")
+    login = login_to(site)
+    async with provider.pool.context("never-drawn") as context:
+        with pytest.raises(PimsLoginPageChangedError, match="no username field"):
+            await log_in(
+                context,
+                base_url=site.base_url,
+                credentials=login.credentials,
+                timeout=10,
+                form_wait=1,
+            )
+    assert site.forms == []

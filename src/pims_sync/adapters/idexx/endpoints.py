@@ -25,8 +25,8 @@ SUBMIT_BUTTONS = (
 LOGIN_ERROR = '.error-message, .alert-danger, [data-testid="login-error"], [role="alert"]'
 # Hidden inputs of the login form (recorded by name only: CSRF tokens and the like).
 HIDDEN_FORM_INPUT = 'form:has(input[type="password"]) input[type="hidden"][name]'
-# A drawn form that is not the one we know: it has a submit or password control, no username.
-OTHER_FORM = 'form:has(input[type="submit"], button[type="submit"], input[type="password"])'
+# A drawn login form that is not the one we know (a password or submit input, no username).
+OTHER_FORM = 'form:has(input[type="password"]), form:has(input[type="submit"])'
 # A one-time-code input: a second factor only while still on a login path (a landing page's
 # "Scan barcode or search" box may be named `code` too).
 CODE_INPUT = (

@@ -46,6 +46,7 @@ POLL_SECONDS = 0.05
 MAX_RECORDED = 20  # paths of the redirect chain and hidden field names kept in the trace
 ERROR_TEXT_CHARS = 300
 NO_FIELD = "IDEXX Neo login page has no username field; the login flow needs updating"
+OFF_ORIGIN_FORM = "IDEXX Neo login page is on another site"
 NOT_ACCEPTED = "IDEXX Neo did not accept the login (back on the login page, no message shown)"
 
 
@@ -71,9 +72,10 @@ async def log_in(
         lap = _Laps(trace)
         await _open_form(page, base_url, min(timeout, NETWORK_IDLE_SECONDS), trace)
         lap("open form")
+        _require_origin(page.url, base_url, OFF_ORIGIN_FORM)
         username = await _wait_for_form(page, min(timeout, form_wait), trace)
         lap("form ready")
-        _require_origin(page.url, base_url, "IDEXX Neo login page is on another site")
+        _require_origin(page.url, base_url, OFF_ORIGIN_FORM)  # a script may have moved it
         await _fill_and_submit(page, username, credentials, trace, loads)
         lap("submit")
         await _settle(page, loads, deadline=time.monotonic() + timeout)
