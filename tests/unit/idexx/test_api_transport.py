@@ -8,8 +8,6 @@ import pytest
 from pims_sync.adapters.idexx import endpoints
 from pims_sync.adapters.idexx.api import MAX_REDIRECTS, IdexxApi
 from pims_sync.adapters.idexx.config import USER_AGENT
-from pims_sync.adapters.idexx.ratelimit import RateLimiter
-from pims_sync.domain.retry import RetryPolicy
 from pims_sync.errors import (
     PimsNotReadyError,
     PimsPayloadError,
@@ -17,9 +15,8 @@ from pims_sync.errors import (
     PimsRetriesExhaustedError,
     PimsSessionExpiredError,
 )
+from tests.unit.idexx.test_api import BASE, make_api
 
-BASE = "https://us.idexxneo.test"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
 EVENTS = b'[{"id": 1, "start": "2026-01-22 09:00:00"}]'
 LOGIN_HTML = b"<!DOCTYPE html><html><form action='/login'><input name='username'></form></html>"
 
@@ -36,13 +33,7 @@ class Site:
         return self.answers[request.url.path]
 
     def api(self) -> IdexxApi:
-        return IdexxApi(
-            base_url=BASE,
-            limiter=RateLimiter(concurrency=5, rate=1000),
-            retry=FAST,
-            timeout=1.0,
-            transport=httpx.MockTransport(self),
-        )
+        return make_api(self)
 
 
 def html(body: bytes, status: int = 200) -> httpx.Response:
