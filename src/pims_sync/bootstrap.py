@@ -13,11 +13,13 @@ from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import PimsProvider
+from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.settings import Settings
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
 
@@ -86,6 +88,9 @@ class Services:
                 timeout_seconds=self.settings.sync_timeout_ms / 1000,
                 # A live run must never look stale, or a recovery pass marks it abandoned.
                 heartbeat_seconds=min(HEARTBEAT_SECONDS, self.settings.run_stale_seconds / 4),
+                budget=DailyBudget(
+                    SqlRequestLedger(self.engine), self.settings.pims_daily_request_budget
+                ),
             )
         return self.sync_service
 

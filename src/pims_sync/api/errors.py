@@ -37,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.RunInProgressError, 409),  # sync_in_progress, with the running run's syncId
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
+    (errors.PimsBudgetExhaustedError, 429),  # the clinic's PIMS requests of the UTC day
     (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
     (errors.StorageUnavailableError, 503),  # the database cannot work: disk full, unreachable
     (errors.NotFoundError, 404),

@@ -13,6 +13,7 @@ from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import InvalidInputError
+from pims_sync.ports.request_budget import RequestMeter
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -22,6 +23,8 @@ class ClinicLogin:
     clinic_id: UUID
     credentials: PimsCredentials
     timezone: str = "America/Los_Angeles"
+    # The run's share of the clinic's daily PIMS request budget (None: not counted).
+    meter: RequestMeter | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -16,6 +16,7 @@ from pims_sync.domain.case_metadata import (
 from pims_sync.domain.consultations import Consultation
 from pims_sync.errors import (
     PimsAuthError,
+    PimsBudgetExhaustedError,
     PimsLoginPageChangedError,
     PimsNotFoundError,
     PimsRetriesExhaustedError,
@@ -30,7 +31,12 @@ from pims_sync.sync.windows import DateWindow
 log = logging.getLogger(__name__)
 
 # These mean the session itself is gone: no later fetch can succeed, stop the phase.
-SESSION_FAILURES = (PimsAuthError, PimsLoginPageChangedError, PimsTwoFactorRequiredError)
+SESSION_FAILURES = (
+    PimsAuthError,
+    PimsLoginPageChangedError,
+    PimsTwoFactorRequiredError,
+    PimsBudgetExhaustedError,  # the day's PIMS requests are spent: the rest would fail too
+)
 
 Fetched = Consultation | PimsSyncError
 # This many consultations in a row failing through every retry: the PIMS is down, not an item.

@@ -11,6 +11,7 @@ from uuid import UUID
 from pims_sync.domain.runs import RunStatus, SyncType, Trigger
 from pims_sync.errors import (
     PimsAuthError,
+    PimsBudgetExhaustedError,
     PimsLoginPageChangedError,
     PimsSyncError,
     PimsTwoFactorRequiredError,
@@ -23,7 +24,14 @@ log = logging.getLogger(__name__)
 
 PhaseBody = Callable[[PhaseContext], Awaitable[None]]
 # A login refused or impossible mid-run: no later phase could log in either.
-LOGIN_FAILURES = (PimsAuthError, PimsLoginPageChangedError, PimsTwoFactorRequiredError)
+# These fail the whole run, not just the phase (the daily request budget too: no phase
+# could send a request).
+LOGIN_FAILURES = (
+    PimsAuthError,
+    PimsLoginPageChangedError,
+    PimsTwoFactorRequiredError,
+    PimsBudgetExhaustedError,
+)
 
 
 def outcome_of(

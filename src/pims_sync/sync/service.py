@@ -25,6 +25,7 @@ from pims_sync.metrics import Metrics
 from pims_sync.ports.clinics import ClinicDirectory
 from pims_sync.ports.credentials import CredentialSource
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
+from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.sync.context import RunEnv, RunState
 from pims_sync.sync.events import EventBus, RunEvent
@@ -82,6 +83,7 @@ class SyncService:
         batch_size: int = 200,
         events: EventBus | None = None,
         heartbeat_seconds: float | None = None,
+        budget: DailyBudget | None = None,
     ) -> None:
         self._clinics = clinics
         self._credentials = credentials
@@ -93,6 +95,7 @@ class SyncService:
         self._now = now
         self._batch_size = batch_size
         self._heartbeat_seconds = heartbeat_seconds
+        self._budget = budget
         self.events = events or EventBus()
         self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
         self._states: dict[UUID, RunState] = {}
@@ -237,8 +240,12 @@ class SyncService:
     async def _work(
         self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
     ) -> SyncOutcome:
+        # The day's PIMS requests already spent: fail before decrypting or logging in.
+        meter = None if self._budget is None else await self._budget.meter(clinic.id, self._now())
         credentials = await self._credentials.load(clinic.id)
-        login = ClinicLogin(clinic_id=clinic.id, credentials=credentials, timezone=clinic.timezone)
+        login = ClinicLogin(
+            clinic_id=clinic.id, credentials=credentials, timezone=clinic.timezone, meter=meter
+        )
         # One session, so one login (or one cached session), for every phase of the run.
         async with self._provider.session(login) as session:
             env = RunEnv(

@@ -18,7 +18,7 @@ from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.config import USER_AGENT, IdexxOptions
 from pims_sync.adapters.idexx.provider import IdexxProvider
 from pims_sync.adapters.memory.session_cache import InMemorySessionCache
-from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.credentials import PimsCredentials, session_binding
 from pims_sync.domain.retry import RetryPolicy
 from pims_sync.errors import PimsRequestRejectedError
 from pims_sync.metrics import Metrics
@@ -130,9 +130,13 @@ async def test_a_session_rejected_right_after_its_login_is_not_renewed_again(
     assert len(logins) == 2  # the session's own login and one renewal
 
 
+BINDING = session_binding(BASE, LOGIN.credentials)
+
+
 async def test_a_cached_session_needs_no_login_and_is_kept_fresh(logins: list[int]) -> None:
     cache = InMemorySessionCache()
-    await cache.save(LOGIN.clinic_id, json.dumps([{"name": "neo_session", "value": "cached"}]))
+    cookies = json.dumps([{"name": "neo_session", "value": "cached"}])
+    await cache.save(LOGIN.clinic_id, cookies, BINDING)
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.headers["Cookie"] == "neo_session=cached"
@@ -142,17 +146,17 @@ async def test_a_cached_session_needs_no_login_and_is_kept_fresh(logins: list[in
     async with provider.session(LOGIN) as session:
         assert (await session.fetch_consultation("7")).is_final
     assert logins == []
-    assert await cache.load(LOGIN.clinic_id) is not None
+    assert await cache.load(LOGIN.clinic_id, BINDING) is not None
 
 
 async def test_an_unreadable_cache_row_means_a_login(logins: list[int]) -> None:
     cache = InMemorySessionCache()
-    await cache.save(LOGIN.clinic_id, "not json")
+    await cache.save(LOGIN.clinic_id, "not json", BINDING)
     provider = make_provider(lambda request: httpx.Response(200, json=[]), cache)
     async with provider.session(LOGIN) as session:
         assert not session.from_cache
     assert logins == [1]
-    cached = await cache.load(LOGIN.clinic_id)
+    cached = await cache.load(LOGIN.clinic_id, BINDING)
     assert cached is not None
     assert "token-1" in cached
 

@@ -32,6 +32,7 @@ from pims_sync.errors import (
     PimsSessionExpiredError,
     PimsUnavailableError,
 )
+from pims_sync.ports.request_budget import RequestMeter
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class IdexxApi:
         transport: httpx.AsyncBaseTransport | None = None,
         observer: RequestObserver | None = None,
         user_agent: str = USER_AGENT,
+        meter: RequestMeter | None = None,
     ) -> None:
         # The login browser's user agent, so data calls look like the page's own XHR.
         headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
@@ -77,6 +79,7 @@ class IdexxApi:
         )
         self.requests_sent = 0
         self._observer = observer
+        self._meter = meter
 
     def use_cookies(self, cookies: list[Cookie]) -> None:
         """Replace the session cookies (after a login or from the cache)."""
@@ -177,6 +180,8 @@ class IdexxApi:
         self, endpoint: str, target: str, max_bytes: int
     ) -> tuple[httpx.Response, bytes]:
         """One paced request (a redirect hop is one too): its response and 2xx body."""
+        if self._meter is not None:
+            await self._meter.spend()  # PimsBudgetExhaustedError once the day's are spent
         async with self._limiter.slot():
             started = time.monotonic()
             self.requests_sent += 1

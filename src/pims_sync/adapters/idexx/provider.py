@@ -123,6 +123,7 @@ class IdexxSession:
             transport=provider.transport,
             observer=provider.observer,
             user_agent=options.user_agent,  # the login browser's, for cached sessions too
+            meter=login.meter,  # the clinic's daily PIMS request budget
         )
         self._trace = trace
         self._renewal = asyncio.Lock()

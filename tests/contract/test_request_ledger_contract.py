@@ -1,0 +1,83 @@
+"""One contract for the request ledger: in memory and in SQL (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date
+from uuid import UUID
+
+import pytest_asyncio
+
+from pims_sync.adapters.memory.request_usage import MemoryRequestLedger
+from pims_sync.adapters.sql.clinics import SqlClinicStore
+from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.request_usage import SqlRequestLedger
+from pims_sync.ports.request_budget import RequestLedger
+
+DAY = date(2026, 6, 1)
+
+
+class RequestLedgerContract:
+    """What every RequestLedger must do."""
+
+    async def test_counts_add_up_per_clinic_and_day(
+        self, ledger: RequestLedger, clinics: tuple[UUID, UUID]
+    ) -> None:
+        alpha, bravo = clinics
+        assert await ledger.used(alpha, DAY) == 0
+        await ledger.add(alpha, DAY, 50)
+        await ledger.add(alpha, DAY, 7)
+        await ledger.add(bravo, DAY, 3)
+        await ledger.add(alpha, date(2026, 6, 2), 11)
+        assert await ledger.used(alpha, DAY) == 57
+        assert await ledger.used(bravo, DAY) == 3
+        assert await ledger.used(alpha, date(2026, 6, 2)) == 11
+
+
+class TestInMemory(RequestLedgerContract):
+    @pytest_asyncio.fixture
+    async def ledger(self) -> MemoryRequestLedger:
+        return MemoryRequestLedger()
+
+    @pytest_asyncio.fixture
+    async def clinics(self) -> tuple[UUID, UUID]:
+        return UUID(int=1), UUID(int=2)
+
+
+class TestSql(RequestLedgerContract):
+    @pytest_asyncio.fixture
+    async def world(
+        self, migrated_database_url: str
+    ) -> AsyncIterator[tuple[SqlRequestLedger, tuple[UUID, UUID], str]]:
+        engine = create_async_db_engine(migrated_database_url)
+        store = SqlClinicStore(engine)
+        clinics = (await store.add(name="Alpha")).id, (await store.add(name="Bravo")).id
+        yield SqlRequestLedger(engine), clinics, migrated_database_url
+        await engine.dispose()
+
+    @pytest_asyncio.fixture
+    async def ledger(
+        self, world: tuple[SqlRequestLedger, tuple[UUID, UUID], str]
+    ) -> SqlRequestLedger:
+        return world[0]
+
+    @pytest_asyncio.fixture
+    async def clinics(
+        self, world: tuple[SqlRequestLedger, tuple[UUID, UUID], str]
+    ) -> tuple[UUID, UUID]:
+        return world[1]
+
+    async def test_processes_adding_at_once_lose_nothing(
+        self, world: tuple[SqlRequestLedger, tuple[UUID, UUID], str]
+    ) -> None:
+        _, (alpha, _), url = world
+        # Separate engines stand for separate processes sharing the database.
+        engines = [create_async_db_engine(url) for _ in range(4)]
+        try:
+            ledgers = [SqlRequestLedger(engine) for engine in engines]
+            await asyncio.gather(*(ledger.add(alpha, DAY, 5) for ledger in ledgers * 5))
+            assert await ledgers[0].used(alpha, DAY) == 100
+        finally:
+            for engine in engines:
+                await engine.dispose()
