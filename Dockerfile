@@ -1,9 +1,21 @@
 # pims-sync: API + scheduler + worker (`serve`, the default) or jobs only (`worker`).
 # Python slim + Debian's Chromium (no Playwright browser download), non-root, HEALTHCHECK.
-FROM python:3.11-slim-bookworm AS build
+#
+# The base image is pinned by digest: a tag can be moved to other content, a digest cannot.
+# The digest below is a PLACEHOLDER (all zeros: it pulls nothing, so a build fails until it
+# is set): this file was written without registry access. Pin it once with
+#   ./scripts/pin-base-image.sh          (docker buildx imagetools inspect, rewrites this line)
+# and commit the result, or build with
+#   --build-arg PYTHON_BASE=python:3.11-slim-bookworm@sha256:<digest you verified>
+ARG PYTHON_BASE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
+
+FROM ${PYTHON_BASE} AS build
 
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
-RUN pip install --no-cache-dir uv==0.13.9
+# uv itself pinned and hashed (docker/uv-requirements.txt): no other file is installed.
+COPY docker/uv-requirements.txt /tmp/uv-requirements.txt
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: --no-deps \
+        -r /tmp/uv-requirements.txt
 WORKDIR /app
 # Dependencies first (cached while only the code changes), then the project itself.
 COPY pyproject.toml uv.lock README.md ./
@@ -12,7 +24,7 @@ COPY src ./src
 RUN uv sync --frozen --no-dev --no-editable
 
 
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_BASE}
 
 # Debian's Chromium and the fonts a page needs; tini reaps Chromium's children and
 # passes SIGTERM on, so a stop is graceful (running syncs get SHUTDOWN_GRACE_SECONDS).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -26,6 +28,38 @@ def driver_url(url: str, *, asynchronous: bool) -> str:
     return parsed.set(drivername=drivers[_backend(url)]).render_as_string(hide_password=False)
 
 
+# SQLite gives a database's -wal, -shm and -journal files its own permissions.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+PRIVATE_FILE = 0o600
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///path` URL (None: in memory, or not SQLite)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if _backend(url) != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database)
+
+
+def make_sqlite_private(url: str) -> None:
+    """Create the SQLite file readable by its owner only (0600), and tighten existing files.
+
+    It holds encrypted credentials, cached session cookies and clinic data: other users of
+    the machine have no business reading it, its -wal or its -shm.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.parent.is_dir():
+        return  # SQLite itself says what is wrong with the path
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE))
+    for suffix in SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        if companion.exists() and companion.stat().st_mode & 0o777 != PRIVATE_FILE:
+            companion.chmod(PRIVATE_FILE)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off by default on SQLite; WAL lets readers work during a sync.
     cursor = dbapi_connection.cursor()
@@ -44,6 +78,7 @@ def create_async_db_engine(url: str) -> AsyncEngine:
         driver_url(url, asynchronous=True), pool_pre_ping=not is_sqlite, hide_parameters=True
     )
     if is_sqlite:
+        make_sqlite_private(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -52,5 +87,6 @@ def create_sync_db_engine(url: str) -> Engine:
     """A blocking engine, for migrations and schema checks."""
     engine = create_engine(driver_url(url, asynchronous=False), hide_parameters=True)  # as above
     if _backend(url) == "sqlite":
+        make_sqlite_private(url)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
