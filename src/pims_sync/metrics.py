@@ -27,6 +27,12 @@ RUN_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 # One PIMS request: tens of milliseconds to the request timeout.
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 STATUS_FILE = Path("/proc/self/status")
+# HTTP label values come from fixed sets: a client can invent methods and paths without
+# end, and every new label value is a new series kept for the life of the process.
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+OTHER_METHOD = "OTHER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,11 @@ def process_memory() -> ProcessMemory:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak *= 1 if sys.platform == "darwin" else 1024  # bytes on macOS, kB elsewhere
     return ProcessMemory(rss=peak, heap_used=peak, heap_total=peak)
+
+
+def method_label(method: str) -> str:
+    """The method as a label value: a standard HTTP method, else OTHER."""
+    return method if method in HTTP_METHODS else OTHER_METHOD
 
 
 class Metrics:
@@ -198,7 +209,8 @@ class Metrics:
             self.cases_written.labels(operation).inc(count)
 
     def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered HTTP request."""
+        """Count one answered HTTP request (`route`: the route's template, never a raw path)."""
+        method = method_label(method)
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_request_duration.labels(method, route).observe(seconds)
 

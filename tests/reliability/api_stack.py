@@ -76,10 +76,13 @@ async def _seed(services: Services) -> Tenants:
 class HostileApi(ThreadedApi):
     """The real app under uvicorn in a thread, on a migrated database, with a fake PIMS."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **settings: object) -> None:
         super().__init__(
             load_settings(
-                database_url=database_url, encryption_key=ENCRYPTION_KEY, enable_scheduler=False
+                database_url=database_url,
+                encryption_key=ENCRYPTION_KEY,
+                enable_scheduler=False,
+                **settings,
             ),
             name="hostile-api",
         )
@@ -143,10 +146,12 @@ def migrated_copy(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Itera
 
 
 @contextmanager
-def running_api(kind: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[HostileApi]:
-    """A started HostileApi on a fresh database of this kind; stopped afterwards."""
+def running_api(
+    kind: str, request: pytest.FixtureRequest, tmp: Path, **settings: object
+) -> Iterator[HostileApi]:
+    """A started HostileApi on a fresh database of this kind (with these settings); stopped."""
     with migrated_copy(kind, request, tmp) as url:
-        api = HostileApi(url).start()
+        api = HostileApi(url, **settings).start()
         try:
             yield api
         finally:

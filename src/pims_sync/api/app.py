@@ -10,9 +10,15 @@ from fastapi import FastAPI
 
 from pims_sync import __version__
 from pims_sync.api.errors import install_error_handlers
-from pims_sync.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, ObserveMiddleware
+from pims_sync.api.middleware import (
+    MAX_BODY_BYTES,
+    BodyLimitMiddleware,
+    ObserveMiddleware,
+    SecurityHeadersMiddleware,
+)
 from pims_sync.api.responses import without_422
 from pims_sync.api.routes import clinic, scheduler, sync, system
+from pims_sync.api.streams import StreamSlots
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.metrics import Metrics
 from pims_sync.settings import Settings
@@ -53,16 +59,25 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             if owned:
                 await app.state.services.aclose()
 
+    docs = settings.docs_enabled  # API_DOCS; off by default in production
     app = FastAPI(
-        title="pims-sync", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="pims-sync",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.stream_slots = StreamSlots(settings.sse_max_streams_per_key)
     install_error_handlers(app)
     _declare_400_not_422(app)
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
-    # Added last, so outermost: it also counts the 413s and catches what nothing else did.
+    # Outside the body limit: it also counts the 413s and catches what nothing else did.
     app.add_middleware(ObserveMiddleware, metrics_of=lambda: _metrics_of(app))
+    # Added last, so outermost: the headers go on every answer, the last-resort 500 too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(system.router)
     app.include_router(clinic.router)
     app.include_router(sync.router)

@@ -12,10 +12,15 @@ Messages and codes (all in the JSON error envelope):
 | 403 | `clinic_forbidden` | `API key does not belong to clinic <clinicId>` |
 | 400 | `clinic_id_required` | `clinicId is required: this API key is a service key ...` |
 | 404 | `clinic_not_found` | `Clinic not found: <clinicId>` |
+| 403 | `clinic_inactive` | `Clinic is deactivated: <clinicId>` |
+
+`/metrics`, when METRICS_TOKEN is set, takes `Authorization: Bearer <token>`:
+401 `missing_metrics_token` without one, 401 `invalid_metrics_token` for another.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -36,6 +41,10 @@ CLINIC_REQUIRED = (
     "clinicId is required: this API key is a service key (not bound to a clinic), "
     "so each request must name its clinic"
 )
+# Messages, not secrets (hence the noqa).
+MISSING_METRICS_TOKEN = "Missing Authorization: Bearer <METRICS_TOKEN> header"  # noqa: S105
+INVALID_METRICS_TOKEN = "Invalid metrics token"  # noqa: S105
+BEARER = "Bearer "
 # Compared when no stored key has the presented prefix (the hash of no key: 64 zeros
 # is not a SHA-256 anyone can present).
 NO_KEY_HASH = "0" * 64
@@ -133,4 +142,23 @@ async def clinic_for(clinics: ClinicLookup, key: ApiKey, requested: UUID | None)
     clinic = await clinics.get(clinic_id)
     if clinic is None:
         raise ApiError(404, "clinic_not_found", f"Clinic not found: {clinic_id}")
+    if not clinic.is_active:
+        raise ApiError(403, "clinic_inactive", inactive_message(clinic_id))
     return clinic
+
+
+def inactive_message(clinic_id: UUID) -> str:
+    """What a deactivated clinic's refusal says, wherever it comes from."""
+    return f"Clinic is deactivated: {clinic_id}"
+
+
+def check_metrics_token(expected: str | None, authorization: str | None) -> None:
+    """Pass when no token is configured or the bearer token is it; else ApiError 401."""
+    if expected is None:
+        return
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not authorization or not authorization.startswith(BEARER):
+        raise ApiError(401, "missing_metrics_token", MISSING_METRICS_TOKEN, headers=challenge)
+    presented = authorization.removeprefix(BEARER).strip().encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(presented, expected.encode("utf-8")):
+        raise ApiError(401, "invalid_metrics_token", INVALID_METRICS_TOKEN, headers=challenge)

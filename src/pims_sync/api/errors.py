@@ -41,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
     (errors.StorageUnavailableError, 503),  # the database cannot work: disk full, unreachable
     (errors.NotFoundError, 404),
+    (errors.ClinicInactiveError, 403),  # deactivated between the key check and the start
     (errors.InvalidInputError, 400),
     (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
     (errors.PimsError, 502),  # pims_unavailable and the rest of the PIMS family

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request body size limit; metrics and the last-resort 500."""
+"""Pure-ASGI middleware: body size limit; metrics and the last-resort 500; security headers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ MAX_BODY_BYTES = 1024 * 1024
 # the 413. Beyond this, the connection is closed anyway.
 MAX_DRAINED_BYTES = 8 * MAX_BODY_BYTES
 UNMATCHED_ROUTE = "unmatched"
+# On every answer unless the route set its own: answers carry clinic data and must not be
+# kept by a browser or a shared cache, nor sniffed into another content type.
+SECURITY_HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -145,3 +148,28 @@ class ObserveMiddleware:
                     status=status,
                     seconds=time.perf_counter() - started,
                 )
+
+
+class SecurityHeadersMiddleware:
+    """Add `Cache-Control: no-store` and `X-Content-Type-Options: nosniff` to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, adding the headers it did not set itself."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [
+                    (name, value) for name, value in SECURITY_HEADERS if name not in present
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

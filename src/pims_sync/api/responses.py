@@ -17,10 +17,12 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     400: "Bad input: `validation_error` (with `validationErrors`), `invalid_json`, "
     "`invalid_input`, `clinic_id_required`",
     401: "Missing, unknown, disabled or expired API key",
-    403: "The key lacks the permission, or names another clinic",
+    403: "The key lacks the permission, names another clinic, or its clinic is deactivated "
+    "(`clinic_inactive`)",
     404: "Unknown clinic or run",
     409: "`sync_in_progress` (a run of the clinic is going) or `reconciliation_guard`",
     413: "Request body over 1 MiB",
+    429: "`too_many_streams`: the key has SSE_MAX_STREAMS_PER_KEY event streams open",
     502: "The PIMS refused the login (`pims_auth_failed`) or kept failing",
     503: "Shutting down, or the database cannot work (`storage_unavailable`); retry",
     504: "`sync_timeout`: the run passed SYNC_TIMEOUT_MS and was stopped",

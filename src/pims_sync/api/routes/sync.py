@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from pims_sync.api.deps import QueryClinicDep, ServicesDep, request_clinic, require
+from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic, require
 from pims_sync.api.responses import (
     AUTHENTICATED_ERRORS,
     FullResult,
@@ -25,6 +25,7 @@ from pims_sync.api.responses import (
     sync_responses,
 )
 from pims_sync.api.run_events import event_stream
+from pims_sync.api.streams import LeasedStream
 from pims_sync.api.sync_runs import find_run, history_body, start_run
 from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
 from pims_sync.domain.api_keys import ApiKey
@@ -42,6 +43,7 @@ SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
 PHASE_ANSWERS = sync_responses(SyncResult)
 FULL_ANSWERS = sync_responses(FullResult, partial=True)
 READ_ERRORS = error_responses(*AUTHENTICATED_ERRORS)
+STREAM_ERRORS = error_responses(*AUTHENTICATED_ERRORS, 429)
 
 
 @router.post(
@@ -170,15 +172,24 @@ async def sync_status(
     "/{syncId:uuid}/events",
     summary="Server-Sent Events of a run",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **READ_ERRORS},
+    responses={200: {"content": {"text/event-stream": {}}}, **STREAM_ERRORS},
 )
 async def sync_events(
-    services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
+    request: Request,
+    services: ServicesDep,
+    key: ApiKeyDep,
+    clinic: QueryClinicDep,
+    sync_id: SyncIdPath,
 ) -> StreamingResponse:
-    """`phase`, `progress`, `log` events, then `completed` or `failed`; keep-alives every 15 s."""
+    """`phase`, `progress`, `log` events, then `completed` or `failed`; keep-alives every 15 s.
+
+    A key has at most SSE_MAX_STREAMS_PER_KEY streams open (429 `too_many_streams`).
+    """
     await find_run(services, clinic.id, sync_id)  # 404 before the stream starts
-    return StreamingResponse(
+    return LeasedStream(
         event_stream(services, clinic.id, sync_id),
+        slots=request.app.state.stream_slots,
+        key_id=key.id,
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

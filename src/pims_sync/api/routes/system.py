@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from pims_sync import __version__
+from pims_sync.api.auth import check_metrics_token
 from pims_sync.api.deps import ServicesDep
 from pims_sync.api.errors import now_iso
 from pims_sync.api.health import SERVICE_NAME, database_error, health_report
@@ -80,8 +81,16 @@ async def ready(services: ServicesDep) -> JSONResponse:
     return JSONResponse({**body, "timestamp": now_iso()}, status_code=503)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics (text exposition format)."""
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={401: {"description": "METRICS_TOKEN is set and the bearer token is not it"}},
+)
+async def metrics(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Prometheus metrics (text exposition format); `Authorization: Bearer` when METRICS_TOKEN."""
+    check_metrics_token(services.settings.metrics_token, authorization)
     body, content_type = services.metrics.render()
     return Response(body, media_type=content_type)
