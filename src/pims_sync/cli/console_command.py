@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from pims_sync.cli.console.client import CLINIC_ENV, DEFAULT_URL, KEY_ENV, URL_ENV, ServiceClient
+from pims_sync.cli.console.client import (
+    CLINIC_ENV,
+    DEFAULT_URL,
+    KEY_ENV,
+    METRICS_TOKEN_ENV,
+    URL_ENV,
+    ServiceClient,
+)
 
 
 def console(
@@ -27,9 +34,17 @@ def console(
     plain: Annotated[
         bool, typer.Option("--plain", help="Lines of text even on a terminal.")
     ] = False,
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-token",
+            envvar=METRICS_TOKEN_ENV,
+            help="The service's METRICS_TOKEN, if it has one (for the health screen).",
+        ),
+    ] = None,
 ) -> None:
     """The interactive console: run syncs, watch status, history, health and schedules."""
-    client = ServiceClient(url, api_key, clinic)
+    client = ServiceClient(url, api_key, clinic, metrics_token)
     if plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
         _plain(client)
         return

@@ -13,6 +13,10 @@ DEFAULT_URL = "http://127.0.0.1:3001"
 URL_ENV = "PIMS_SYNC_URL"
 KEY_ENV = "PIMS_SYNC_API_KEY"
 CLINIC_ENV = "PIMS_SYNC_CLINIC_ID"
+METRICS_TOKEN_ENV = "PIMS_SYNC_METRICS_TOKEN"  # noqa: S105 - a variable's name
+METRICS_REFUSED = (
+    "/metrics needs the service's METRICS_TOKEN: set PIMS_SYNC_METRICS_TOKEN or --metrics-token"
+)
 TERMINAL_EVENTS = frozenset({"completed", "failed"})
 # The events stream is quiet between events (a keep-alive every 15 s), so no read timeout.
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
@@ -72,9 +76,18 @@ def _envelope_message(response: httpx.Response) -> tuple[str, str | None]:
 class ServiceClient:
     """The console's calls: health, metrics, clinic, sync start, events, runs, scheduler."""
 
-    def __init__(self, url: str, api_key: str | None, clinic_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        clinic_id: str | None = None,
+        metrics_token: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.clinic_id = clinic_id
+        self._metrics_headers = (
+            {"Authorization": f"Bearer {metrics_token}"} if metrics_token else {}
+        )
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT)
 
@@ -118,8 +131,11 @@ class ServiceClient:
         return body
 
     async def metrics_text(self) -> str:
-        """`GET /metrics`: Prometheus text."""
-        response = await self._request("GET", "/metrics")
+        """`GET /metrics`: Prometheus text (with the metrics token, when one is given)."""
+        response = await self._request("GET", "/metrics", headers=self._metrics_headers)
+        if response.status_code == 401:  # the metrics token, not the API key
+            code = _envelope_message(response)[1]
+            raise ServiceError(METRICS_REFUSED, status=401, code=code)
         if response.status_code >= 400:
             self._checked(response)
         return response.text
