@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.credentials import PimsCredentials, check_base_url
 from pims_sync.errors import InvalidInputError
 
 
@@ -80,3 +80,39 @@ def test_bad_documents_are_refused_without_echoing_values(text: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
         PimsCredentials.from_json(text.replace('"p"', '"secret-pw"'))
     assert "secret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8780", True),
+        ("http://127.1:8780", True),  # 127.0.0.1, short form
+        ("http://app.localhost:8780", True),
+        ("http://[::1]:8780/", True),
+        ("https://us.idexxneo.com", True),
+        ("https://8.8.8.8", True),
+        ("http://us.idexxneo.com", False),  # plain http off the machine
+        ("https://0251.0376.0251.0376/", False),  # 169.254.169.254 in octal
+        ("https://0xa9fea9fe/", False),  # ... in hexadecimal
+        ("https://[::ffff:169.254.169.254]/", False),  # ... mapped into IPv6
+        ("https://0.0.0.0", False),
+        ("https://172.16.4.4", False),
+        ("https://[fd00::1]", False),  # IPv6 unique local
+        ("https://@us.idexxneo.com", False),
+        ("https://us.idexxneo.com?", False),
+        ("https://1.2.3.999", False),
+    ],
+)
+def test_base_urls_a_password_may_be_sent_to(url: str, allowed: bool) -> None:
+    if allowed:
+        assert check_base_url(url) == url.rstrip("/")
+        return
+    with pytest.raises(InvalidInputError) as refused:
+        check_base_url(url)
+    assert url not in str(refused.value)
+
+
+def test_private_addresses_need_the_setting_but_link_local_never_passes() -> None:
+    assert check_base_url("https://172.16.4.4", allow_private=True) == "https://172.16.4.4"
+    with pytest.raises(InvalidInputError, match="link-local"):
+        check_base_url("https://169.254.169.254", allow_private=True)
