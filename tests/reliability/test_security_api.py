@@ -21,6 +21,13 @@ from sqlalchemy import update
 from pims_sync.adapters.sql import tables
 from pims_sync.api.app import create_app
 from pims_sync.bootstrap import build_services
+from pims_sync.cli.console.client import (
+    METRICS_REFUSED,
+    KeyRejectedError,
+    ServiceClient,
+    ServiceError,
+)
+from pims_sync.cli.console.model import requests_total
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import ClinicInactiveError
 from pims_sync.settings import load_settings
@@ -130,6 +137,24 @@ def test_metrics_need_the_token_when_one_is_set(locked: HostileApi) -> None:
     assert any(
         status == "401" for _, route, status in http_series(right.text) if route == "/metrics"
     )
+
+
+def test_the_console_reads_metrics_with_the_token(locked: HostileApi) -> None:
+    """`pims-sync cli --metrics-token` (PIMS_SYNC_METRICS_TOKEN) keeps its health screen."""
+
+    async def scrape(token: str | None) -> str:
+        console = ServiceClient(locked.base_url, locked.who.clinic_key, metrics_token=token)
+        try:
+            return await console.metrics_text()
+        finally:
+            await console.aclose()
+
+    asyncio.run(scrape(METRICS_TOKEN))
+    assert requests_total(asyncio.run(scrape(METRICS_TOKEN))) > 0  # the first scrape, counted
+    with pytest.raises(ServiceError) as refused:
+        asyncio.run(scrape(None))
+    assert refused.value.message == METRICS_REFUSED
+    assert not isinstance(refused.value, KeyRejectedError)  # the API key was fine
 
 
 def test_metrics_are_open_without_a_token(api: HostileApi) -> None:

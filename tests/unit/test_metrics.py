@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pims_sync.metrics import Metrics, process_memory
+from pims_sync.metrics import OTHER_METHOD, Metrics, method_label, process_memory
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -43,3 +43,17 @@ def test_process_memory_is_positive() -> None:
     assert memory.rss > 0
     assert memory.heap_used > 0
     assert memory.heap_total > 0
+
+
+def test_http_labels_take_methods_from_a_fixed_set() -> None:
+    metrics = Metrics()
+    for method in ("GET", "PATCH", "BREW", "get", "X" * 500):
+        metrics.observe_http(method=method, route="/health", status=405, seconds=0.01)
+    methods = {
+        dict(labels)["method"]: value
+        for (name, labels), value in samples(metrics).items()
+        if name == "pims_sync_http_requests_total"
+    }
+    assert methods == {"GET": 1, "PATCH": 1, "OTHER": 3}
+    assert method_label("DELETE") == "DELETE"
+    assert method_label("delete") == OTHER_METHOD

@@ -87,10 +87,11 @@ async def ready(services: ServicesDep) -> JSONResponse:
     responses={401: {"description": "METRICS_TOKEN is set and the bearer token is not it"}},
 )
 async def metrics(
+    request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Prometheus metrics (text exposition format); `Authorization: Bearer` when METRICS_TOKEN."""
-    check_metrics_token(services.settings.metrics_token, authorization)
+    check_metrics_token(request.app.state.settings.metrics_token, authorization)
     body, content_type = services.metrics.render()
     return Response(body, media_type=content_type)
