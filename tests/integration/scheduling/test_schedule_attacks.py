@@ -8,27 +8,13 @@ import httpx
 import pytest
 
 from pims_sync.api.app import create_app
-from pims_sync.bootstrap import Services, build_services
+from pims_sync.bootstrap import Services
 from pims_sync.domain.clinics import Clinic
-from tests.integration.api.conftest import api_settings, client_for, insert_key
+from tests.integration.api.conftest import client_for, insert_key
 
 URL = "/api/scheduler/schedules"
 # A valid cron of 60 kB: one minute listed 30 000 times (the attack stored 566 kB).
 HUGE_CRON = ",".join(["0"] * 30_000) + " 6 * * *"
-
-
-@pytest.fixture
-async def services(migrated_database_url: str) -> AsyncIterator[Services]:
-    built = build_services(api_settings(migrated_database_url))
-    try:
-        yield built
-    finally:
-        await built.aclose()
-
-
-@pytest.fixture
-async def clinic(services: Services) -> Clinic:
-    return await services.clinics.add(name="Happy Paws", timezone="America/Chicago")
 
 
 @pytest.fixture

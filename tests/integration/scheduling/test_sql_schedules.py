@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
 
-from pims_sync.bootstrap import Services, build_services
+from pims_sync.bootstrap import Services
 from pims_sync.cli.app import app as cli
 from pims_sync.domain.runs import RunStatus, SyncType, Trigger
 from pims_sync.ports.schedules import FireStatus
-from tests.integration.api.conftest import api_settings, client_for, insert_key
+from tests.integration.api.conftest import client_for, insert_key
 
 NOW = datetime(2026, 6, 1, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def services(migrated_database_url: str) -> AsyncIterator[Services]:
-    built = build_services(api_settings(migrated_database_url))
-    try:
-        yield built
-    finally:
-        await built.aclose()
 
 
 async def test_configs_round_trip_and_only_active_clinics(services: Services) -> None:
