@@ -2,12 +2,12 @@
 # Python slim + Debian's Chromium (no Playwright browser download), non-root, HEALTHCHECK.
 #
 # The base image is pinned by digest: a tag can be moved to other content, a digest cannot.
-# The digest below is a PLACEHOLDER (all zeros: it pulls nothing, so a build fails until it
-# is set): this file was written without registry access. Pin it once with
-#   ./scripts/pin-base-image.sh          (docker buildx imagetools inspect, rewrites this line)
-# and commit the result, or build with
+# This digest of python:3.11-slim-bookworm is the one two unrelated public projects pin;
+# it could not be checked against the registry from the machine this was written on.
+# Re-pin (and so verify) with ./scripts/pin-base-image.sh (docker buildx imagetools
+# inspect; rewrites this line) and commit the result, or build with
 #   --build-arg PYTHON_BASE=python:3.11-slim-bookworm@sha256:<digest you verified>
-ARG PYTHON_BASE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
+ARG PYTHON_BASE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 FROM ${PYTHON_BASE} AS build
 
