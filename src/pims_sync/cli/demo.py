@@ -87,6 +87,9 @@ def listening_socket(port: int) -> socket.socket:
     """The API's socket, bound now so a busy port is a clear error before anything runs."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # asyncio turns Nagle off only on sockets it makes itself; accepted connections inherit
+    # this, else every answer waits ~40 ms for the client's delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((HOST, port))
     except OSError as error:
