@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     browser_executable_path: str | None = Field(
         None, validation_alias=AliasChoices("BROWSER_EXECUTABLE_PATH")
     )
+    # Chromium's own sandbox: needs a non-root user and user namespaces (docs/deploy.md).
+    browser_sandbox: bool = Field(False, validation_alias=AliasChoices("BROWSER_SANDBOX"))
     idexx_base_url: str = Field(
         "https://us.idexxneo.com", validation_alias=AliasChoices("IDEXX_BASE_URL")
     )

@@ -1,8 +1,9 @@
 """A tiny IDEXX Neo stand-in whose pages each test writes: real HTTP (uvicorn in a thread).
 
 For the login traits the simulator has no setting for (an `otp` page, a zip-code landing,
-a script redirect, a login page on another origin) and to see what the browser and the
-HTTP transport send (user agent, headers, form fields).
+a script redirect, a login page on another origin), for hostile pages (and, as a second
+instance, the service's own API or another site they try to reach), and to see what the
+browser and the HTTP transport send (user agent, headers, form fields).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class StandIn:
         self.forms: list[dict[str, str]] = []
         app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As BackgroundSimulator: uvicorn gets this socket (proto 0), on which asyncio leaves
+        # Nagle on; accepted connections inherit the option (no ~40 ms delayed-ACK waits).
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

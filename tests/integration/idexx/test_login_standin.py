@@ -228,7 +228,7 @@ async def test_a_form_that_never_comes_is_a_changed_login_page(
 ) -> None:
     site.routes[("GET", "/login")] = html("<div id='root'>Loading…</div>")
     login = login_to(site)
-    async with provider.pool.context("never-drawn") as context:
+    async with provider.pool.context("never-drawn", site.base_url) as context:
         with pytest.raises(PimsLoginPageChangedError, match="no username field"):
             await log_in(
                 context,

@@ -34,7 +34,7 @@ class StubPool:
     """Stands in for the browser pool; `log_in` is stubbed so the context is never used."""
 
     @asynccontextmanager
-    async def context(self, clinic_key: str) -> AsyncIterator[object]:
+    async def context(self, clinic_key: str, base_url: str) -> AsyncIterator[object]:
         yield object()
 
     async def close_idle(self) -> None:

@@ -1,8 +1,10 @@
-"""One Chromium per process, one context per clinic, a cap on open contexts.
+"""One Chromium per process, one guarded context per clinic, a cap on open contexts.
 
 The browser is launched lazily and relaunched when it has crashed; contexts idle
 for longer than the configured time are closed, and the browser with them when
-no context is left, so an idle service holds no Chromium memory.
+no context is left, so an idle service holds no Chromium memory. Chromium gets a minimal
+environment (never the service's keys) and a private HOME; every context is bound to its
+PIMS origin by a `ContextGuard` (guard.py) and reaches the network only through its proxy.
 """
 
 from __future__ import annotations
@@ -10,26 +12,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from pims_sync.adapters.idexx.config import CHROMIUM_ARGS, IdexxOptions
+from pims_sync.adapters.idexx.config import IdexxOptions
+from pims_sync.adapters.idexx.guard import Blocked, ContextGuard, Origin
 
 log = logging.getLogger(__name__)
+
+# The only variables Chromium inherits (HOME is its own temporary directory): never the
+# service's ENCRYPTION_KEY, DATABASE_URL or anything else of its environment.
+BROWSER_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+DISPLAY_ENV = ("DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY")  # a visible window only
+
+
+def browser_environment(
+    home: str, *, headless: bool, source: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Chromium's whole environment: PATH, locale, TZ, a private HOME (and the display)."""
+    source = os.environ if source is None else source
+    names = BROWSER_ENV if headless else BROWSER_ENV + DISPLAY_ENV
+    env = {name: source[name] for name in names if name in source}
+    env.setdefault("PATH", os.defpath)
+    env["HOME"] = home
+    return env
 
 
 @dataclass
 class _Lease:
-    """A clinic's context and when it was last handed back."""
+    """A clinic's context, its guard, and when it was last handed back."""
 
     context: BrowserContext
+    guard: ContextGuard
     in_use: bool = False
     released_at: float = 0.0
+
+    async def close(self) -> None:
+        await _close_context(self.context)
+        self.guard.close()
 
 
 class BrowserPool:
@@ -48,7 +77,10 @@ class BrowserPool:
         self._browser: Browser | None = None
         self._leases: dict[str, _Lease] = {}
         self._changed = asyncio.Condition()
+        self._home: str | None = None
         self.launches = 0
+        # Requests the guards blocked, by (kind, host), for every context of this pool.
+        self.blocked: Blocked = Counter()
 
     @property
     def open_contexts(self) -> int:
@@ -61,9 +93,13 @@ class BrowserPool:
         return self._browser is not None and self._browser.is_connected()
 
     @asynccontextmanager
-    async def context(self, clinic_key: str) -> AsyncIterator[BrowserContext]:
-        """The clinic's context for the duration of the block (waits when at the cap)."""
-        lease = await self._acquire(clinic_key)
+    async def context(self, clinic_key: str, base_url: str) -> AsyncIterator[BrowserContext]:
+        """The clinic's context, guarded for `base_url`'s origin, for the block.
+
+        Waits when at the cap. A context bound to another origin (the clinic's base URL
+        changed) is closed and a new one opened.
+        """
+        lease = await self._acquire(clinic_key, base_url)
         try:
             yield lease.context
         finally:
@@ -72,16 +108,18 @@ class BrowserPool:
                 lease.released_at = self._clock()
                 if not _alive(lease.context) and self._leases.get(clinic_key) is lease:
                     del self._leases[clinic_key]  # died with its browser: never hand it out
+                    lease.guard.close()
                 self._changed.notify_all()
                 self._report()
 
-    async def _acquire(self, clinic_key: str) -> _Lease:
+    async def _acquire(self, clinic_key: str, base_url: str) -> _Lease:
         async with self._changed:
             while True:
                 await self._close_idle_locked()
                 lease = self._leases.get(clinic_key)
-                if lease is not None and not lease.in_use and not _alive(lease.context):
-                    del self._leases[clinic_key]  # its browser crashed while it was idle
+                if lease is not None and not lease.in_use and not _fits(lease, base_url):
+                    # Its browser crashed while it was idle, or it serves another origin.
+                    await self._leases.pop(clinic_key).close()
                     lease = None
                 if lease is not None and not lease.in_use:
                     lease.in_use = True
@@ -89,33 +127,53 @@ class BrowserPool:
                 if lease is None and (
                     len(self._leases) < self._options.max_contexts or await self._evict_one()
                 ):
-                    lease = _Lease(await self._new_context(), in_use=True)
+                    lease = await self._new_lease(base_url)
                     self._leases[clinic_key] = lease
                     self._report()
                     return lease
                 await self._changed.wait()
 
-    async def _new_context(self) -> BrowserContext:
+    async def _new_lease(self, base_url: str) -> _Lease:
         browser = await self._ensure_browser()
-        return await browser.new_context(
-            locale="en-US",
-            viewport={"width": 1280, "height": 720},
-            user_agent=self._options.user_agent,  # the one the HTTP data calls send too
-        )
+        guard = ContextGuard(base_url, blocked=self.blocked)
+        try:
+            context = await browser.new_context(
+                locale="en-US",
+                viewport={"width": 1280, "height": 720},
+                user_agent=self._options.user_agent,  # the one the HTTP data calls send too
+                proxy={"server": await guard.start()},  # loopback included (Playwright)
+                service_workers="block",  # their requests would escape the context's routes
+            )
+        except BaseException:
+            guard.close()
+            raise
+        lease = _Lease(context, guard, in_use=True)
+        try:
+            await guard.install(context)
+        except BaseException:
+            await lease.close()
+            raise
+        return lease
 
     async def _ensure_browser(self) -> Browser:
         if self._browser is not None and self._browser.is_connected():
             return self._browser
         if self._browser is not None:
             log.warning("browser gone; relaunching", extra={"launches": self.launches})
+            for lease in self._leases.values():
+                lease.guard.close()
             self._leases.clear()
+            self._remove_home()
         if self._playwright is None:
             _quiet_driver_exit(asyncio.get_running_loop())
             self._playwright = await async_playwright().start()
+        self._home = tempfile.mkdtemp(prefix="pims-sync-chromium-")  # mode 0700
         self._browser = await self._playwright.chromium.launch(
             executable_path=self._options.executable_path,
             headless=self._options.headless,
-            args=list(CHROMIUM_ARGS),
+            args=self._options.chromium_args(),
+            chromium_sandbox=self._options.sandbox,  # else Playwright adds --no-sandbox itself
+            env={**browser_environment(self._home, headless=self._options.headless)},
         )
         self._browser.on("disconnected", self._forget_browser)
         self.launches += 1
@@ -124,6 +182,9 @@ class BrowserPool:
     def _forget_browser(self, browser: Browser) -> None:
         # Contexts die with their browser; the next acquire relaunches.
         if browser is self._browser:
+            for lease in self._leases.values():
+                if not lease.in_use:
+                    lease.guard.close()  # its context is gone; a leased one closes on return
             self._leases = {k: v for k, v in self._leases.items() if v.in_use}
 
     async def _evict_one(self) -> bool:
@@ -131,14 +192,14 @@ class BrowserPool:
         if not idle:
             return False
         _, key = min(idle)
-        await _close_context(self._leases.pop(key).context)
+        await self._leases.pop(key).close()
         return True
 
     async def _close_idle_locked(self) -> None:
         cutoff = self._clock() - self._options.context_idle_seconds
         for key, lease in list(self._leases.items()):
             if not lease.in_use and lease.released_at <= cutoff:
-                await _close_context(self._leases.pop(key).context)
+                await self._leases.pop(key).close()
         if not self._leases and self._browser is not None:
             await self._close_browser()
         self._report()
@@ -157,12 +218,18 @@ class BrowserPool:
         if browser is not None:
             with contextlib.suppress(PlaywrightError):  # already dead
                 await browser.close()
+        self._remove_home()
+
+    def _remove_home(self) -> None:
+        home, self._home = self._home, None
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
 
     async def aclose(self) -> None:
         """Close every context, the browser and Playwright."""
         async with self._changed:
             for lease in self._leases.values():
-                await _close_context(lease.context)
+                await lease.close()
             self._leases.clear()
             await self._close_browser()
             if self._playwright is not None:
@@ -198,6 +265,11 @@ def _quiet_driver_exit(loop: asyncio.AbstractEventLoop) -> None:
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handle)
+
+
+def _fits(lease: _Lease, base_url: str) -> bool:
+    """Whether an idle lease can serve `base_url`: alive, and bound to its origin."""
+    return _alive(lease.context) and lease.guard.origin == Origin.of(base_url)
 
 
 def _alive(context: BrowserContext) -> bool:

@@ -8,14 +8,18 @@ from pims_sync.domain.retry import RetryPolicy
 from pims_sync.settings import Settings
 
 CHROMIUM_ARGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
+    # WebRTC may send UDP around the context's proxy (guard.py): it may use the proxy only.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
+# Chromium's sandbox needs a non-root user and user namespaces (docs/deploy.md); without
+# them it does not start, so it is off unless BROWSER_SANDBOX=true.
+NO_SANDBOX = "--no-sandbox"
 
 # One desktop-Chrome identity for the login browser and the HTTP data calls alike (fresh
 # and cached sessions): the original client spoofed Chrome 120 on macOS, and a headless
@@ -33,6 +37,7 @@ class IdexxOptions:
     base_url: str = "https://us.idexxneo.com"
     headless: bool = True
     executable_path: str | None = None
+    sandbox: bool = False
     max_concurrency: int = 5
     rate_limit_per_second: float = 10.0
     request_timeout_seconds: float = 30.0
@@ -45,6 +50,10 @@ class IdexxOptions:
     max_events_per_day: int = 400
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
+    def chromium_args(self) -> list[str]:
+        """Chromium's command-line switches (`--no-sandbox` unless the sandbox is on)."""
+        return [*CHROMIUM_ARGS] if self.sandbox else [NO_SANDBOX, *CHROMIUM_ARGS]
+
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> IdexxOptions:
         """Options from the service settings; keyword overrides win."""
@@ -52,6 +61,7 @@ class IdexxOptions:
             "base_url": settings.idexx_base_url,
             "headless": settings.headless,
             "executable_path": settings.browser_path(),
+            "sandbox": settings.browser_sandbox,
             "max_concurrency": settings.pims_max_concurrency,
             "rate_limit_per_second": settings.pims_rate_limit_per_second,
         }

@@ -151,7 +151,7 @@ async def _log_in(
     pool = BrowserPool(options)
     started = time.monotonic()
     try:
-        async with pool.context(f"doctor-{login.clinic_id}") as context:
+        async with pool.context(f"doctor-{login.clinic_id}", base_url) as context:
             cookies = await log_in(
                 context,
                 base_url=base_url,

@@ -2,7 +2,9 @@
 
 Open the page and let it settle, wait for a form drawn late, type only on the PIMS's own
 origin, submit through the page, follow the redirect chain until it settles, then judge
-by the landing path and the cookies (see docs/provider.md, "Login").
+by the landing path and the cookies (see docs/provider.md, "Login"). The context comes
+from `BrowserPool`, whose guard blocks page loads of other origins; a login whose page
+tried one fails (`PimsLoginPageChangedError`, naming the host).
 Never logs or records the username, password, company id or a cookie's value.
 """
 
@@ -19,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.guard import BLOCKED_FAILURE, Origin
 from pims_sync.adapters.idexx.trace import (
     CODE_INPUT_ON_LANDING,
     FORM_DRAWN_LATE,
@@ -47,6 +50,7 @@ MAX_RECORDED = 20  # paths of the redirect chain and hidden field names kept in 
 ERROR_TEXT_CHARS = 300
 NO_FIELD = "IDEXX Neo login page has no username field; the login flow needs updating"
 OFF_ORIGIN_FORM = "IDEXX Neo login page is on another site"
+LEFT_SITE = "IDEXX Neo login page tried to open another site, which was blocked"
 NOT_ACCEPTED = "IDEXX Neo did not accept the login (back on the login page, no message shown)"
 
 
@@ -72,10 +76,10 @@ async def log_in(
         lap = _Laps(trace)
         await _open_form(page, base_url, min(timeout, NETWORK_IDLE_SECONDS), trace)
         lap("open form")
-        _require_origin(page.url, base_url, OFF_ORIGIN_FORM)
+        _require_origin(page.url, base_url, OFF_ORIGIN_FORM, loads)
         username = await _wait_for_form(page, min(timeout, form_wait), trace)
         lap("form ready")
-        _require_origin(page.url, base_url, OFF_ORIGIN_FORM)  # a script may have moved it
+        _require_origin(page.url, base_url, OFF_ORIGIN_FORM, loads)  # a script may have moved it
         await _fill_and_submit(page, username, credentials, trace, loads)
         lap("submit")
         await _settle(page, loads, deadline=time.monotonic() + timeout)
@@ -184,7 +188,7 @@ async def _settle(page: Page, loads: _PageLoads, *, deadline: float) -> None:
 async def _outcome(
     page: Page, context: BrowserContext, base_url: str, trace: LoginTrace, loads: _PageLoads
 ) -> list[Cookie]:
-    _require_origin(page.url, base_url, "IDEXX Neo login ended on another site")
+    _require_origin(page.url, base_url, "IDEXX Neo login ended on another site", loads)
     path = urlsplit(page.url).path or "/"
     trace.landing_path = path
     trace.redirects = loads.chain(path)
@@ -239,15 +243,12 @@ async def _network_idle(page: Page, seconds: float) -> bool:
     return True
 
 
-def _require_origin(url: str, base_url: str, message: str) -> None:
+def _require_origin(url: str, base_url: str, message: str, loads: _PageLoads) -> None:
     """Never type the password on, or accept a login from, another site; name the host only."""
-    if _origin(url) != _origin(base_url):
+    if loads.blocked_host is not None:  # the page is an error page now, or about to be
+        raise PimsLoginPageChangedError(f"{LEFT_SITE} ({loads.blocked_host})")
+    if Origin.of(url) != Origin.of(base_url):
         raise PimsLoginPageChangedError(f"{message} ({urlsplit(url).hostname or 'no host'})")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def _close_quietly(page: Page) -> None:
@@ -276,9 +277,10 @@ class _PageLoads:
         self._under_way: set[Request] = set()
         self._paths: list[str] | None = None  # recorded from the submit on
         self.changed_at = time.monotonic()
+        self.blocked_host: str | None = None  # a page load of another site the guard blocked
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
-        page.on("requestfailed", self._ended)
+        page.on("requestfailed", self._failed)
         page.on("framenavigated", self._navigated)
 
     @property
@@ -315,6 +317,11 @@ class _PageLoads:
         if request in self._under_way:
             self._under_way.discard(request)
             self.changed_at = time.monotonic()
+
+    def _failed(self, request: Request) -> None:
+        if request.failure == BLOCKED_FAILURE and self._is_document(request):
+            self.blocked_host = self.blocked_host or urlsplit(request.url).hostname or "no host"
+        self._ended(request)
 
     def _navigated(self, frame: Frame) -> None:
         if frame is self._page.main_frame:

@@ -172,7 +172,8 @@ class IdexxSession:
             )
 
     async def _log_in_once(self) -> list[Cookie]:
-        async with self._provider.pool.context(str(self._login.clinic_id)) as context:
+        pool = self._provider.pool
+        async with pool.context(str(self._login.clinic_id), self._base_url) as context:
             return await log_in(
                 context,
                 base_url=self._base_url,
