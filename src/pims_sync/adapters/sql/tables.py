@@ -17,6 +17,7 @@ from sqlalchemy import (
     text,
 )
 
+from pims_sync.adapters.sql.defaults import RandomUuid
 from pims_sync.adapters.sql.types import JsonDocument, TextList, UtcDateTime
 
 metadata = MetaData(
@@ -35,6 +36,11 @@ LIVE_RUN_INDEX = "uq_case_sync_audits_live_run"
 LIVE_RUN_WHERE = text("status = 'in_progress' AND parent_id IS NULL")
 
 
+def _id() -> Column[object]:
+    # A database-side default: hand-written INSERTs (the original's SQL recipes) give no id.
+    return Column("id", Uuid(), primary_key=True, server_default=RandomUuid())
+
+
 def _created_at() -> Column[object]:
     return Column("created_at", UtcDateTime(), nullable=False, server_default=NOW)
 
@@ -43,20 +49,24 @@ def _updated_at() -> Column[object]:
     return Column("updated_at", UtcDateTime(), nullable=False, server_default=NOW)
 
 
-def _clinic_fk(*, nullable: bool = False, unique: bool = False) -> Column[object]:
+def _clinic_fk(
+    *, nullable: bool = False, unique: bool = False, null_means: str | None = None
+) -> Column[object]:
     return Column(
         "clinic_id",
         Uuid(),
         ForeignKey("clinics.id", ondelete="CASCADE"),
         nullable=nullable,
         unique=unique,
+        # Said by `db check` when a database has NOT NULL here.
+        info={"null_means": null_means} if null_means else {},
     )
 
 
 clinics = Table(
     "clinics",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     Column("name", Text(), nullable=False),
     Column("timezone", Text(), nullable=False, server_default="America/Los_Angeles"),
     Column("pims_type", Text(), nullable=False, server_default="idexx_neo"),
@@ -68,8 +78,8 @@ clinics = Table(
 clinic_api_keys = Table(
     "clinic_api_keys",
     metadata,
-    Column("id", Uuid(), primary_key=True),
-    _clinic_fk(nullable=True),
+    _id(),
+    _clinic_fk(nullable=True, null_means="service keys, bound to no clinic"),
     Column("name", Text(), nullable=False, server_default="default"),
     Column("key_prefix", Text(), nullable=False),
     Column("key_hash", Text(), nullable=False, unique=True),
@@ -85,7 +95,7 @@ clinic_api_keys = Table(
 pims_credentials = Table(
     "pims_credentials",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(unique=True),
     Column("provider_type", Text(), nullable=False, server_default="idexx"),
     Column("encrypted_data", Text(), nullable=False),
@@ -96,7 +106,7 @@ pims_credentials = Table(
 case_sync_audits = Table(
     "case_sync_audits",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(),
     Column("sync_type", Text(), nullable=False),
     Column("status", Text(), nullable=False, server_default="in_progress"),
@@ -136,7 +146,7 @@ case_sync_audits = Table(
 clinic_schedule_configs = Table(
     "clinic_schedule_configs",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(unique=True),
     Column("sync_schedules", JsonDocument, nullable=False, server_default=text("'[]'")),
     _created_at(),
@@ -147,7 +157,7 @@ clinic_schedule_configs = Table(
 schedule_fires = Table(
     "schedule_fires",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(),
     Column("sync_type", Text(), nullable=False),
     Column("fire_at", UtcDateTime(), nullable=False),
@@ -167,7 +177,7 @@ schedule_fires = Table(
 cases = Table(
     "cases",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(),
     Column("external_id", Text(), nullable=False),
     Column("source", Text(), nullable=False),
@@ -185,7 +195,7 @@ cases = Table(
 patients = Table(
     "patients",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     Column("case_id", Uuid(), ForeignKey("cases.id", ondelete="CASCADE"), unique=True),
     _clinic_fk(),
     Column("name", Text(), nullable=True),
@@ -202,7 +212,7 @@ patients = Table(
 pims_session_cache = Table(
     "pims_session_cache",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(unique=True),
     Column("encrypted_cookies", Text(), nullable=False),
     _created_at(),
@@ -216,7 +226,7 @@ pims_session_cache = Table(
 pims_request_usage = Table(
     "pims_request_usage",
     metadata,
-    Column("id", Uuid(), primary_key=True),
+    _id(),
     _clinic_fk(),
     Column("day", Date(), nullable=False),
     Column("requests", Integer(), nullable=False, server_default=text("0")),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from alembic import op
-from alembic.operations import Operations
+from alembic.operations import BatchOperations, Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
     Column,
@@ -21,8 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as column_ref
 from sqlalchemy import table as table_ref
-from sqlalchemy.sql.expression import ColumnClause, TextClause
+from sqlalchemy.sql.expression import ClauseElement, ColumnClause
 
+from pims_sync.adapters.sql.defaults import install_trigger, live_triggers
 from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
 from pims_sync.adapters.sql.schema import TableGaps, partial_where, table_gaps
 from pims_sync.adapters.sql.tables import metadata as model
@@ -79,11 +82,7 @@ def add_partial_unique_index(bind: Connection, table: str, index: Index) -> None
 
 def _addable(column: Column[Any]) -> Column[Any]:
     """A copy existing rows accept: NOT NULL only when a server default fills them in."""
-    default = column.server_default
-    # Our models only give plain-string or text() defaults.
-    default_arg = default.arg if isinstance(default, DefaultClause) else None
-    if default_arg is not None and not isinstance(default_arg, (str, TextClause)):
-        raise TypeError(f"unsupported server default on {column}")
+    default_arg = None if column.server_default is None else _default_arg(column)
     foreign_keys = [
         ForeignKey(fk.target_fullname, ondelete=fk.ondelete) for fk in column.foreign_keys
     ]
@@ -100,14 +99,62 @@ def _add_columns(bind: Connection, gaps: TableGaps) -> None:
     if not gaps.columns:
         return
     if bind.dialect.name == "sqlite":
-        # SQLite cannot ADD COLUMN with a CURRENT_TIMESTAMP default or a foreign key:
-        # batch mode copies the table (all of its columns and rows) into the new shape.
-        with op.batch_alter_table(gaps.table.name, recreate="always") as batch:
+        # SQLite cannot ADD COLUMN with a CURRENT_TIMESTAMP default or a foreign key.
+        with rebuilt(bind, gaps.table.name) as batch:
             for column in gaps.columns:
                 batch.add_column(_addable(column))
         return
     for column in gaps.columns:
         op.add_column(gaps.table.name, _addable(column))
+
+
+@contextmanager
+def rebuilt(bind: Connection, table: str) -> Iterator[BatchOperations]:
+    """SQLite's batch mode: the table is copied (every column and row) into its new shape.
+
+    Dropping the old copy drops its triggers (ours and any other application's): they are
+    created again, from their own text, on the new copy.
+    """
+    triggers = live_triggers(bind, table)
+    with op.batch_alter_table(table, recreate="always") as batch:
+        yield batch
+    kept = live_triggers(bind, table)
+    for name, sql in triggers.items():
+        if name not in kept:
+            bind.exec_driver_sql(sql)
+
+
+def complete_columns(table: Table) -> None:
+    """Give existing columns their missing defaults and NULL where the service writes it.
+
+    Add-only in spirit: a default is added where a column has none (an existing one is
+    never replaced), NOT NULL is dropped only on columns the model keeps nullable, and
+    on SQLite the table gets its uuid trigger. Rows are not touched.
+    """
+    bind = op.get_bind()
+    gaps = table_gaps(inspect(bind), table)
+    if not gaps.exists:
+        return
+    changes = [(c.name, {"server_default": _default_arg(c)}) for c in gaps.defaults]
+    changes += [(c.name, {"nullable": True}) for c in gaps.not_null]
+    if changes and bind.dialect.name == "sqlite":
+        # SQLite cannot ALTER a column: batch mode rebuilds the table with the new shape.
+        with rebuilt(bind, table.name) as batch:
+            for name, change in changes:
+                batch.alter_column(name, **change)
+    else:
+        for name, change in changes:
+            op.alter_column(table.name, name, **change)
+    install_trigger(bind, table)
+
+
+def _default_arg(column: Column[Any]) -> str | ClauseElement:
+    # Our models only give plain-string, text() or function (RandomUuid) defaults.
+    default = column.server_default
+    arg = default.arg if isinstance(default, DefaultClause) else None
+    if not isinstance(arg, (str, ClauseElement)):
+        raise TypeError(f"unsupported server default on {column}")
+    return arg
 
 
 def _add_unique(bind: Connection, table: str, name: str, columns: list[str]) -> None:
@@ -141,3 +188,4 @@ def repair_database(url: str, metadata: MetaData = model) -> None:
         with Operations.context(context):
             for table in metadata.sorted_tables:
                 ensure_table(table)
+                complete_columns(table)
