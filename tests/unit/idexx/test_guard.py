@@ -8,10 +8,11 @@ import logging
 
 import pytest
 
-from pims_sync.adapters.idexx.browser import browser_environment
+from pims_sync.adapters.idexx.browser import BrowserPool, browser_environment
 from pims_sync.adapters.idexx.config import NO_SANDBOX, IdexxOptions
 from pims_sync.adapters.idexx.egress import _one_shot, _Request
 from pims_sync.adapters.idexx.guard import PRIVATE, UNRESOLVED, ContextGuard, Origin, is_public
+from pims_sync.errors import ConfigError
 from pims_sync.settings import Settings
 
 PIMS = "https://us.idexxneo.com"
@@ -163,6 +164,18 @@ def test_the_sandbox_setting_drops_no_sandbox() -> None:
     settings = Settings(BROWSER_SANDBOX="true")  # type: ignore[call-arg]
     assert IdexxOptions.from_settings(settings).sandbox is True
     assert IdexxOptions.from_settings(Settings()).sandbox is False
+
+
+async def test_the_sandbox_as_root_is_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    pool = BrowserPool(IdexxOptions(sandbox=True))
+    with pytest.raises(ConfigError, match="needs a non-root user"):
+        async with pool.context("clinic", PIMS):
+            pass
+    assert pool.launches == 0
+    assert pool.open_contexts == 0
 
 
 def test_proxy_requests_name_their_target_and_forward_one_request() -> None:

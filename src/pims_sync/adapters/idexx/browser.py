@@ -26,6 +26,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.guard import Blocked, ContextGuard, Origin
+from pims_sync.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 # service's ENCRYPTION_KEY, DATABASE_URL or anything else of its environment.
 BROWSER_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 DISPLAY_ENV = ("DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY")  # a visible window only
+SANDBOX_AS_ROOT = (
+    "BROWSER_SANDBOX=true needs a non-root user: Chromium refuses its sandbox as root "
+    "(see docs/deploy.md, 'The browser sandbox')"
+)
 
 
 def browser_environment(
@@ -164,6 +169,8 @@ class BrowserPool:
                 lease.guard.close()
             self._leases.clear()
             self._remove_home()
+        if self._options.sandbox and os.geteuid() == 0:
+            raise ConfigError(SANDBOX_AS_ROOT)  # else every login would fail, retried, unclear
         if self._playwright is None:
             _quiet_driver_exit(asyncio.get_running_loop())
             self._playwright = await async_playwright().start()
