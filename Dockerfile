@@ -37,11 +37,14 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin pims \
 
 COPY --from=build --chown=pims:pims /app /app
 
+# Production by default through NODE_ENV, the name pims-sync reads only when ENVIRONMENT is
+# unset: `docker run -e NODE_ENV=development` replaces it and `-e ENVIRONMENT=…` outranks it,
+# so a user's choice always wins (development, with no LOG_LEVEL, logs at debug).
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     BROWSER_EXECUTABLE_PATH=/usr/bin/chromium \
     HEADLESS=true \
-    ENVIRONMENT=production \
+    NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3001 \
     DATABASE_URL=sqlite:////data/pims-sync.db

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pims_sync.errors import ConfigError
@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _verbose_in_development(self) -> Settings:
+        # The original's verbose mode: ENVIRONMENT (or NODE_ENV) set to development, and no
+        # LOG_LEVEL, logs at debug. The built-in default environment does not count.
+        development = self.environment == "development" and "environment" in self.model_fields_set
+        if development and "log_level" not in self.model_fields_set:
+            self.log_level = "debug"
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from pims_sync.logs import (
     ContextFilter,
@@ -12,6 +16,7 @@ from pims_sync.logs import (
     configure_logging,
     log_context,
 )
+from pims_sync.settings import load_settings
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -54,19 +59,53 @@ def test_extra_fields_are_written_in_both_formats() -> None:
     assert PlainFormatter().format(made).endswith("retried [endpoint=calendar attempt=2 level=x]")
 
 
-def test_request_urls_of_httpx_are_logged_only_at_debug() -> None:
+@pytest.fixture
+def _root_logging_restored() -> Iterator[None]:
+    """configure_logging replaces the root's handlers: put the test run's back after."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    try:
-        configure_logging("info")
-        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
-        assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
-        configure_logging("debug")
-        assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        logging.getLogger("httpx").setLevel(logging.NOTSET)
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
+
+
+@pytest.mark.usefixtures("_root_logging_restored")
+def test_request_urls_of_httpx_are_logged_only_at_debug() -> None:
+    configure_logging("info")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+    configure_logging("debug")
+    assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
+
+
+@pytest.mark.usefixtures("_root_logging_restored")
+@pytest.mark.parametrize(
+    ("environment", "log_level", "debug_written"),
+    [("development", None, True), ("development", "info", False), ("production", None, False)],
+)
+def test_node_env_development_writes_debug_lines(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    environment: str,
+    log_level: str | None,
+    debug_written: bool,
+) -> None:
+    """As `serve` and `worker` set logging up: NODE_ENV=development alone turns on debug."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("ENVIRONMENT", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NODE_ENV", environment)
+    if log_level is not None:
+        monkeypatch.setenv("LOG_LEVEL", log_level)
+    settings = load_settings()
+    configure_logging(settings.log_level, json_lines=settings.environment == "production")
+    logging.getLogger("pims_sync.sync").debug("phase planned")
+    logging.getLogger("pims_sync.sync").warning("phase slow")
+    written = capsys.readouterr().err
+    assert "phase slow" in written
+    assert ("phase planned" in written) is debug_written

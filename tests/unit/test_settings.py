@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pytest
+from pydantic import AliasChoices
 
 from pims_sync.errors import ConfigError
-from pims_sync.settings import load_settings
+from pims_sync.settings import Settings, load_settings
 
 KEY = "k" * 32
 
@@ -80,3 +84,78 @@ def test_encryption_key_required_only_when_asked() -> None:
     settings = load_settings()
     with pytest.raises(ConfigError, match="ENCRYPTION_KEY is required"):
         settings.require_encryption_key()
+
+
+# --- ENVIRONMENT / NODE_ENV and the log level (the original's verbose mode) ---
+
+
+@pytest.mark.parametrize("name", ["NODE_ENV", "ENVIRONMENT"])
+def test_development_set_on_purpose_logs_at_debug(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "development")
+    settings = load_settings()
+    assert (settings.environment, settings.log_level) == ("development", "debug")
+
+
+def test_the_built_in_environment_keeps_info() -> None:
+    settings = load_settings()
+    assert (settings.environment, settings.log_level) == ("development", "info")
+
+
+@pytest.mark.parametrize("environment", ["production", "test"])
+def test_other_environments_keep_info(monkeypatch: pytest.MonkeyPatch, environment: str) -> None:
+    monkeypatch.setenv("NODE_ENV", environment)
+    assert load_settings().log_level == "info"
+
+
+def test_an_explicit_log_level_wins_over_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODE_ENV", "development")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    assert load_settings().log_level == "warning"
+
+
+def test_node_env_in_a_dotenv_file_counts(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NODE_ENV=development\n", encoding="utf-8")
+    assert load_settings().log_level == "debug"  # the fixture made tmp_path the working dir
+
+
+def test_environment_outranks_node_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODE_ENV", "development")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    settings = load_settings()
+    assert (settings.environment, settings.log_level) == ("production", "info")
+
+
+def image_environment() -> dict[str, str]:
+    """The settings the Docker image sets (the ENV instruction of its final stage)."""
+    text = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text(encoding="utf-8")
+    instruction = text.replace("\\\n", " ").split("\nENV ")[-1].split("\n", 1)[0]
+    pairs = dict(item.split("=", 1) for item in shlex.split(instruction))
+    return {name: value for name, value in pairs.items() if name in SETTING_NAMES}
+
+
+SETTING_NAMES = {
+    str(choice)
+    for field in Settings.model_fields.values()
+    if isinstance(field.validation_alias, AliasChoices)
+    for choice in field.validation_alias.choices
+}
+
+
+def test_the_image_runs_production_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in image_environment().items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert (settings.environment, settings.log_level) == ("production", "info")
+
+
+@pytest.mark.parametrize("name", ["NODE_ENV", "ENVIRONMENT"])
+def test_a_users_environment_wins_over_the_image(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """`docker run -e NODE_ENV=development` (or ENVIRONMENT) is not overridden by the image."""
+    for image_name, value in {**image_environment(), name: "development"}.items():
+        monkeypatch.setenv(image_name, value)
+    settings = load_settings()
+    assert (settings.environment, settings.log_level) == ("development", "debug")
