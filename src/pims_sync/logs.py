@@ -27,6 +27,9 @@ LEVELS = {
     "error": logging.ERROR,
 }
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Libraries whose debug lines would bury ours (aiosqlite: every statement; httpcore: every
+# socket step, and the PIMS's response headers, cookies included): info and up only.
+CHATTY_LIBRARIES = ("aiosqlite", "asyncio", "httpcore")
 # What every record has; anything else on a record came from `extra=` (uvicorn's
 # `color_message` repeats the message with terminal colours, so it is left out too).
 _BLANK_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", (), None)
@@ -149,3 +152,5 @@ def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
     # strings included (a search would carry a name). Our own lines summarise the PIMS.
     quiet = root.level > logging.DEBUG
     logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.NOTSET)
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pims_sync.logs import (
+    CHATTY_LIBRARIES,
     ContextFilter,
     JsonFormatter,
     PlainFormatter,
@@ -70,7 +71,8 @@ def _root_logging_restored() -> Iterator[None]:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("httpx").setLevel(logging.NOTSET)
+    for name in ("httpx", *CHATTY_LIBRARIES):
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 @pytest.mark.usefixtures("_root_logging_restored")
@@ -80,6 +82,15 @@ def test_request_urls_of_httpx_are_logged_only_at_debug() -> None:
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
     configure_logging("debug")
     assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
+
+
+@pytest.mark.usefixtures("_root_logging_restored")
+def test_debug_is_ours_not_the_libraries_chatter() -> None:
+    configure_logging("debug")
+    assert logging.getLogger("pims_sync.adapters.idexx.api").isEnabledFor(logging.DEBUG)
+    for name in ("aiosqlite", "httpcore.http11", "asyncio"):
+        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+        assert logging.getLogger(name).isEnabledFor(logging.INFO), name
 
 
 @pytest.mark.usefixtures("_root_logging_restored")
