@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import typer
@@ -16,7 +17,7 @@ from pims_sync.adapters.sql.migrate import (
     upgrade_database,
 )
 from pims_sync.adapters.sql.migrations.ensure import repair_database
-from pims_sync.adapters.sql.schema import check_database
+from pims_sync.adapters.sql.schema import SchemaReport, database_report
 from pims_sync.cli.common import JsonOption, emit_json, fail, settings_or_exit
 from pims_sync.errors import PimsSyncError
 
@@ -43,60 +44,101 @@ def _attempt(work: Callable[[], T], url: str) -> T | str:
         return f"database {display_url(url)}: {_first_line(error)}"
 
 
+@dataclass(frozen=True)
+class _Upgrade:
+    """What `db upgrade` did: revisions before and after, the schema before and after."""
+
+    before: str | None
+    after: str | None
+    found: SchemaReport
+    left: SchemaReport
+
+
+def _repaired(outcome: _Upgrade) -> list[str]:
+    """The problems the database had and has no more, but for what a first migration creates."""
+    fixed = [p for p in outcome.found.problems if p not in outcome.left.problems]
+    # A first migration creates tables (not a repair); the revision line is said apart.
+    first = outcome.before is None
+    return [
+        p
+        for p in fixed
+        if not p.startswith("database ") and not (first and p.startswith("missing table "))
+    ]
+
+
+def _report(url: str, outcome: _Upgrade) -> None:
+    if outcome.before == outcome.after:
+        typer.echo(
+            f"{display_url(url)} is already at revision {outcome.after} (head); nothing to do."
+        )
+    else:
+        typer.echo(
+            f"Upgraded {display_url(url)} from {outcome.before or 'no revision'} "
+            f"to {outcome.after}."
+        )
+    for problem in _repaired(outcome):
+        typer.echo(f"Repaired: {problem}")
+    for problem in outcome.left.manual:
+        typer.echo(f"Left as it is: {problem}", err=True)
+    missing = outcome.left.repairable
+    if missing:
+        # At head, yet parts are gone (dropped by hand): migrations never run twice.
+        typer.echo("Still missing: " + "; ".join(missing), err=True)
+        fail("run `pims-sync db upgrade --repair` to re-add them")
+    if outcome.left.manual:
+        count = len(outcome.left.manual)
+        fail(f"{count} difference(s) left for a person to change; then run `pims-sync db check`")
+
+
 @app.command("upgrade")
 def upgrade(
     repair: bool = typer.Option(
-        False, "--repair", help="Also re-add tables, columns and keys lost after migrating."
+        False,
+        "--repair",
+        help="Also re-add tables, columns, keys and defaults lost after migrating.",
     ),
 ) -> None:
     """Apply the migrations: create what is missing, never drop a table, column or row."""
     url = settings_or_exit().database_url
 
-    def _go() -> tuple[str | None, str | None, list[str], list[str]]:
+    def _go() -> _Upgrade:
+        found = database_report(url)
         before = database_revision(url)
         upgrade_database(url)
-        lost = check_database(url) if repair else []
-        if lost:
+        if repair and database_report(url).repairable:
             repair_database(url)
-        return before, database_revision(url), lost, check_database(url)
+        return _Upgrade(before, database_revision(url), found, database_report(url))
 
     outcome = _attempt(_go, url)
     if isinstance(outcome, str):
         fail(outcome)
-    before, after, repaired, problems = outcome
-    if before == after:
-        typer.echo(f"{display_url(url)} is already at revision {after} (head); nothing to do.")
-    else:
-        typer.echo(f"Upgraded {display_url(url)} from {before or 'no revision'} to {after}.")
-    if repaired:
-        typer.echo("Re-added: " + "; ".join(p.removeprefix("missing ") for p in repaired))
-    if problems:
-        # At head, yet parts are gone (dropped by hand): migrations never run twice.
-        typer.echo("Still missing: " + "; ".join(problems), err=True)
-        fail("run `pims-sync db upgrade --repair` to re-add them")
+    _report(url, outcome)
 
 
 @app.command("check")
 def check(as_json: bool = JsonOption) -> None:
-    """Report missing tables, columns, indexes and constraints; exit 1 if there are any."""
+    """Report missing tables, columns, keys, defaults and NOT NULLs; exit 1 if there are any."""
     url = settings_or_exit().database_url
-    outcome = _attempt(lambda: check_database(url), url)
+    outcome = _attempt(lambda: database_report(url), url)
     if isinstance(outcome, str):  # could not look: not a schema problem, no upgrade hint
         if as_json:
-            emit_json({"ok": False, "problems": [outcome]})
+            emit_json({"ok": False, "problems": [outcome], "manual": []})
             raise typer.Exit(1)
         fail(outcome)
-    problems = outcome
+    report = outcome
     if as_json:
-        emit_json({"ok": not problems, "problems": problems})
-    elif problems:
-        typer.echo(f"{display_url(url)}: {len(problems)} problem(s):")
-        for problem in problems:
+        emit_json({"ok": not report.problems, "problems": report.problems, "manual": report.manual})
+    elif report.problems:
+        typer.echo(f"{display_url(url)}: {len(report.problems)} problem(s):")
+        for problem in report.problems:
             typer.echo(f"  {problem}")
-        typer.echo("Run `pims-sync db upgrade` to add what is missing.")
+        if report.repairable:
+            typer.echo("Run `pims-sync db upgrade` to repair them (what it cannot, it says).")
+        if report.manual:
+            typer.echo(f"{len(report.manual)} of them `pims-sync db upgrade` leaves to you.")
     else:
         typer.echo(f"{display_url(url)}: schema complete (revision {head_revision()}).")
-    if problems:
+    if report.problems:
         raise typer.Exit(1)
 
 

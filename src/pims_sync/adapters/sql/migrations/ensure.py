@@ -10,6 +10,7 @@ from alembic import op
 from alembic.operations import BatchOperations, Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
+    CheckConstraint,
     Column,
     Connection,
     DefaultClause,
@@ -20,10 +21,11 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy import column as column_ref
 from sqlalchemy import table as table_ref
-from sqlalchemy.sql.expression import ClauseElement, ColumnClause
+from sqlalchemy.sql.expression import ColumnClause, ColumnElement, TextClause
 
 from pims_sync.adapters.sql.defaults import install_trigger, live_triggers
 from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
@@ -113,10 +115,17 @@ def rebuilt(bind: Connection, table: str) -> Iterator[BatchOperations]:
     """SQLite's batch mode: the table is copied (every column and row) into its new shape.
 
     Dropping the old copy drops its triggers (ours and any other application's): they are
-    created again, from their own text, on the new copy.
+    created again, from their own text, on the new copy; unnamed CHECK constraints, which
+    batch mode would leave out, are passed along.
     """
     triggers = live_triggers(bind, table)
-    with op.batch_alter_table(table, recreate="always") as batch:
+    # Batch mode keeps named CHECK constraints only (the original's DDL names none).
+    checks = tuple(
+        CheckConstraint(text(check["sqltext"]))
+        for check in inspect(bind).get_check_constraints(table)
+        if not check.get("name")
+    )
+    with op.batch_alter_table(table, recreate="always", table_args=checks) as batch:
         yield batch
     kept = live_triggers(bind, table)
     for name, sql in triggers.items():
@@ -135,24 +144,33 @@ def complete_columns(table: Table) -> None:
     gaps = table_gaps(inspect(bind), table)
     if not gaps.exists:
         return
-    changes = [(c.name, {"server_default": _default_arg(c)}) for c in gaps.defaults]
-    changes += [(c.name, {"nullable": True}) for c in gaps.not_null]
-    if changes and bind.dialect.name == "sqlite":
-        # SQLite cannot ALTER a column: batch mode rebuilds the table with the new shape.
-        with rebuilt(bind, table.name) as batch:
-            for name, change in changes:
-                batch.alter_column(name, **change)
-    else:
-        for name, change in changes:
-            op.alter_column(table.name, name, **change)
+    _alter_columns(bind, gaps)
     install_trigger(bind, table)
 
 
-def _default_arg(column: Column[Any]) -> str | ClauseElement:
+def _alter_columns(bind: Connection, gaps: TableGaps) -> None:
+    if not (gaps.defaults or gaps.not_null):
+        return
+    name = gaps.table.name
+    if bind.dialect.name == "sqlite":
+        # SQLite cannot ALTER a column: batch mode rebuilds the table with the new shape.
+        with rebuilt(bind, name) as batch:
+            for column in gaps.defaults:
+                batch.alter_column(column.name, server_default=_default_arg(column))
+            for column in gaps.not_null:
+                batch.alter_column(column.name, nullable=True)
+        return
+    for column in gaps.defaults:
+        op.alter_column(name, column.name, server_default=_default_arg(column))
+    for column in gaps.not_null:
+        op.alter_column(name, column.name, nullable=True)
+
+
+def _default_arg(column: Column[Any]) -> str | TextClause | ColumnElement[Any]:
     # Our models only give plain-string, text() or function (RandomUuid) defaults.
     default = column.server_default
     arg = default.arg if isinstance(default, DefaultClause) else None
-    if not isinstance(arg, (str, ClauseElement)):
+    if not isinstance(arg, (str, TextClause, ColumnElement)):
         raise TypeError(f"unsupported server default on {column}")
     return arg
 
