@@ -109,13 +109,14 @@ def serve(
     configure_logging(settings.log_level, json_lines=settings.environment == "production")
     scheduler = settings.enable_scheduler and not no_scheduler
     logger.info(
-        "pims-sync %s serving on http://%s:%d (database %s, environment %s, scheduler %s, "
-        "worker %s)",
+        "pims-sync %s serving on http://%s:%d (database %s, environment %s, log level %s, "
+        "scheduler %s, worker %s)",
         __version__,
         settings.host,
         settings.port,
         display_url(settings.database_url),
         settings.environment,
+        settings.log_level,
         "on" if scheduler else "off",
         "off" if no_worker else "on",
     )
