@@ -342,9 +342,10 @@ async def test_seed_tables_checked_repaired_and_used(database_url: str) -> None:
 
     code, output = _db(database_url, "upgrade")
     assert code == 1
-    assert f"Repaired: {SERVICE_KEYS_NOT_NULL}" in output
-    assert "Repaired: missing column case_sync_audits.cases_skipped" in output
-    assert f"Left as it is: {SLUG_LEFT}" in output
+    assert f"\n  dropped {SERVICE_KEYS_NOT_NULL}\n" in output
+    assert "\n  added unique constraint on clinic_api_keys(key_hash)\n" in output
+    assert "\n  added column case_sync_audits.cases_skipped\n" in output
+    assert f"Left as it is (change it by hand):\n  {SLUG_LEFT}\n" in output
 
     code, output = _db(database_url, "check", "--json")
     assert (code, json.loads(output)) == (

@@ -324,7 +324,7 @@ def test_cli_upgrade_repair_re_adds_what_was_dropped(migrated_database_url: str)
 
     code, output = _cli(migrated_database_url, "upgrade", "--repair")
     assert code == 0
-    assert "Repaired: missing table patients" in output
+    assert "Repaired:\n  added table patients\n" in output
     assert check_database(migrated_database_url) == []
 
 
@@ -404,27 +404,31 @@ def test_sqlite_rebuilds_keep_other_triggers_and_uuids_typed_with_dashes_match(
     assert rows(sqlite_url, "SELECT clinic_id FROM pims_credentials") == [(CLINIC.hex,)]
 
 
-def _loosen_and_lose(url: str) -> list[str]:
-    """Undo by hand what 0005 did to clinic_api_keys; the problems `db check` should see."""
+def _loosen_and_lose(url: str) -> tuple[list[str], list[str]]:
+    """Undo by hand what 0005 did to clinic_api_keys: what `db check` and `--repair` say."""
     if url.startswith("sqlite"):
         execute(url, "DROP TRIGGER pims_sync_uuid_text_clinic_api_keys")
-        return ["missing trigger pims_sync_uuid_text_clinic_api_keys (SQLite: uuids typed as text)"]
+        trigger = "trigger pims_sync_uuid_text_clinic_api_keys (SQLite: uuids typed as text)"
+        return [f"missing {trigger}"], [f"added {trigger}"]
     execute(
         url,
         "ALTER TABLE clinic_api_keys ALTER COLUMN id DROP DEFAULT",
         "ALTER TABLE clinic_api_keys ALTER COLUMN clinic_id SET NOT NULL",
     )
-    return [
-        "missing default on clinic_api_keys.id",
+    not_null = (
         "NOT NULL on clinic_api_keys.clinic_id: the service stores NULL there "
-        "(service keys, bound to no clinic)",
-    ]
+        "(service keys, bound to no clinic)"
+    )
+    return (
+        ["missing default on clinic_api_keys.id", not_null],
+        ["added default on clinic_api_keys.id", f"dropped {not_null}"],
+    )
 
 
 def test_cli_upgrade_repair_restores_defaults_nulls_and_triggers(
     migrated_database_url: str,
 ) -> None:
-    problems = _loosen_and_lose(migrated_database_url)
+    problems, repaired = _loosen_and_lose(migrated_database_url)
 
     assert check_database(migrated_database_url) == problems
     code, output = _cli(migrated_database_url, "upgrade")
@@ -433,6 +437,6 @@ def test_cli_upgrade_repair_restores_defaults_nulls_and_triggers(
 
     code, output = _cli(migrated_database_url, "upgrade", "--repair")
     assert code == 0, output
-    for problem in problems:
-        assert f"Repaired: {problem}" in output
+    for problem in repaired:
+        assert f"\n  {problem}\n" in output
     assert check_database(migrated_database_url) == []

@@ -66,6 +66,21 @@ def _repaired(outcome: _Upgrade) -> list[str]:
     ]
 
 
+# How a problem reads once repaired: "missing column x.y" → "added column x.y".
+DONE = (
+    ("missing ", "added "),
+    ("NOT NULL on ", "dropped NOT NULL on "),
+    ("outdated ", "replaced "),
+)
+
+
+def _done(problem: str) -> str:
+    for found, done in DONE:
+        if problem.startswith(found):
+            return done + problem.removeprefix(found)
+    return problem
+
+
 def _report(url: str, outcome: _Upgrade) -> None:
     if outcome.before == outcome.after:
         typer.echo(
@@ -76,10 +91,15 @@ def _report(url: str, outcome: _Upgrade) -> None:
             f"Upgraded {display_url(url)} from {outcome.before or 'no revision'} "
             f"to {outcome.after}."
         )
-    for problem in _repaired(outcome):
-        typer.echo(f"Repaired: {problem}")
+    repaired = _repaired(outcome)
+    if repaired:
+        typer.echo("Repaired:")
+    for problem in repaired:
+        typer.echo(f"  {_done(problem)}")
+    if outcome.left.manual:
+        typer.echo("Left as it is (change it by hand):", err=True)
     for problem in outcome.left.manual:
-        typer.echo(f"Left as it is: {problem}", err=True)
+        typer.echo(f"  {problem}", err=True)
     missing = outcome.left.repairable
     if missing:
         # At head, yet parts are gone (dropped by hand): migrations never run twice.
@@ -87,7 +107,7 @@ def _report(url: str, outcome: _Upgrade) -> None:
         fail("run `pims-sync db upgrade --repair` to re-add them")
     if outcome.left.manual:
         count = len(outcome.left.manual)
-        fail(f"{count} difference(s) left for a person to change; then run `pims-sync db check`")
+        fail(f"{count} difference(s) left: change them by hand, then run `pims-sync db check`")
 
 
 @app.command("upgrade")
@@ -95,7 +115,7 @@ def upgrade(
     repair: bool = typer.Option(
         False,
         "--repair",
-        help="Also re-add tables, columns, keys and defaults lost after migrating.",
+        help="Also re-add what was lost after migrating (tables, columns, keys, defaults).",
     ),
 ) -> None:
     """Apply the migrations: create what is missing, never drop a table, column or row."""
