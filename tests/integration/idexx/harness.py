@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psutil
 
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.domain.credentials import PimsCredentials
@@ -111,3 +113,13 @@ def today_window(now: datetime) -> tuple[datetime, datetime]:
     """Yesterday and today, in the clinic's zone."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight - timedelta(days=1), midnight + timedelta(days=1)
+
+
+def chromium_pids() -> set[int]:
+    """The Chromium processes below this one (tests tell theirs apart by before and after)."""
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "chrom" in child.name().lower():
+                pids.add(child.pid)
+    return pids

@@ -7,7 +7,6 @@ records whatever reaches it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections import Counter
@@ -26,7 +25,7 @@ from pims_sync.adapters.idexx.provider import IdexxProvider
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import PimsLoginPageChangedError
 from pims_sync.ports.provider import ClinicLogin
-from tests.integration.idexx.harness import idexx_options
+from tests.integration.idexx.harness import chromium_pids, idexx_options
 from tests.integration.idexx.standin import PASSWORD, USERNAME, StandIn, html, login_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -149,12 +148,12 @@ async def test_chromium_never_sees_the_service_environment(
     monkeypatch.setenv("ENCRYPTION_KEY", SERVICE_KEY)
     monkeypatch.setenv("DATABASE_URL", "postgresql://pims:db-password@db.internal/pims")
     site.routes[("GET", "/login")] = html(login_form())
-    before = _chromium_pids()
+    before = chromium_pids()
     try:
         async with pool.context("environment", site.base_url) as context:
             page = await context.new_page()
             await page.goto(f"{site.base_url}/login")  # a renderer and the network service up
-            processes = {pid: _raw_environ(pid) for pid in _chromium_pids() - before}
+            processes = {pid: _raw_environ(pid) for pid in chromium_pids() - before}
             browser = _browser_process(processes)
             environment = dict(psutil.Process(browser).environ())
     finally:
@@ -210,15 +209,6 @@ async def test_the_proxy_refuses_names_that_resolve_to_private_addresses(
         (PRIVATE, "metadata.test"),
         (PRIVATE, "mixed.test"),
     }
-
-
-def _chromium_pids() -> set[int]:
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "chrom" in child.name().lower():
-                pids.add(child.pid)
-    return pids
 
 
 def _raw_environ(pid: int) -> bytes:

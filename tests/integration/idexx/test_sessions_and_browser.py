@@ -18,6 +18,7 @@ from pims_sync.domain.credentials import session_binding
 from pims_sync.simulator.server import BackgroundSimulator
 from tests.integration.idexx.harness import (
     SimulatorControl,
+    chromium_pids,
     clinic_login,
     idexx_options,
     today_window,
@@ -86,11 +87,11 @@ async def test_a_crashed_browser_is_relaunched(
     simulator: BackgroundSimulator, sim: SimulatorControl
 ) -> None:
     provider = IdexxProvider(idexx_options(simulator.base_url))
-    before = _chromium_pids()
+    before = chromium_pids()
     try:
         async with provider.session(clinic_login()):
             pass
-        for pid in _chromium_pids() - before:  # only the browser this test launched
+        for pid in chromium_pids() - before:  # only the browser this test launched
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
         async with provider.session(clinic_login()) as session:
@@ -99,12 +100,3 @@ async def test_a_crashed_browser_is_relaunched(
         assert sim.logins() == 2
     finally:
         await provider.aclose()
-
-
-def _chromium_pids() -> set[int]:
-    pids = set()
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "chrom" in child.name().lower():
-                pids.add(child.pid)
-    return pids
