@@ -4,8 +4,8 @@ Each browser context sends every request through its own `EgressProxy` (Playwrig
 per-context `proxy`, loopback included). The proxy asks `Destination` where a host:port may
 be reached and connects to that address itself, so a redirect, a worker, a WebSocket or
 a name that resolves differently the second time cannot reach the service's own API,
-the internal network or the cloud metadata address. What the proxy forwards is not read:
-HTTPS is tunnelled (CONNECT); a plain-HTTP request's head is rewritten to one request per
+the internal network or the cloud metadata address. Bodies are never read: HTTPS is
+tunnelled (CONNECT); a plain-HTTP request's head is rewritten to one request per
 connection (the next request may be for another host, and must be checked again).
 """
 
@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
-
-log = logging.getLogger(__name__)
 
 # Where host:port may be reached: the addresses to try in turn; none at all = refused.
 Destination = Callable[[str, int], Awaitable[list[str]]]
@@ -67,41 +64,38 @@ class EgressProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
-        upstream: asyncio.StreamWriter | None = None
         try:
-            upstream = await self._open(reader, writer)
+            await self._open(reader, writer)
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # the browser went away or sent no head: nothing to answer
         finally:
-            if upstream is not None:
-                upstream.close()
             self._writers.discard(writer)
             writer.close()
 
-    async def _open(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> asyncio.StreamWriter | None:
+    async def _open(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Read one request head, check its target, connect and relay until either side ends."""
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
         request = _Request.parse(head)
         if request is None:
             await _answer(writer, BAD_REQUEST)
-            return None
+            return
         addresses = await self._destination(request.host, request.port)
         if not addresses:
             await _answer(writer, REFUSED)
-            return None
+            return
         far = await _connect(addresses, request.port)
         if far is None:
             await _answer(writer, BAD_GATEWAY)
-            return None
+            return
         far_reader, far_writer = far
-        if request.tunnel:
-            writer.write(TUNNEL_OPEN)
-        else:
-            far_writer.write(request.forward_head)
-        await _relay(reader, writer, far_reader, far_writer, rewrite=not request.tunnel)
-        return far_writer
+        try:
+            if request.tunnel:
+                writer.write(TUNNEL_OPEN)
+            else:
+                far_writer.write(request.forward_head)
+            await _relay(reader, writer, far_reader, far_writer, rewrite=not request.tunnel)
+        finally:
+            far_writer.close()
 
 
 async def _connect(
