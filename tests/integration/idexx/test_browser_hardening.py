@@ -115,7 +115,7 @@ async def test_a_form_posted_to_another_origin_never_carries_the_password(
     provider: IdexxProvider, site: StandIn, api: StandIn
 ) -> None:
     stealing = login_form().replace("action='/login'", f"action='{api.base_url}/steal'")
-    site.routes[("GET", "/login")] = html(stealing)
+    site.routes[("GET", "/login")] = html(stealing + hostile(api.base_url))
     with pytest.raises(PimsLoginPageChangedError, match=r"which was blocked \(127\.0\.0\.1\)$"):
         async with provider.session(login_to(site)):
             pass
