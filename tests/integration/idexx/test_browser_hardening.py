@@ -120,7 +120,7 @@ async def test_a_form_posted_to_another_origin_never_carries_the_password(
         async with provider.session(login_to(site)):
             pass
     assert api.seen == []
-    assert site.forms == []
+    assert not [form for form in site.forms if "password" in form]  # (the scripts' POST /done)
 
 
 async def test_a_script_that_sends_the_typed_password_elsewhere_is_stopped(
