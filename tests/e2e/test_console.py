@@ -298,11 +298,23 @@ async def test_an_unreachable_service_is_a_clear_message(stack: Stack) -> None:
 
 
 async def test_a_rejected_key_is_a_clear_message(stack: Stack) -> None:
-    app = console_app(stack, key="psk_not-a-real-key-000000000000")
+    app = console_app(stack, key="0123abcd" * 8)  # a key's shape, but no stored key
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "✗" in text_of(app, "#banner"))
-        text = capture(app, "key-rejected")
-    assert "the API key was rejected: " in text
+        banner = text_of(app, "#banner")
+    assert "the API key was rejected: Invalid API key" in banner
+    assert "64 hex" not in banner  # the shape was right: no hint about it
+
+
+async def test_a_key_of_the_wrong_shape_is_named_as_such(stack: Stack) -> None:
+    """Only the prefix (8 characters), as `keys list` shows it: the message says a key's shape."""
+    app = console_app(stack, key=api_key(stack)[:8])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "✗" in text_of(app, "#banner"))
+        banner = text_of(app, "#banner")
+        capture(app, "key-rejected")
+    assert "the API key was rejected: Invalid API key (a key is the 64 hex characters" in banner
+    assert "this one has 8 characters" in banner
 
 
 async def test_ctrl_c_and_escape_go_back_to_the_menu_then_exit(stack: Stack) -> None:

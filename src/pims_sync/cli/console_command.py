@@ -23,7 +23,12 @@ def console(
         str, typer.Option("--url", envvar=URL_ENV, help="The service's address.")
     ] = DEFAULT_URL,
     api_key: Annotated[
-        str | None, typer.Option("--api-key", envvar=KEY_ENV, help="An API key of the clinic.")
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar=KEY_ENV,
+            help="An API key of the clinic: the 64 hex characters `pims-sync keys create` printed.",
+        ),
     ] = None,
     clinic: Annotated[
         str | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,9 @@ METRICS_TOKEN_ENV = "PIMS_SYNC_METRICS_TOKEN"  # noqa: S105 - a variable's name
 METRICS_REFUSED = (
     "/metrics needs the service's METRICS_TOKEN: set PIMS_SYNC_METRICS_TOKEN or --metrics-token"
 )
+# What `pims-sync keys create` prints: 32 random bytes as 64 hex characters.
+KEY_SHAPE = re.compile(r"[0-9a-f]{64}")
+KEY_SOURCE = "the 64 hex characters `pims-sync keys create` printed"
 TERMINAL_EVENTS = frozenset({"completed", "failed"})
 # The events stream is quiet between events (a keep-alive every 15 s), so no read timeout.
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
@@ -63,6 +67,15 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
             event_type, data = "message", ""
 
 
+def key_hint(api_key: str | None) -> str:
+    """Why a refused key may be the wrong thing altogether (its length, never the key)."""
+    if not api_key:
+        return f" (give one with --api-key or {KEY_ENV}: {KEY_SOURCE})"
+    if not KEY_SHAPE.fullmatch(api_key):
+        return f" (a key is {KEY_SOURCE}; this one has {len(api_key)} characters)"
+    return ""
+
+
 def _envelope_message(response: httpx.Response) -> tuple[str, str | None]:
     try:
         body = response.json()
@@ -89,6 +102,7 @@ class ServiceClient:
             {"Authorization": f"Bearer {metrics_token}"} if metrics_token else {}
         )
         headers = {"X-API-Key": api_key} if api_key else {}
+        self._key_hint = key_hint(api_key)
         self._http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=TIMEOUT)
 
     async def aclose(self) -> None:
@@ -114,7 +128,10 @@ class ServiceClient:
         message, code = _envelope_message(response)
         status = response.status_code
         if status == 401:
-            raise KeyRejectedError(f"the API key was rejected: {message}", status=status, code=code)
+            hint = self._key_hint if code in ("missing_api_key", "invalid_api_key") else ""
+            raise KeyRejectedError(
+                f"the API key was rejected: {message}{hint}", status=status, code=code
+            )
         if status == 403:
             raise ServiceError(f"not allowed with this key: {message}", status=status, code=code)
         raise ServiceError(message, status=status, code=code)
