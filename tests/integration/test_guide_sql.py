@@ -13,24 +13,23 @@ import json
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-from sqlalchemy import Connection, select
+import httpx
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner
 
 from pims_sync import crypto
-from pims_sync.adapters.sql.engine import create_sync_db_engine
 from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.adapters.sql.schema import database_report
-from pims_sync.adapters.sql.tables import metadata, pims_credentials
+from pims_sync.adapters.sql.tables import pims_credentials
 from pims_sync.api.app import create_app
 from pims_sync.bootstrap import Services, build_services
-from pims_sync.cli.app import app as cli
 from pims_sync.domain.clinics import Clinic
 from tests.integration.api.conftest import ENCRYPTION_KEY, api_settings, client_for
+from tests.integration.test_migrations import db_command, execute, rows
 
 # --- The guide's text, verbatim ------------------------------------------------------------
 
@@ -163,23 +162,12 @@ def statements(script: str) -> list[str]:
     return [part for part, bare in zip(parts, code, strict=True) if bare]
 
 
-def _connect(url: str) -> Iterator[Connection]:
-    engine = create_sync_db_engine(url)
-    try:
-        with engine.begin() as connection:
-            yield connection
-    finally:
-        engine.dispose()
-
-
 def run_sql(url: str, script: str) -> None:
     """Run a script as a person would paste it, on SQLite in its own spelling."""
     if make_url(url).get_backend_name() == "sqlite":
         for postgres, sqlite in SQLITE_SPELLINGS:
             script = script.replace(postgres, sqlite)
-    for connection in _connect(url):
-        for statement in statements(script):
-            connection.exec_driver_sql(statement)
+    execute(url, *statements(script))
 
 
 def uuid_text(url: str, value: uuid.UUID) -> str:
@@ -213,35 +201,34 @@ def credentials_insert(clinic: str) -> str:
 # --- On tables `db upgrade` made ---------------------------------------------------------------
 
 
-@pytest.fixture
-async def services(migrated_database_url: str) -> AsyncIterator[Services]:
-    """Services on a database at head."""
-    built = build_services(api_settings(migrated_database_url))
+@asynccontextmanager
+async def app_on(url: str) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """The real app's services on this database, and a client talking to the app."""
+    built = build_services(api_settings(url))
     try:
-        yield built
+        async with client_for(create_app(built.settings, built)) as http:
+            yield built, http
     finally:
         await built.aclose()
 
 
-@pytest.fixture
-async def clinic(services: Services) -> Clinic:
+async def add_clinic(services: Services) -> Clinic:
     """A clinic, made as `pims-sync clinics add` makes it."""
     return await services.clinics.add(name="Happy Paws", timezone="America/Chicago")
 
 
-async def test_the_guides_api_key_insert_authenticates(
-    migrated_database_url: str, services: Services, clinic: Clinic
-) -> None:
-    key, prefix, key_hash = new_key()
-    # The clinic id as `clinics add` prints it, dashes included, on SQLite too.
-    run_sql(migrated_database_url, api_key_insert(str(clinic.id), prefix, key_hash))
+async def test_the_guides_api_key_insert_authenticates(migrated_database_url: str) -> None:
+    async with app_on(migrated_database_url) as (services, http):
+        clinic = await add_clinic(services)
+        key, prefix, key_hash = new_key()
+        # The clinic id as `clinics add` prints it, dashes included, on SQLite too.
+        run_sql(migrated_database_url, api_key_insert(str(clinic.id), prefix, key_hash))
 
-    async with client_for(create_app(services.settings, services)) as http:
         response = await http.get("/api/clinic", headers={"X-API-Key": key})
+        [stored] = await services.api_keys.list(clinic.id)
 
     assert response.status_code == 200, response.text
     assert response.json()["clinic"]["id"] == str(clinic.id)
-    [stored] = await services.api_keys.list(clinic.id)
     assert response.json()["apiKey"]["id"] == str(stored.id)
     assert (stored.name, stored.is_active, stored.permissions) == ("production-key", True, None)
     assert stored.id.version == 4
@@ -249,40 +236,41 @@ async def test_the_guides_api_key_insert_authenticates(
     assert stored.created_at.utcoffset() is not None
 
 
-async def test_the_guides_credentials_open_in_the_vault(
-    migrated_database_url: str, services: Services, clinic: Clinic
-) -> None:
-    run_sql(migrated_database_url, credentials_insert(str(clinic.id)))
+async def test_the_guides_credentials_open_in_the_vault(migrated_database_url: str) -> None:
+    async with app_on(migrated_database_url) as (services, _):
+        clinic = await add_clinic(services)
+        run_sql(migrated_database_url, credentials_insert(str(clinic.id)))
 
-    credentials = await services.vault.load(clinic.id)
+        credentials = await services.vault.load(clinic.id)
+        async with services.engine.connect() as conn:
+            row = (await conn.execute(select(pims_credentials))).one()
 
     assert (credentials.username, credentials.password, credentials.company_id) == (
         "clinic@example.com",
         "secure-password",
         "practice-123",
     )
-    async with services.engine.connect() as conn:
-        row = (await conn.execute(select(pims_credentials))).one()
     assert row.id.version == 4
     assert row.created_at is not None
     assert row.updated_at is not None
 
 
 async def test_the_guides_schedules_are_listed_by_the_scheduler(
-    migrated_database_url: str, services: Services, clinic: Clinic
+    migrated_database_url: str,
 ) -> None:
-    if make_url(migrated_database_url).get_backend_name() == "postgresql":
-        run_sql(migrated_database_url, GUIDE_SCHEDULES_DDL)  # IF NOT EXISTS: already there
-    entries = json.dumps(guide_schedules())
-    run_sql(
-        migrated_database_url,
-        "INSERT INTO clinic_schedule_configs (clinic_id, sync_schedules) "
-        f"VALUES ('{clinic.id}', '{entries}')",
-    )
-    key, prefix, key_hash = new_key()
-    run_sql(migrated_database_url, api_key_insert(str(clinic.id), prefix, key_hash))
+    async with app_on(migrated_database_url) as (services, http):
+        clinic = await add_clinic(services)
+        if make_url(migrated_database_url).get_backend_name() == "postgresql":
+            run_sql(migrated_database_url, GUIDE_SCHEDULES_DDL)  # IF NOT EXISTS: already there
+        entries = json.dumps(guide_schedules())
+        run_sql(
+            migrated_database_url,
+            "INSERT INTO clinic_schedule_configs (clinic_id, sync_schedules) "
+            f"VALUES ('{clinic.id}', '{entries}')",
+        )
+        key, prefix, key_hash = new_key()
+        run_sql(migrated_database_url, api_key_insert(str(clinic.id), prefix, key_hash))
 
-    async with client_for(create_app(services.settings, services)) as http:
         response = await http.get("/api/scheduler/status", headers={"X-API-Key": key})
 
     assert response.status_code == 200, response.text
@@ -296,29 +284,26 @@ async def test_the_guides_schedules_are_listed_by_the_scheduler(
     assert {job["clinicId"] for job in status["jobs"]} == {str(clinic.id)}
 
 
-def test_every_table_gives_ids_and_timestamps_itself(migrated_database_url: str) -> None:
+async def test_a_clinic_typed_by_hand_gets_its_id_and_timestamps(
+    migrated_database_url: str,
+) -> None:
     run_sql(migrated_database_url, "INSERT INTO clinics (name) VALUES ('Typed by hand')")
 
-    for connection in _connect(migrated_database_url):
-        row = connection.execute(select(metadata.tables["clinics"])).one()
-        assert row.id.version == 4
-        assert row.id.variant == uuid.RFC_4122
-        assert row.created_at.utcoffset() is not None
-        assert row.updated_at is not None
-    for table in metadata.sorted_tables:
-        assert table.c.id.server_default is not None, table.name
+    async with app_on(migrated_database_url) as (services, _):
+        [clinic] = await services.clinics.list()
+
+    assert clinic.id.version == 4
+    assert clinic.id.variant == uuid.RFC_4122
+    assert (clinic.timezone, clinic.is_active) == ("America/Los_Angeles", True)
+    assert clinic.created_at is not None
+    assert clinic.created_at.utcoffset() is not None
 
 
 # --- On tables the guide's DDL made -------------------------------------------------------------
 
 
-def _db(url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["db", *args], env={"DATABASE_URL": url})
-    return result.exit_code, result.output
-
-
-def seed_database(url: str, clinic: uuid.UUID) -> tuple[str, str]:
-    """A database as the guide leaves it, with a clinic and a key of its recipe."""
+def seed_database(url: str, clinic: uuid.UUID) -> str:
+    """A database as the guide leaves it, with a clinic and a key of its recipe (returned)."""
     run_sql(url, EXISTING_TABLES)
     for script in (GUIDE_API_KEYS_DDL, GUIDE_CREDENTIALS_DDL, GUIDE_AUDITS_DDL):
         run_sql(url, script)
@@ -327,43 +312,40 @@ def seed_database(url: str, clinic: uuid.UUID) -> tuple[str, str]:
     run_sql(url, f"INSERT INTO clinics (id, name, slug) VALUES ('{text}', 'Oak Vet', 'oak')")
     key, prefix, key_hash = new_key()
     run_sql(url, api_key_insert(text, prefix, key_hash))
-    return key, text
+    return key
 
 
 async def test_seed_tables_checked_repaired_and_used(database_url: str) -> None:
     clinic_id = uuid.uuid4()
-    key, _ = seed_database(database_url, clinic_id)
+    key = seed_database(database_url, clinic_id)
 
-    code, output = _db(database_url, "check")
+    code, output = db_command(database_url, "check")
     assert code == 1
     assert SERVICE_KEYS_NOT_NULL in output
     assert "missing unique constraint on clinic_api_keys(key_hash)" in output
     assert SLUG_LEFT in output
 
-    code, output = _db(database_url, "upgrade")
+    code, output = db_command(database_url, "upgrade")
     assert code == 1
     assert f"\n  dropped {SERVICE_KEYS_NOT_NULL}\n" in output
     assert "\n  added unique constraint on clinic_api_keys(key_hash)\n" in output
     assert "\n  added column case_sync_audits.cases_skipped\n" in output
     assert f"Left as it is (change it by hand):\n  {SLUG_LEFT}\n" in output
 
-    code, output = _db(database_url, "check", "--json")
+    code, output = db_command(database_url, "check", "--json")
     assert (code, json.loads(output)) == (
         1,
         {"ok": False, "problems": [SLUG_LEFT], "manual": [SLUG_LEFT]},
     )
 
-    built = build_services(api_settings(database_url))
-    try:
+    async with app_on(database_url) as (services, http):
         # The key of the guide's recipe works, and a service key can now be stored.
-        async with client_for(create_app(built.settings, built)) as http:
-            response = await http.get("/api/clinic", headers={"X-API-Key": key})
-        assert response.status_code == 200, response.text
-        assert response.json()["clinic"]["id"] == str(clinic_id)
-        service_key, _ = await built.api_keys.create(clinic_id=None, name="service")
-        assert service_key.is_service_key
-    finally:
-        await built.aclose()
+        response = await http.get("/api/clinic", headers={"X-API-Key": key})
+        service_key, _ = await services.api_keys.create(clinic_id=None, name="service")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["clinic"]["id"] == str(clinic_id)
+    assert service_key.is_service_key
 
 
 def test_seed_tables_complete_once_the_left_difference_is_fixed(postgres_url: str) -> None:
@@ -373,15 +355,14 @@ def test_seed_tables_complete_once_the_left_difference_is_fixed(postgres_url: st
 
     run_sql(postgres_url, "ALTER TABLE clinics ALTER COLUMN slug DROP NOT NULL")
 
-    code, output = _db(postgres_url, "check")
+    code, output = db_command(postgres_url, "check")
     assert code == 0, output
     assert "schema complete" in output
-    code, output = _db(postgres_url, "upgrade")
+    code, output = db_command(postgres_url, "upgrade")
     assert code == 0, output
     assert "nothing to do" in output
-    for connection in _connect(postgres_url):
-        nullable = connection.exec_driver_sql(
-            "SELECT is_nullable FROM information_schema.columns "
-            "WHERE table_name = 'clinic_api_keys' AND column_name = 'clinic_id'"
-        ).scalar_one()
-        assert nullable == "YES"
+    assert rows(
+        postgres_url,
+        "SELECT is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'clinic_api_keys' AND column_name = 'clinic_id'",
+    ) == [("YES",)]

@@ -287,27 +287,28 @@ def test_threads_upgrading_at_once_all_succeed(postgres_url: str) -> None:
     assert check_database(postgres_url) == []
 
 
-def _cli(url: str, *args: str) -> tuple[int, str]:
+def db_command(url: str, *args: str) -> tuple[int, str]:
+    """Run `pims-sync db …` on this database: exit code and output."""
     result = CliRunner().invoke(app, ["db", *args], env={"DATABASE_URL": url})
     return result.exit_code, result.output
 
 
 def test_cli_check_and_upgrade(database_url: str) -> None:
-    code, output = _cli(database_url, "check", "--json")
+    code, output = db_command(database_url, "check", "--json")
     assert code == 1
     report = json.loads(output)
     assert report["ok"] is False
     assert report["problems"]  # SQLite: the file is missing; Postgres: every table
 
-    code, output = _cli(database_url, "upgrade")
+    code, output = db_command(database_url, "upgrade")
     assert (code, output.strip()) == (
         0,
         f"Upgraded {display_url(database_url)} from no revision to {head_revision()}.",
     )
 
-    code, output = _cli(database_url, "check", "--json")
+    code, output = db_command(database_url, "check", "--json")
     assert (code, json.loads(output)) == (0, {"ok": True, "problems": [], "manual": []})
-    code, output = _cli(database_url, "upgrade")
+    code, output = db_command(database_url, "upgrade")
     assert code == 0
     assert "nothing to do" in output
 
@@ -315,14 +316,14 @@ def test_cli_check_and_upgrade(database_url: str) -> None:
 def test_cli_upgrade_repair_re_adds_what_was_dropped(migrated_database_url: str) -> None:
     execute(migrated_database_url, "DROP TABLE patients")
 
-    code, output = _cli(migrated_database_url, "check")
+    code, output = db_command(migrated_database_url, "check")
     assert code == 1
     assert "missing table patients" in output
-    code, output = _cli(migrated_database_url, "upgrade")
+    code, output = db_command(migrated_database_url, "upgrade")
     assert code == 1
     assert "--repair" in output
 
-    code, output = _cli(migrated_database_url, "upgrade", "--repair")
+    code, output = db_command(migrated_database_url, "upgrade", "--repair")
     assert code == 0
     assert "Repaired:\n  added table patients\n" in output
     assert check_database(migrated_database_url) == []
@@ -333,13 +334,13 @@ def test_cli_never_prints_the_password(postgres_url: str) -> None:
     url = make_url(postgres_url).set(password="s3cret-pw").render_as_string(hide_password=False)
 
     for args in (("upgrade",), ("check",), ("check", "--json")):
-        code, output = _cli(url, *args)
+        code, output = db_command(url, *args)
         assert code == 0
         assert "s3cret-pw" not in output
 
 
 def test_cli_reports_an_unreachable_database() -> None:
-    code, output = _cli("postgresql://pims:s3cret-pw@127.0.0.1:1/nowhere", "check", "--json")
+    code, output = db_command("postgresql://pims:s3cret-pw@127.0.0.1:1/nowhere", "check", "--json")
 
     assert code == 1
     assert json.loads(output)["ok"] is False
@@ -431,11 +432,11 @@ def test_cli_upgrade_repair_restores_defaults_nulls_and_triggers(
     problems, repaired = _loosen_and_lose(migrated_database_url)
 
     assert check_database(migrated_database_url) == problems
-    code, output = _cli(migrated_database_url, "upgrade")
+    code, output = db_command(migrated_database_url, "upgrade")
     assert code == 1
     assert "--repair" in output
 
-    code, output = _cli(migrated_database_url, "upgrade", "--repair")
+    code, output = db_command(migrated_database_url, "upgrade", "--repair")
     assert code == 0, output
     for problem in repaired:
         assert f"\n  {problem}\n" in output
