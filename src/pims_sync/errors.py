@@ -107,6 +107,12 @@ class PimsTwoFactorRequiredError(PimsError, FatalError):
     code = "pims_two_factor_required"
 
 
+class PimsBrowserUnavailableError(PimsError, FatalError):
+    """The login browser (Chromium) could not start, or died during the login."""
+
+    code = "pims_browser_unavailable"
+
+
 class PimsSessionExpiredError(PimsError, RetriableError):
     """The PIMS session is no longer valid; log in again once and repeat the call."""
 

@@ -40,6 +40,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.PimsBudgetExhaustedError, 429),  # the clinic's PIMS requests of the UTC day
     (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
     (errors.StorageUnavailableError, 503),  # the database cannot work: disk full, unreachable
+    (errors.PimsBrowserUnavailableError, 503),  # Chromium would not start, or died mid-login
     (errors.NotFoundError, 404),
     (errors.ClinicInactiveError, 403),  # deactivated between the key check and the start
     (errors.InvalidInputError, 400),

@@ -11,6 +11,7 @@ from uuid import UUID
 from pims_sync.domain.runs import RunStatus, SyncType, Trigger
 from pims_sync.errors import (
     PimsAuthError,
+    PimsBrowserUnavailableError,
     PimsBudgetExhaustedError,
     PimsLoginPageChangedError,
     PimsSyncError,
@@ -25,9 +26,10 @@ log = logging.getLogger(__name__)
 PhaseBody = Callable[[PhaseContext], Awaitable[None]]
 # A login refused or impossible mid-run: no later phase could log in either.
 # These fail the whole run, not just the phase (the daily request budget too: no phase
-# could send a request).
+# could send a request; nor without a browser).
 LOGIN_FAILURES = (
     PimsAuthError,
+    PimsBrowserUnavailableError,
     PimsLoginPageChangedError,
     PimsTwoFactorRequiredError,
     PimsBudgetExhaustedError,

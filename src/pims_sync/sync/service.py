@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -132,7 +132,8 @@ class SyncService:
         state = RunState(timeout_ms=round(self._timeout * 1000))
         self._states[record.id] = state
         task = asyncio.create_task(
-            self._execute(request, clinic, record.id, state), name=f"sync-{record.id}"
+            self._execute(request, clinic, record.id, state, record.started_at),
+            name=f"sync-{record.id}",
         )
         self._tasks[record.id] = task
         task.add_done_callback(lambda done: self._forget(record.id, done))
@@ -175,9 +176,9 @@ class SyncService:
             await asyncio.wait(set(self._closers))
 
     async def _execute(
-        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState, opened: datetime
     ) -> SyncOutcome:
-        started = time.monotonic()
+        started = _Started(time.monotonic(), opened)
         state.begun = True
         if self._metrics is not None:
             self._metrics.active_runs.inc()
@@ -200,7 +201,7 @@ class SyncService:
                 log.warning("could not record the run's heartbeat", exc_info=True)
 
     async def _guarded(
-        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState, started: float
+        self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState, started: _Started
     ) -> SyncOutcome:
         """Run the work; whatever happens, the audit row ends completed or failed."""
         failure: dict[str, Any] = {"request": request, "run_id": run_id, "state": state}
@@ -221,8 +222,7 @@ class SyncService:
                 **failure, message="internal error", code="internal_error", started=started
             )
             raise PimsSyncError("sync failed: internal error", sync_id=str(run_id)) from error
-        await self._succeed(request, run_id, outcome, started)
-        return outcome
+        return await self._succeed(request, run_id, outcome, started)
 
     async def _bounded(
         self, request: SyncRequest, clinic: Clinic, run_id: UUID, state: RunState
@@ -275,8 +275,11 @@ class SyncService:
             return outcome_of(ctx, started)
 
     async def _succeed(
-        self, request: SyncRequest, run_id: UUID, outcome: SyncOutcome, started: float
-    ) -> None:
+        self, request: SyncRequest, run_id: UUID, outcome: SyncOutcome, started: _Started
+    ) -> SyncOutcome:
+        at, duration = self._ended(started)
+        # The reply's durationMs is the whole run's, login included: the audit row's span.
+        outcome = replace(outcome, duration_ms=duration, finished_at=at)
         result = outcome.as_dict()
         if isinstance(outcome, FullOutcome):
             counters = outcome.counters()
@@ -285,12 +288,12 @@ class SyncService:
             await self._full_progress_done(run_id, len(outcome.phases))
         else:
             counters, error = outcome.report.counters(), None
-        await self._close(
-            run_id, RunStatus.FAILED if error else RunStatus.COMPLETED, counters, error, result
-        )
+        status = RunStatus.FAILED if error else RunStatus.COMPLETED
+        await self._close(run_id, status, counters, error, result, at=at)
         await self.events.publish(run_id, _terminal(error is None, result=result, error=error))
         self._count(request, "completed" if outcome.success else "failed", started)
         log.info("sync run finished: %s", "success" if outcome.success else f"partial ({error})")
+        return outcome
 
     async def _fail(
         self,
@@ -300,18 +303,19 @@ class SyncService:
         state: RunState,
         message: str,
         code: str,
-        started: float,
+        started: _Started,
     ) -> None:
         counters = state.report.counters() if state.report is not None else RunCounters()
+        at, duration = self._ended(started)
         result = {
             "success": False,
             "syncId": str(run_id),
             "error": message,
             "code": code,
-            "durationMs": round((time.monotonic() - started) * 1000),
-            "timestamp": iso(self._now()),
+            "durationMs": duration,
+            "timestamp": iso(at),
         }
-        await self._close(run_id, RunStatus.FAILED, counters, message, result)
+        await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at)
         await self.events.publish(run_id, _terminal(False, result=result, error=message, code=code))
         self._count(request, "failed", started)
         log.warning("sync run failed: %s", message)
@@ -340,6 +344,8 @@ class SyncService:
         counters: RunCounters,
         error: str | None,
         result: dict[str, Any],
+        *,
+        at: datetime | None = None,
     ) -> None:
         try:
             await self._runs.finish(
@@ -348,20 +354,37 @@ class SyncService:
                 counters=counters,
                 error_message=error,
                 result=result,
-                at=self._now(),
+                at=at or self._now(),
             )
         except Exception:
             # The run's outcome still reaches the caller; a crash-recovery pass marks
             # rows left in progress as abandoned.
             log.exception("could not close the audit row")
 
-    def _count(self, request: SyncRequest, outcome: str, started: float) -> None:
+    def _ended(self, started: _Started) -> tuple[datetime, int]:
+        """The run's end and its duration in ms, on the audit row's clock.
+
+        One measurement for the reply's `durationMs`, the audit row (`completed_at -
+        started_at`) and `GET /api/sync/{id}`.
+        """
+        at = self._now()
+        return at, max(0, round((at - started.opened).total_seconds() * 1000))
+
+    def _count(self, request: SyncRequest, outcome: str, started: _Started) -> None:
         if self._metrics is not None:
             self._metrics.run_finished(
                 sync_type=request.sync_type.value,
                 outcome=outcome,
-                seconds=time.monotonic() - started,
+                seconds=time.monotonic() - started.monotonic,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """When a run began: for metrics (monotonic) and as its audit row says (`started_at`)."""
+
+    monotonic: float
+    opened: datetime
 
 
 def _terminal(success: bool, **data: object) -> RunEvent:

@@ -5,6 +5,8 @@ for longer than the configured time are closed, and the browser with them when
 no context is left, so an idle service holds no Chromium memory. Chromium gets a minimal
 environment (never the service's keys) and a private HOME; every context is bound to its
 PIMS origin by a `ContextGuard` (guard.py) and reaches the network only through its proxy.
+A Chromium that cannot start is `PimsBrowserUnavailableError` at once (never retried); one
+that dies during a login is `BrowserCrashedError`, retried once (browser_errors.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from dataclasses import dataclass
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from pims_sync.adapters.idexx.browser_errors import (
+    LAUNCH_TIMEOUT_SECONDS,
+    BrowserCrashedError,
+    cannot_start,
+    check_executable,
+    context_alive,
+    first_line,
+    launch_failure,
+)
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.guard import Blocked, ContextGuard, Origin
 from pims_sync.errors import ConfigError
@@ -111,7 +122,7 @@ class BrowserPool:
             async with self._changed:
                 lease.in_use = False
                 lease.released_at = self._clock()
-                if not _alive(lease.context) and self._leases.get(clinic_key) is lease:
+                if not context_alive(lease.context) and self._leases.get(clinic_key) is lease:
                     del self._leases[clinic_key]  # died with its browser: never hand it out
                     lease.guard.close()
                 self._changed.notify_all()
@@ -149,6 +160,11 @@ class BrowserPool:
                 proxy={"server": await guard.start()},  # loopback included (Playwright)
                 service_workers="block",  # their requests would escape the context's routes
             )
+        except PlaywrightError as error:
+            guard.close()
+            if browser.is_connected():
+                raise
+            raise BrowserCrashedError(first_line(error)) from error  # died since the check
         except BaseException:
             guard.close()
             raise
@@ -168,23 +184,35 @@ class BrowserPool:
             for lease in self._leases.values():
                 lease.guard.close()
             self._leases.clear()
+            self._browser = None
             self._remove_home()
         if self._options.sandbox and os.geteuid() == 0:
             raise ConfigError(SANDBOX_AS_ROOT)  # else every login would fail, retried, unclear
+        self._browser = await self._launch()
+        self._browser.on("disconnected", self._forget_browser)
+        self.launches += 1
+        return self._browser
+
+    async def _launch(self) -> Browser:
+        """Start Chromium, or raise `PimsBrowserUnavailableError` saying why and what to do."""
+        path = self._options.executable_path
+        check_executable(path)  # before Playwright: a clear cause, at once
         if self._playwright is None:
             _quiet_driver_exit(asyncio.get_running_loop())
             self._playwright = await async_playwright().start()
         self._home = tempfile.mkdtemp(prefix="pims-sync-chromium-")  # mode 0700
-        self._browser = await self._playwright.chromium.launch(
-            executable_path=self._options.executable_path,
-            headless=self._options.headless,
-            args=self._options.chromium_args(),
-            chromium_sandbox=self._options.sandbox,  # else Playwright adds --no-sandbox itself
-            env={**browser_environment(self._home, headless=self._options.headless)},
-        )
-        self._browser.on("disconnected", self._forget_browser)
-        self.launches += 1
-        return self._browser
+        try:
+            return await self._playwright.chromium.launch(
+                executable_path=path,
+                headless=self._options.headless,
+                args=self._options.chromium_args(),
+                chromium_sandbox=self._options.sandbox,  # else Playwright adds --no-sandbox
+                env={**browser_environment(self._home, headless=self._options.headless)},
+                timeout=LAUNCH_TIMEOUT_SECONDS * 1000,
+            )
+        except PlaywrightError as error:
+            self._remove_home()
+            raise cannot_start(path, launch_failure(error)) from error
 
     def _forget_browser(self, browser: Browser) -> None:
         # Contexts die with their browser; the next acquire relaunches.
@@ -276,9 +304,4 @@ def _quiet_driver_exit(loop: asyncio.AbstractEventLoop) -> None:
 
 def _fits(lease: _Lease, base_url: str) -> bool:
     """Whether an idle lease can serve `base_url`: alive, and bound to its origin."""
-    return _alive(lease.context) and lease.guard.origin == Origin.of(base_url)
-
-
-def _alive(context: BrowserContext) -> bool:
-    browser = context.browser
-    return browser is not None and browser.is_connected()
+    return context_alive(lease.context) and lease.guard.origin == Origin.of(base_url)

@@ -4,7 +4,8 @@ Open the page and let it settle, wait for a form drawn late, type only on the PI
 origin, submit through the page, follow the redirect chain until it settles, then judge
 by the landing path and the cookies (see docs/provider.md, "Login"). The context comes
 from `BrowserPool`, whose guard blocks page loads of other origins; a login whose page
-tried one fails (`PimsLoginPageChangedError`, naming the host).
+tried one fails (`PimsLoginPageChangedError`, naming the host). A Chromium that dies during
+the login is `BrowserCrashedError`.
 Never logs or records the username, password, company id or a cookie's value.
 """
 
@@ -21,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from pims_sync.adapters.idexx import endpoints
+from pims_sync.adapters.idexx.browser_errors import BrowserCrashedError, browser_gone, first_line
 from pims_sync.adapters.idexx.guard import BLOCKED_FAILURE, Origin
 from pims_sync.adapters.idexx.trace import (
     CODE_INPUT_ON_LANDING,
@@ -85,18 +87,24 @@ async def log_in(
         await _settle(page, loads, deadline=time.monotonic() + timeout)
         lap("settle")
         cookies = await _outcome(page, context, base_url, trace, loads)
-    except PlaywrightTimeout as error:
-        raise PimsUnavailableError("IDEXX Neo login page timed out", endpoint="login") from error
-    except PlaywrightError as error:
-        raise PimsUnavailableError(
-            f"browser failed during IDEXX Neo login: {error.message.splitlines()[0]}",
-            endpoint="login",
-        ) from error
+    except PlaywrightError as error:  # a timeout included
+        raise _browser_failure(context, error) from error
     finally:
         if page is not None:
             await _close_quietly(page)
     log.info("pims login ok", extra={"duration_ms": round((time.monotonic() - started) * 1000)})
     return cookies
+
+
+def _browser_failure(context: BrowserContext, error: PlaywrightError) -> PimsUnavailableError:
+    """A retriable error for a failure of the page or of Chromium itself."""
+    if browser_gone(context, error):  # Chromium died: the pool relaunches it for the retry
+        return BrowserCrashedError(first_line(error))
+    if isinstance(error, PlaywrightTimeout):
+        return PimsUnavailableError("IDEXX Neo login page timed out", endpoint="login")
+    return PimsUnavailableError(
+        f"browser failed during IDEXX Neo login: {first_line(error)}", endpoint="login"
+    )
 
 
 async def _open_form(page: Page, base_url: str, idle_seconds: float, trace: LoginTrace) -> None:

@@ -21,6 +21,7 @@ from pims_sync.adapters.idexx.api import (
     RequestObserver,
 )
 from pims_sync.adapters.idexx.browser import BrowserPool
+from pims_sync.adapters.idexx.browser_errors import BrowserCrashedError
 from pims_sync.adapters.idexx.budget import BodyCheck, JsonBudget, calendar_max_bytes
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
@@ -154,8 +155,23 @@ class IdexxSession:
         await self._log_in()
 
     async def _log_in(self) -> None:
+        crashes = 0
+
+        async def attempt() -> list[Cookie]:
+            nonlocal crashes
+            try:
+                return await self._log_in_once()
+            except BrowserCrashedError as error:
+                crashes += 1
+                if crashes > 1:  # the relaunched Chromium died too: a third would as well
+                    raise error.unavailable() from error
+                log.warning("browser stopped during the login; relaunching it for one retry")
+                raise
+
         try:
-            cookies = await call_with_retry(self._options.retry, self._log_in_once)
+            cookies = await call_with_retry(self._options.retry, attempt)
+        except BrowserCrashedError as error:  # a policy of one attempt: no retry was left
+            raise error.unavailable() from error
         except PimsUnavailableError as error:
             raise PimsRetriesExhaustedError(
                 f"IDEXX Neo login still failing after {self._options.retry.max_attempts} "
