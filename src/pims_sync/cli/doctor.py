@@ -14,7 +14,7 @@ import typer
 from pims_sync.adapters.idexx.shape import explain, merge_types
 from pims_sync.bootstrap import Services
 from pims_sync.cli.common import JsonOption, emit_json, fail, parse_id, with_services
-from pims_sync.errors import NotFoundError
+from pims_sync.errors import NotFoundError, PimsBrowserUnavailableError
 
 if TYPE_CHECKING:
     from pims_sync.adapters.idexx.doctor import ConsultationResult, DoctorReport, LoginSection
@@ -51,12 +51,13 @@ def doctor(clinic: ClinicOption, day: DateOption = None, as_json: bool = JsonOpt
         return await examine(IdexxOptions.from_settings(services.settings), login, wanted)
 
     report = with_services(_examine, upgrade_sqlite=True)
+    problem = report.problem
     if as_json:
         emit_json(report_json(report))
-    else:
-        typer.echo(report_text(report))
-    if report.problem is not None:
-        fail(report.problem.message)
+    elif problem is None or problem.code != PimsBrowserUnavailableError.code:
+        typer.echo(report_text(report))  # no browser: nothing about the PIMS to show, one line
+    if problem is not None:
+        fail(problem.message)
 
 
 def _parse_day(value: str | None) -> date | None:
