@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+import pytest_asyncio
 
 from pims_sync.adapters.idexx.browser_errors import BROWSER_FIX, CRASH_FIX
 from pims_sync.adapters.idexx.provider import IdexxProvider
@@ -133,40 +134,41 @@ class Killer:
         self.kills += 1
 
 
-async def test_a_browser_that_dies_twice_during_the_login_is_typed(
+@pytest_asyncio.fixture(loop_scope="session")
+async def slow_form(
     simulator: BackgroundSimulator, sim: SimulatorControl
-) -> None:
+) -> AsyncIterator[IdexxProvider]:
+    """A provider of its own whose login page waits FORM_DELAY_MS for its form."""
     sim.settings(loginFormDelayMs=FORM_DELAY_MS)
     provider = IdexxProvider(idexx_options(simulator.base_url))
-    try:
-        with (
-            Killer(sim, rounds=2).running() as killer,
-            pytest.raises(PimsBrowserUnavailableError) as raised,
-        ):
-            async with provider.session(clinic_login()):
-                pass
-    finally:
-        await provider.aclose()
+    yield provider
+    await provider.aclose()
+
+
+async def test_a_browser_that_dies_twice_during_the_login_is_typed(
+    slow_form: IdexxProvider, sim: SimulatorControl
+) -> None:
+    with (
+        Killer(sim, rounds=2).running() as killer,
+        pytest.raises(PimsBrowserUnavailableError) as raised,
+    ):
+        async with slow_form.session(clinic_login()):
+            pass
     message = str(raised.value)
     assert message.startswith("Chromium stopped during the IDEXX Neo login, twice (")
     assert message.endswith(f"): {CRASH_FIX}")
     assert "\n" not in message
     assert killer.kills == 2
-    assert provider.pool.launches == 2  # relaunched once for the retry, not a third time
+    assert slow_form.pool.launches == 2  # relaunched once for the retry, not a third time
     assert sim.requests("login-page") == 2
     assert sim.logins() == 0
 
 
 async def test_a_browser_that_dies_once_during_the_login_is_relaunched_and_logs_in(
-    simulator: BackgroundSimulator, sim: SimulatorControl
+    slow_form: IdexxProvider, sim: SimulatorControl
 ) -> None:
-    sim.settings(loginFormDelayMs=FORM_DELAY_MS)
-    provider = IdexxProvider(idexx_options(simulator.base_url))
-    try:
-        with Killer(sim, rounds=1).running():
-            async with provider.session(clinic_login()) as session:
-                assert session.logins == 1
-    finally:
-        await provider.aclose()
-    assert provider.pool.launches == 2
+    with Killer(sim, rounds=1).running():
+        async with slow_form.session(clinic_login()) as session:
+            assert session.logins == 1
+    assert slow_form.pool.launches == 2
     assert sim.logins() == 1
