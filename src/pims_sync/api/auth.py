@@ -1,4 +1,6 @@
-"""API-key authentication, permissions and clinic scope (spec §4), free of FastAPI.
+"""API-key authentication, permissions and clinic scope, free of FastAPI.
+
+The rules: docs/security.md#api-keys-and-permissions.
 
 Messages and codes (all in the JSON error envelope):
 

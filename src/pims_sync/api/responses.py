@@ -71,7 +71,7 @@ class PhaseResult(BaseModel):
 
 
 class SyncResult(PhaseResult):
-    """The result of a single-phase run (`stats` per spec §5)."""
+    """The result of a single-phase run (`stats` as docs/api.md#results lists them)."""
 
     duration_ms: int = Field(alias="durationMs")
     timestamp: str

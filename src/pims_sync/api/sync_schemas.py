@@ -1,6 +1,6 @@
 """Sync request bodies (validated, camelCase) and the JSON shapes of runs.
 
-Bodies accept what callers of the original send (spec §5, original §1.6): `dateRange`
+Bodies accept what callers of the original send (docs/api.md#starting-runs): `dateRange`
 on inbound, `bidirectional` / `backwardDays` / `forwardDays` on full. Unknown fields are
 ignored, as the original did. Dates are `YYYY-MM-DD` clinic days within
 `MAX_YEARS_AWAY` years of today (year 0226 or 2206 is a typo, and years 1 or 9999 would

@@ -1,4 +1,7 @@
-"""`pims-sync cli`: the interactive console against a running service (spec §9)."""
+"""`pims-sync cli`: the interactive console against a running service.
+
+See README.md#interactive-console.
+"""
 
 from __future__ import annotations
 

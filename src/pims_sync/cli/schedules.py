@@ -1,4 +1,4 @@
-"""`pims-sync schedules list|set|remove`: a clinic's cron schedules (spec §8)."""
+"""`pims-sync schedules list|set|remove`: a clinic's cron schedules (docs/deploy.md#schedules)."""
 
 from __future__ import annotations
 

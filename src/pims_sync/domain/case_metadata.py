@@ -1,7 +1,7 @@
 """Case metadata: what inbound, enrichment and reconciliation write, and how they merge.
 
 Every writer merges into the stored metadata: keys it does not own (another phase's,
-`callIntelligence`, unknown ones) are always kept (spec §6.1, original bug §11.4).
+`callIntelligence`, unknown ones) are always kept (docs/pipeline.md#inbound).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pims_sync.domain.consultations import FINAL_STATUSES, Consultation, html_to
 SYNC_SOURCE = "IDEXX Neo"
 REMOVED_FROM_PIMS = "removed_from_pims"
 # Notes written after this long are not waited for: a non-final consultation older
-# than this is no longer re-fetched (spec §6.2, "younger than 72 h").
+# than this is no longer re-fetched (docs/pipeline.md#cases-enrichment).
 STALE_NOTES_WINDOW = timedelta(hours=72)
 
 _SPECIES_WORDS = (
@@ -247,7 +247,7 @@ def _is_final(document: Mapping[str, Any]) -> bool:
 def needs_enrichment(
     metadata: Mapping[str, Any], *, scheduled_at: datetime | None, now: datetime
 ) -> bool:
-    """Whether the case's consultation should be fetched (again) now (spec §6.2)."""
+    """Whether the case's consultation should be fetched (again) now (docs/pipeline.md)."""
     consultation_id = consultation_id_of(metadata)
     if consultation_id is None or is_soft_deleted(metadata):
         return False

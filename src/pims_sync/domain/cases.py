@@ -1,4 +1,4 @@
-"""Cases: how an appointment's PIMS status and type become a case's (spec §6.1)."""
+"""Cases: how an appointment's PIMS status and type become a case's (docs/pipeline.md#inbound)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The scheduler's status (spec §5 `GET /api/scheduler/status`), built from configs and fires."""
+"""The scheduler's status (`GET /api/scheduler/status`), built from configs and fires.
+
+See docs/deploy.md#schedules.
+"""
 
 from __future__ import annotations
 

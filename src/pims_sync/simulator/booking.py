@@ -102,7 +102,8 @@ async def _create(sim: Simulation, clinic: Clinic, request: Request) -> Response
         booked_by="Front Desk",
     )
     sim.world.add(clinic, new, sim.clock.now())
-    # The real answer carries no appointment id (§2.7): clients must look it up.
+    # The real answer carries no appointment id: clients must look it up
+    # (docs/idexx.md#creating-and-cancelling-appointments).
     return JSONResponse(SUCCESS)
 
 

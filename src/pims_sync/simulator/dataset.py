@@ -170,7 +170,8 @@ def build_clinic(seed: int, index: int, company_id: str) -> Clinic:
         for position, name in enumerate(vets_names)
     ]
     rooms = [Room(7, "ROOM 1", 1), Room(6, "ROOM 2", 2), Room(8, "ROOM 3", 3), Room(9, "EXAM", 4)]
-    rooms.append(Room(10, vets[0].name, 5))  # some columns are named after doctors (§2.6)
+    # Some columns are named after doctors (docs/idexx.md#appointment-view).
+    rooms.append(Room(10, vets[0].name, 5))
     clinic = Clinic(
         index=index,
         company_id=company_id,

@@ -1,4 +1,7 @@
-"""Shapes of the appointment-management endpoints (§2.5, §2.6, §2.10)."""
+"""Shapes of the appointment-management endpoints.
+
+See docs/idexx.md: appointment details, appointment view, clients and patients.
+"""
 
 from __future__ import annotations
 

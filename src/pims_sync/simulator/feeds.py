@@ -1,4 +1,4 @@
-"""The read endpoints: calendar feed, consultation page-data, patient search (§2.2-§2.4)."""
+"""The read endpoints: calendar feed, consultation page-data, patient search (docs/idexx.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/login`, `/logout` and the HTML pages around them (§1.2)."""
+"""`/login`, `/logout` and the HTML pages around them (docs/idexx.md#login)."""
 
 from __future__ import annotations
 

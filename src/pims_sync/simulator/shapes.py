@@ -1,4 +1,4 @@
-"""IDEXX's JSON shapes, field for field as spec/idexx-neo.md §2 records them."""
+"""IDEXX's JSON shapes, field for field as docs/idexx.md records them."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _status_class(text: str | None) -> str | None:
 
 
 def calendar_event(clinic: Clinic, visit: Visit, now: datetime) -> Json:
-    """One FullCalendar event of getCalendarEventData (snake_case, §2.2)."""
+    """One FullCalendar event of getCalendarEventData (snake_case, docs/idexx.md)."""
     if visit.kind != "appointment":
         return _staff_event(visit)
     status = timeline.status(visit, now)
@@ -98,7 +98,7 @@ def _phone_label(client: Client | None) -> str | None:
 
 
 def _staff_event(visit: Visit) -> Json:
-    """Blocks and rosters: patient and client fields null (§2.2 example)."""
+    """Blocks and rosters: patient and client fields null (docs/idexx.md#the-calendar-feed)."""
     return {
         "id": visit.id,
         "appointment_id": visit.id,
@@ -130,9 +130,9 @@ def _staff_event(visit: Visit) -> Json:
 
 
 def page_data(clinic: Clinic, visit: Visit, now: datetime, *, notes_key: bool = True) -> Json:
-    """`/consultations/{id}/page-data`: root-level consultation, patient, client, … (§2.3).
+    """`/consultations/{id}/page-data`: root-level consultation, patient, client, … (docs/idexx.md).
 
-    `notes_key=False` drops `consultationNotes`, which the spec lists as optional.
+    `notes_key=False` drops `consultationNotes`, which IDEXX may leave out.
     """
     patient = clinic.patients.get(visit.patient_id or 0)
     client = clinic.clients.get(visit.client_id or 0)
@@ -220,7 +220,7 @@ def age_text(born: date, today: date) -> str:
 
 
 def search_patient(clinic: Clinic, patient: Patient, today: date) -> Json:
-    """One patient object of `/search/patients` (discovered nested shape, §2.4)."""
+    """One patient object of `/search/patients` (the nested shape, docs/idexx.md#patient-search)."""
     client = clinic.clients.get(patient.client_id)
     return {
         "id": patient.id,

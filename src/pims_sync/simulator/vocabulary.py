@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Upper case as IDEXX stores them; a few accented names on purpose (§9: names with accents).
+# Upper case as IDEXX stores them; a few accented names on purpose
+# (docs/simulator.md#the-generated-world).
 CLIENT_FIRST_NAMES = (
     "MARIA",
     "JAMES",

@@ -26,7 +26,7 @@ log = logging.getLogger("pims_sync.sync")
 
 @dataclass
 class CalendarCache:
-    """Calendar pages fetched in this run, so a later phase can reuse them (spec §6.3)."""
+    """Calendar pages fetched in this run, so a later phase can reuse them (docs/pipeline.md)."""
 
     pages: list[tuple[DateWindow, CalendarPage]] = field(default_factory=list)
 

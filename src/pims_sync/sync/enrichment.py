@@ -1,4 +1,7 @@
-"""Cases (enrichment): past cases with a consultation → fetch it → write it in (spec §6.2)."""
+"""Cases (enrichment): past cases with a consultation → fetch it → write it in.
+
+See docs/pipeline.md#cases-enrichment.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Full run: inbound → cases over the past part → reconciliation, one login (spec §6.4)."""
+"""Full run: inbound → cases over the past part → reconciliation, one login.
+
+See docs/pipeline.md#full-run.
+"""
 
 from __future__ import annotations
 

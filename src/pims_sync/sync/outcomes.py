@@ -1,4 +1,4 @@
-"""What runs report: per-phase stats and the spec §5 JSON shapes of results."""
+"""What runs report: per-phase stats and the JSON shapes of results (docs/api.md#results)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from uuid import UUID
 from pims_sync.domain.case_metadata import iso
 from pims_sync.domain.runs import RunCounters, SyncType
 
-# The spec's counters first (the first one counts the phase's items), then ours: what the
+# The documented counters first (the first one counts the phase's items), then ours: what the
 # PIMS sent that was tolerated rather than refused (counts only, never data).
 STAT_KEYS: dict[SyncType, tuple[str, ...]] = {
     SyncType.INBOUND: (
@@ -41,7 +41,7 @@ STAT_KEYS: dict[SyncType, tuple[str, ...]] = {
 
 
 def empty_stats(phase: SyncType) -> dict[str, int]:
-    """All of a phase's counters at zero, in the spec's order."""
+    """All of a phase's counters at zero, in the documented order."""
     return dict.fromkeys(STAT_KEYS[phase], 0)
 
 
@@ -124,7 +124,7 @@ class PhaseOutcome:
         return result
 
     def as_dict(self) -> dict[str, Any]:
-        """The spec §5 result of a single-phase run."""
+        """The result of a single-phase run (docs/api.md#results)."""
         result: dict[str, Any] = {
             "success": self.success,
             "syncId": str(self.run_id),
@@ -162,7 +162,7 @@ class FullOutcome:
         return (self.inbound, self.cases, self.reconciliation)
 
     def as_dict(self) -> dict[str, Any]:
-        """The spec §5 result of a full run."""
+        """The result of a full run (docs/api.md#results)."""
         return {
             "success": self.success,
             "syncId": str(self.run_id),

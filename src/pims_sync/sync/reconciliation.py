@@ -1,6 +1,8 @@
-"""Reconciliation: cases whose appointment left the PIMS are soft-deleted (spec §6.3).
+"""Reconciliation: cases whose appointment left the PIMS are soft-deleted.
 
-Decisions (spec left room): a soft-deleted case whose appointment is back is restored
+See docs/pipeline.md#reconciliation.
+
+Decisions (docs/pipeline.md#decisions): a soft-deleted case whose appointment is back is restored
 here (and by inbound, which sees it first in a full run); a cancelled / no-show
 appointment updates the case status here under the same "follow the PIMS only while
 nobody else changed it" rule as inbound, so in a full run inbound has usually applied

@@ -1,4 +1,7 @@
-"""SyncRequest: what a caller asks for, and the clinic-day windows it means (spec §5)."""
+"""SyncRequest: what a caller asks for, and the clinic-day windows it means.
+
+See docs/api.md#starting-runs.
+"""
 
 from __future__ import annotations
 

@@ -321,7 +321,7 @@ class SyncService:
         log.warning("sync run failed: %s", message)
 
     async def _full_progress_done(self, run_id: UUID, phases: int) -> None:
-        """A full run's own row at 100 % once its phases ended (§6: progress ends at 100 %).
+        """A full run's own row at 100 % once its phases ended (docs/pipeline.md#every-run).
 
         Phases write progress to their own rows; without this the top row, which readers
         of the audit table see first, would stay at 0 %. Its items are the phases.

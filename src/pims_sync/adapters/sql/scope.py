@@ -1,4 +1,7 @@
-"""The one place where a query on clinic data is scoped by clinic_id (spec §3)."""
+"""The one place where a query on clinic data is scoped by clinic_id.
+
+See docs/architecture.md#data-model.
+"""
 
 from __future__ import annotations
 

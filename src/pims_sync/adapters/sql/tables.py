@@ -1,4 +1,7 @@
-"""The data model (spec §3) as SQLAlchemy Core tables; migrations create them."""
+"""The data model as SQLAlchemy Core tables; migrations create them.
+
+See docs/architecture.md#data-model.
+"""
 
 from __future__ import annotations
 

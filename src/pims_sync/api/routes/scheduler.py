@@ -1,4 +1,4 @@
-"""The scheduler over HTTP (spec §5): its status, and switching a clinic's schedules.
+"""The scheduler over HTTP: its status, and switching a clinic's schedules (docs/deploy.md).
 
 `GET /api/scheduler/status` lists the schedules with their next and last runs.
 `PATCH /api/scheduler/schedules` sets, enables or disables one schedule of a clinic

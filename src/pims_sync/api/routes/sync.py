@@ -1,4 +1,4 @@
-"""Sync routes (spec §5): start runs, read one run, follow it live, list history.
+"""Sync routes (docs/api.md): start runs, read one run, follow it live, list history.
 
 POST routes answer when the run ends (200; 207 when a full run had a failed phase),
 or at once with 202 when the body says `"async": true`. Whole-run failures are

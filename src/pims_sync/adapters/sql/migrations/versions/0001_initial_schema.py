@@ -1,4 +1,4 @@
-"""The data model of spec §3, created or completed in place.
+"""The data model (docs/architecture.md#data-model), created or completed in place.
 
 A frozen copy of tables.py as it was at this revision (later changes to tables.py
 need a new revision). Every table goes through `ensure_table`, so on an existing
