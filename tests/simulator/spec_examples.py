@@ -1,4 +1,4 @@
-"""The JSON examples of spec/idexx-neo.md, verbatim: our shapes must carry these names and types."""
+"""The JSON examples of docs/idexx.md, some lists shortened: the names and types we must carry."""
 
 from __future__ import annotations
 

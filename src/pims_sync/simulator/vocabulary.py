@@ -190,7 +190,8 @@ VETS = (
     "DR. F. GARCÍA",
     "DR. G. NAKAMURA",
 )
-# (type id, name, colour, usual minutes) — ids as [DISC] shows them.
+# (type id, name, colour, usual minutes) — ids as IDEXX's answers show them
+# (docs/idexx.md#appointment-view).
 APPOINTMENT_TYPES = (
     (1, "Default", "#CCFFFF", 15),
     (1001, "Exam", "#d0ffac", 15),
