@@ -1,5 +1,5 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Each installs what is missing.
-.PHONY: setup demo serve test lint fmt bench clean
+.PHONY: setup demo serve test lint fmt bench reliability-report clean
 
 setup: .venv/.installed
 
@@ -26,5 +26,12 @@ bench: setup
 	PIMS_SYNC_TEST_POSTGRES_URL=$${PIMS_SYNC_TEST_POSTGRES_URL:-$$(./scripts/ensure-postgres.sh)} sh -c '\
 	  for b in simulator inbound_writes provider full_sync key_check load; do .venv/bin/python -m bench.$$b || exit 1; done'
 
+# A whole run of tests/reliability (make test runs it) writes the fault matrix to
+# build/reliability.md; this publishes it as docs/reliability.md. Tests never write docs/.
+reliability-report:
+	@test -f build/reliability.md || { echo "build/reliability.md is missing: run make test, or .venv/bin/pytest tests/reliability, first" >&2; exit 1; }
+	cp build/reliability.md docs/reliability.md
+	@grep -m1 "cells pass" docs/reliability.md
+
 clean:
-	rm -rf .venv .pgtest pims-sync.db*
+	rm -rf .venv .pgtest pims-sync.db* build

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 # No secret or personal data in any log line of the run (tests/log_scan.py).
-pytest_plugins = ["tests.log_scan"]
+# The fault matrix report, written to build/ (tests/reliability/report_plugin.py).
+pytest_plugins = ["tests.log_scan", "tests.reliability.report_plugin"]
 
 POSTGRES_ENV = "PIMS_SYNC_TEST_POSTGRES_URL"
 

@@ -1,7 +1,7 @@
 """The PIMS-side fault matrix (issue 8): each fault of the simulator × each sync phase.
 
 Every cell runs a real sync through the API (real Chromium login, real simulator, real
-database) with a fault injected, then checks what the spec promises: the answer it
+database) with a fault injected, then checks what the service promises: the answer it
 expects (retried and completed, or failed with a clear message), no case lost or
 duplicated, no case soft-deleted while its appointment exists, the audit rows closed
 with the right status and message. A run the fault made fail is repeated without the
@@ -468,7 +468,8 @@ def test_html_once_is_an_expired_session_renewed(
     fault_report.describe(
         HTML_ONCE,
         "`{html: true, count: 1}` on the phase's first data endpoint (a full run: page-data, "
-        "mid-run): one answer is an HTML page with status 200. Expected (spec §7): taken as "
+        "mid-run): one answer is an HTML page with status 200. Expected "
+        "([provider](provider.md#session-expiry-and-reuse)): taken as "
         "an expired session, one re-login, the request repeated, completed.",
     )
     spec = {"endpoint": MID_RUN[phase], "html": True, "count": 1}

@@ -5,7 +5,7 @@ Every cell starts a run over HTTP against a real `pims-sync serve` process (real
 the simulator as its own process, Postgres), lands the fault in the middle of the phase
 (the simulator's latency faults keep the phase busy; the test waits for the run's login and,
 for cases, for its first written progress), then records what happened and checks the
-promise: the outcome the spec asks for, the audit rows closed, no case lost or duplicated
+promise: the outcome the service promises, the audit rows closed, no case lost or duplicated
 after a clean recovery run, no soft-delete of an appointment that still exists, and no case
 without its patient row (no half-written batch). Each cell syncs its own new clinic (same
 simulated practice), so cells do not inherit each other's state.
@@ -274,10 +274,11 @@ def test_simulator_killed_mid_phase(
         SIM_KILLED,
         "the simulator runs as its own process (what `pims-sync simulator` runs); once the "
         "run is inside the phase (calendar or page-data slowed by a latency fault) it gets "
-        "SIGKILL, so open requests drop and new ones are refused. Expected (spec §6): the "
-        "run fails with `pims_unavailable`, nothing is soft-deleted (a failed PIMS fetch "
-        "deletes nothing). The simulator is then started again with the same seed and "
-        "frozen clock (the same world) and a clean full run must converge.",
+        "SIGKILL, so open requests drop and new ones are refused. Expected "
+        "([pipeline](pipeline.md#every-run)): the run fails with `pims_unavailable`, nothing "
+        "is soft-deleted (a failed PIMS fetch deletes nothing). The simulator is then started"
+        " again with the same seed and frozen clock (the same world) and a clean full run "
+        "must converge.",
     )
     sim = calm_simulator
     world = World(shared_url, sim)
@@ -349,7 +350,8 @@ def test_postgres_restarted_mid_phase(
         "`pims-sync serve` works on a private Postgres cluster the test started itself (the "
         "shared test server is never touched); once the run is inside the phase, the cluster "
         "is stopped (`pg_ctl stop -m fast`: every connection is cut) and started again "
-        f"{RESTART_DOWNTIME:g} s later. The spec allows either outcome; which one depends on "
+        f"{RESTART_DOWNTIME:g} s later. Either outcome keeps the service's promise "
+        "([deploy](deploy.md#shutdown-and-crash-recovery)); which one depends on "
         "what the run was doing: a run waiting on the PIMS meanwhile completes (the pool "
         "pings and reconnects), a run whose write meets the outage fails with `the database "
         "could not …` (`storage_unavailable`). Either way every audit row is closed (the "
@@ -429,12 +431,12 @@ def test_sigterm_mid_phase(
 ) -> None:
     fault_report.describe(
         SIGTERM,
-        "`pims-sync serve` runs as a process (Postgres, procrastinate worker, scheduler) with "
-        "SHUTDOWN_GRACE_SECONDS=2; once an API run is inside the phase, the process gets "
-        "SIGTERM. Expected (spec §8): no new work, the running sync gets the grace, then is "
-        "stopped and its audit rows (the full run's phases too) are failed `interrupted by "
-        "shutdown`; the process exits 0. A new `serve` then runs a clean full sync that must "
-        "converge.",
+        "`pims-sync serve` runs as a process (Postgres, procrastinate worker, scheduler) with"
+        " SHUTDOWN_GRACE_SECONDS=2; once an API run is inside the phase, the process gets "
+        "SIGTERM. Expected ([deploy](deploy.md#shutdown-and-crash-recovery)): no new work, "
+        "the running sync gets the grace, then is stopped and its audit rows (the full run's "
+        "phases too) are failed `interrupted by shutdown`; the process exits 0. A new `serve`"
+        " then runs a clean full sync that must converge.",
     )
     world = World(shared_url, calm_simulator)
     serve = serves.current(shared_url)
@@ -476,10 +478,11 @@ def test_kill_9_mid_phase(
     fault_report.describe(
         KILLED,
         "`pims-sync serve` gets SIGKILL while an API run is inside the phase: nothing of the "
-        "process runs any more, its audit rows stay `in_progress`. Expected (spec §8): the "
-        "next `serve` (RUN_STALE_SECONDS=4) marks them failed `abandoned` (the run's heartbeat "
-        "stopped); every case written has its patient row (a batch is one transaction, so no "
-        "half batch is visible); a clean full run then converges without duplicates.",
+        "process runs any more, its audit rows stay `in_progress`. Expected "
+        "([deploy](deploy.md#shutdown-and-crash-recovery)): the next `serve` "
+        "(RUN_STALE_SECONDS=4) marks them failed `abandoned` (the run's heartbeat stopped); "
+        "every case written has its patient row (a batch is one transaction, so no half batch"
+        " is visible); a clean full run then converges without duplicates.",
     )
     world = World(shared_url, calm_simulator)
     serve = serves.current(shared_url)

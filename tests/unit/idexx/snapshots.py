@@ -26,9 +26,16 @@ def _plain(value: object) -> object:
 
 
 def assert_snapshot(name: str, value: object) -> None:
-    """Compare with `<name>.snapshot.json`; UPDATE_SNAPSHOTS=1 (re)writes it."""
+    """Compare with `<name>.snapshot.json`; only UPDATE_SNAPSHOTS=1 writes it.
+
+    A missing snapshot fails like a changed one: a test run never writes a tracked file,
+    and a snapshot written by the run it checks would prove nothing.
+    """
     path = FIXTURES / f"{name}.snapshot.json"
     rendered = json.dumps(_plain(value), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
-        path.write_text(rendered)
-    assert rendered == path.read_text(), f"snapshot {path.name} differs (UPDATE_SNAPSHOTS=1)"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(rendered, encoding="utf-8")
+    assert path.exists(), f"snapshot {path.name} is missing (UPDATE_SNAPSHOTS=1 writes it)"
+    assert rendered == path.read_text(encoding="utf-8"), (
+        f"snapshot {path.name} differs (UPDATE_SNAPSHOTS=1 rewrites it)"
+    )
