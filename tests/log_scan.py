@@ -1,4 +1,4 @@
-"""Pytest plugin: no secret or personal data in any log line of the test run (spec §4).
+"""Pytest plugin: no secret or personal data in any log line of the test run (docs/api.md).
 
 Every log record at INFO or above, from every logger, is captured for the whole session
 and rendered as production renders it (`JsonFormatter`, so the context and `extra`

@@ -1,4 +1,4 @@
-"""A database error logged by the service carries no row data (spec §4: no personal data).
+"""A database error logged by the service carries no row data (no personal data in logs).
 
 An unexpected database error is logged with its traceback (`log.exception`). Its text
 would list the statement's values (SQLAlchemy's `[parameters: …]`: a batch of cases with

@@ -163,7 +163,7 @@ MAX_MESSAGE_CHARS = 300
 
 
 def check_envelope(status: int, body: object) -> dict[str, Any]:
-    """The error envelope of spec §5, checked field by field; returns the body."""
+    """The error envelope (README.md#http-api), checked field by field; returns the body."""
     assert isinstance(body, dict), body
     assert body.get("success") is False, body
     message, code, stamp = body.get("error"), body.get("code"), body.get("timestamp")

@@ -83,7 +83,7 @@ class Phase:
     lookback_days: int | None = None
 
     def body(self) -> dict[str, Any]:
-        """The HTTP body (§5 names)."""
+        """The HTTP body (the API's names)."""
         body: dict[str, Any] = {}
         if self.start_date is not None:
             body["startDate"] = self.start_date.isoformat()
@@ -381,7 +381,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _freeze_if_final(self, event: dict[str, Any]) -> None:
         """Its consultation may change now; if the case read a final version, it keeps it.
 
-        Spec §6.2 reads a final consultation once: later changes never reach the case.
+        A final consultation is read once (docs/pipeline.md#cases-enrichment): later changes
+        never reach the case.
         """
         case = self._case(str(event["id"]))
         document = case.metadata.get("pimsConsultation") if case is not None else None

@@ -13,7 +13,7 @@ What a case proves, per route (docs/api.md, "Isolation"):
 - lists (history, scheduler status) hold the key's clinic only;
 - a service key must name its clinic: 400 `clinic_id_required` where a route acts on
   one, 404 `clinic_not_found` for an unknown one (only the scheduler status lists every
-  clinic without one, as spec §5 says);
+  clinic without one, as docs/api.md#isolation says);
 - an answer to A's key never carries B's id, name or run ids;
 - positive controls: the same requests for A's own data succeed, so a 404 or an empty
   list cannot pass by accident.

@@ -6,7 +6,7 @@ notes) while a real full sync runs through the API (real Chromium login, real pr
 real SQLite). Each test checks that the bad items are named in the API result and the
 audit row, that every other appointment is written and every other consultation
 enriched, that no case is soft-deleted because its event was unreadable, and that a
-calendar which is mostly unreadable still fails the run as a whole (spec §6.1).
+calendar which is mostly unreadable still fails the run as a whole (docs/pipeline.md#inbound).
 
 The tests share one stack and run in file order; each leaves the simulated world as
 generated (`reset`, then a clean full run) so the next starts from a synced clinic.
@@ -360,7 +360,7 @@ def test_an_event_without_an_id_holds_deletions(
 def test_a_mostly_unreadable_calendar_fails_the_run(
     stack: Stack, fault_report: FaultReport, backend: str
 ) -> None:
-    """Spec §6.1: a payload that looks changed fails the run; nothing written or deleted."""
+    """A payload that looks changed fails the run; nothing written or deleted (docs/pipeline.md)."""
     fault_report.describe("calendar mostly unreadable", HOW["calendar mostly unreadable"])
     synced(stack)
     day = visits(stack, YESTERDAY)

@@ -1,4 +1,4 @@
-"""Schemathesis against the OpenAPI schema of the running service (spec §5, issue 8).
+"""Schemathesis against the OpenAPI schema of the running service (docs/api.md, issue 8).
 
 The real app listens under uvicorn on a real database, with a clinic, its API key and
 the in-memory PIMS behind it, so generated requests that pass validation start real

@@ -1,13 +1,13 @@
 """What the cases must be, given what the PIMS says: the convergence property, readably.
 
-The truth is the simulator's calendar over the final full sync's window (spec §6):
+The truth is the simulator's calendar over the final full sync's window (docs/pipeline.md#rules):
 
 - every appointment that starts in the inbound window has exactly one live case with its
   true instant, its mapped status and type, and its patient and owner as the feed says;
 - every past appointment with a consultation (start at or before now, in the cases
   window) carries that consultation's notes and status as the page-data shows them,
   unless the consultation changed after a final version was fetched (notes edited, or
-  the visit moved and re-timed by the simulator): spec §6.2 reads a final consultation
+  the visit moved and re-timed by the simulator): a final consultation is read
   once, so such a case keeps what it read;
 - every case in the reconciliation window whose appointment is not in the calendar is
   soft-deleted (`reviewed`, `metadata.reconciliation.softDeleted`);
@@ -16,7 +16,7 @@ The truth is the simulator's calendar over the final full sync's window (spec §
 "Not in the calendar" is what the service can see: an appointment hard-deleted, or moved
 out of the window, is gone from it (and restored when it comes back). A case outside the
 reconciliation window whose appointment is gone keeps what it had: reconciliation only
-looks back from today (spec §6.3).
+looks back from today (docs/pipeline.md#reconciliation).
 
 Duplicates are checked separately, after every step: one case per external id, one
 patient row per case, every case for an appointment id the PIMS has given out.
@@ -249,7 +249,7 @@ def _field_diffs(label: str, expected: Mapping[str, Any], actual: Mapping[str, A
 
 
 def _enrichment_diffs(truth: Truth, appointment: PimsAppointment, case: CaseRow) -> list[str]:
-    """The consultation a past appointment must carry (spec §6.2)."""
+    """The consultation a past appointment must carry (docs/pipeline.md#cases-enrichment)."""
     consultation_id = appointment.consultation_id
     cases_start = truth.reconciliation.start_instant(truth.zone)
     if consultation_id is None or not cases_start <= appointment.start < truth.now:
@@ -260,7 +260,7 @@ def _enrichment_diffs(truth: Truth, appointment: PimsAppointment, case: CaseRow)
         got = document.get("id") if isinstance(document, Mapping) else None
         return [f"{label}: not enriched with it (pimsConsultation.id {got!r})"]
     if consultation_id in truth.notes_frozen:
-        # Fetched final before the notes changed: read once, never again (spec §6.2).
+        # Fetched final before the notes changed: read once, never again.
         return [] if document.get("isFinal") is True else [f"{label}: notes frozen but not final"]
     page = truth.consultations.get(consultation_id)
     if page is None:

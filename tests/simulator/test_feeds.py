@@ -1,4 +1,4 @@
-"""Calendar, page-data, search and appointment endpoints against the spec's examples."""
+"""Calendar, page-data, search and appointment endpoints against docs/idexx.md's examples."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def _reference_key(key: str, key_id: str) -> bytes:
 
 
 def _reference_blob(plaintext: str, key: str, key_id: str = "default", iv: bytes = b"") -> bytes:
-    """The original's layout from the spec, built with the low-level primitives."""
+    """The original's layout (docs/security.md#stored-credentials), built from primitives."""
     iv = iv or os.urandom(12)
     encryptor = Cipher(algorithms.AES(_reference_key(key, key_id)), modes.GCM(iv)).encryptor()
     body = encryptor.update(plaintext.encode("utf-8")) + encryptor.finalize()

@@ -1,4 +1,7 @@
-"""API keys over HTTP (spec §4): every refusal with its status, code and message."""
+"""API keys over HTTP: every refusal with its status, code and message.
+
+The rules: docs/security.md#api-keys-and-permissions.
+"""
 
 from __future__ import annotations
 

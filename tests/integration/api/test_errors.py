@@ -1,4 +1,4 @@
-"""The error envelope (spec §5): 400/404/405/413/500 and domain errors, all JSON."""
+"""The error envelope (README.md#http-api): 400/404/405/413/500 and domain errors, all JSON."""
 
 from __future__ import annotations
 

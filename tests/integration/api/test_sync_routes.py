@@ -1,4 +1,4 @@
-"""The sync routes over HTTP (spec §5), on a real database with the in-memory PIMS.
+"""The sync routes over HTTP (docs/api.md), on a real database with the in-memory PIMS.
 
 The pipeline itself is tested elsewhere; here: validation, permissions, clinic scope,
 aliases, status codes (200/202/207/400/403/404/409/502/504), run/history/SSE shapes.
