@@ -6,7 +6,8 @@ expects (retried and completed, or failed with a clear message), no case lost or
 duplicated, no case soft-deleted while its appointment exists, the audit rows closed
 with the right status and message. A run the fault made fail is repeated without the
 fault and must converge: that also shows nothing was lost. Each cell records its row in
-docs/reliability.md before asserting.
+the report (build/reliability.md) before asserting. The cells are a table: one `Fault` row
+per fault (how it is made, what each phase must answer, what else to check), one test body.
 """
 
 from __future__ import annotations
@@ -54,15 +55,6 @@ MID_RUN = {
     "full": "page-data",
 }
 PIMS_DOWN_FULL = "207 inbound failed, cases failed, reconciliation skipped"
-
-
-def grid(*postgres: str) -> list[Any]:
-    """Every phase on SQLite, and these phases on Postgres too (marked `postgres`)."""
-    cells = [pytest.param(phase, "sqlite", id=phase) for phase in PHASES]
-    return cells + [
-        pytest.param(phase, "postgres", id=f"{phase}-postgres", marks=pytest.mark.postgres)
-        for phase in postgres
-    ]
 
 
 CHECKS_NAME = "(PIMS cells: how they are checked)"
@@ -266,10 +258,28 @@ def assert_enriched(cell: Cell, phase: str) -> None:
     assert stats["casesFailed"] == 0, stats
 
 
-# --- the cells -----------------------------------------------------------------------------
+# --- the cells: one row per fault, one test body for every (fault, phase, backend) ---------
 
 
-LATENCY = "latency spikes"
+@dataclass(frozen=True)
+class Fault:
+    """One row of the matrix: how the fault is made, and what each phase must do under it."""
+
+    key: str  # the test id's prefix
+    name: str  # the report's fault column
+    how: str  # the report's note on the fault
+    inject: Callable[[Matrix, str], None]
+    expected: Callable[[str], str | Evidence]  # by phase: a verdict, or one made from the run
+    evidence: Evidence = lambda run: ""
+    call: Callable[[str], Call] = call_for
+    check: Callable[[Cell, Matrix, str], None] = lambda cell, matrix, phase: None
+    postgres: tuple[str, ...] = ()  # the phases that also run on Postgres
+
+
+def enriched_when_completed(result: Cell, matrix: Matrix, phase: str) -> None:
+    """A cases or full run that completed enriched the window's visits."""
+    if phase in ("cases", "full"):
+        assert_enriched(result, phase)
 
 
 def spike(endpoint: str) -> dict[str, Any]:
@@ -277,128 +287,102 @@ def spike(endpoint: str) -> dict[str, Any]:
     return {"endpoint": endpoint, "latencyMs": 700, "rate": 1.0 if endpoint == "calendar" else 0.3}
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_latency_spikes_are_waited_for(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        LATENCY,
-        "`POST /__sim__/faults {endpoint, latencyMs: 700, rate}` on the phase's data "
-        "endpoints: the calendar (one request a phase) always, about a third of the "
-        "page-data requests (rate 0.3), answer 0.7 s late. "
-        "Expected: the run waits (no timeout, no retry) and completes.",
-    )
-    result = cell(
-        matrix,
-        LATENCY,
-        phase,
-        lambda: faults(matrix, *(spike(endpoint) for endpoint in ENDPOINTS[phase])),
-        expected=lambda run: f"{OK}; {run.hits} slowed, 0 retried",
-        evidence=lambda run: f"; {run.hits} slowed, {len(run.retries)} retried",
-    )
+def latency_check(result: Cell, matrix: Matrix, phase: str) -> None:
     assert result.run.hits > 0
-    if phase in ("cases", "full"):
-        assert_enriched(result, phase)
+    enriched_when_completed(result, matrix, phase)
 
 
-BURST = "500 burst"
+LATENCY = Fault(
+    key="latency",
+    name="latency spikes",
+    how="`POST /__sim__/faults {endpoint, latencyMs: 700, rate}` on the phase's data "
+    "endpoints: the calendar (one request a phase) always, about a third of the "
+    "page-data requests (rate 0.3), answer 0.7 s late. "
+    "Expected: the run waits (no timeout, no retry) and completes.",
+    inject=lambda matrix, phase: faults(matrix, *(spike(e) for e in ENDPOINTS[phase])),
+    expected=lambda phase: lambda run: f"{OK}; {run.hits} slowed, 0 retried",
+    evidence=lambda run: f"; {run.hits} slowed, {len(run.retries)} retried",
+    check=latency_check,
+)
 
 
-@pytest.mark.parametrize(("phase", "matrix"), grid("full"), indirect=["matrix"])
-def test_500_bursts_are_retried(matrix: Matrix, fault_report: FaultReport, phase: str) -> None:
-    fault_report.describe(
-        BURST,
-        "`{status: 500, count: 2}` on each data endpoint of the phase: two answers are 500, "
-        "fewer than the 3 attempts of the retry policy. Expected: retried with backoff, "
-        "completed; the table shows how many 500s were answered and retried.",
-    )
+def _bursts(phase: str) -> str:
     n = 2 * len(ENDPOINTS[phase])
-    result = cell(
-        matrix,
-        BURST,
-        phase,
-        lambda: faults(matrix, *on(phase, status=500, count=2)),
-        expected=f"{OK}; {n} × HTTP 500, {n} retried",
-        evidence=lambda run: (
-            f"; {run.statuses(500, 'calendar', 'page-data')} × HTTP 500, "
-            f"{len(run.retried(500))} retried"
-        ),
-    )
-    if phase in ("cases", "full"):
-        assert_enriched(result, phase)
+    return f"{OK}; {n} × HTTP 500, {n} retried"
 
 
-PERSISTENT_500 = "500 persistent"
+BURST = Fault(
+    key="500-burst",
+    name="500 burst",
+    how="`{status: 500, count: 2}` on each data endpoint of the phase: two answers are 500, "
+    "fewer than the 3 attempts of the retry policy. Expected: retried with backoff, "
+    "completed; the table shows how many 500s were answered and retried.",
+    inject=lambda matrix, phase: faults(matrix, *on(phase, status=500, count=2)),
+    expected=_bursts,
+    evidence=lambda run: (
+        f"; {run.statuses(500, 'calendar', 'page-data')} × HTTP 500, "
+        f"{len(run.retried(500))} retried"
+    ),
+    check=enriched_when_completed,
+    postgres=("full",),
+)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_persistent_500_fails_clearly_and_deletes_nothing(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        PERSISTENT_500,
-        "`{status: 500}` with no count on the phase's data endpoints (a full run: calendar "
-        "and page-data). Expected: each request tried 3 times, then the run fails with "
-        "`pims_unavailable` (502; a full run 207 with reconciliation skipped), nothing "
-        "written, nothing soft-deleted; a clean run afterwards converges.",
-    )
-    expected = PIMS_DOWN_FULL if phase == "full" else "502 pims_unavailable"
-    result = cell(
-        matrix,
-        PERSISTENT_500,
-        phase,
-        lambda: faults(matrix, *on(phase, status=500)),
-        expected=expected + "; nothing written",
-        evidence=nothing_written,
-    )
-    errors = (
-        [result.run.body.get("error")]
-        if phase != "full"
-        else [result.run.body[k]["error"] for k in ("inboundResult", "casesResult")]
-    )
+def _three_attempts(result: Cell, matrix: Matrix, phase: str) -> None:
+    body = result.run.body
+    keys = ("inboundResult", "casesResult") if phase == "full" else ()
+    errors = [body[k]["error"] for k in keys] if keys else [body.get("error")]
     assert all("after 3 attempts (last: HTTP 500)" in str(e) for e in errors), errors
 
 
-RATE_LIMIT = "429 Retry-After"
+PERSISTENT_500 = Fault(
+    key="500-persistent",
+    name="500 persistent",
+    how="`{status: 500}` with no count on the phase's data endpoints (a full run: calendar "
+    "and page-data). Expected: each request tried 3 times, then the run fails with "
+    "`pims_unavailable` (502; a full run 207 with reconciliation skipped), nothing "
+    "written, nothing soft-deleted; a clean run afterwards converges.",
+    inject=lambda matrix, phase: faults(matrix, *on(phase, status=500)),
+    expected=lambda phase: (
+        (PIMS_DOWN_FULL if phase == "full" else "502 pims_unavailable") + "; nothing written"
+    ),
+    evidence=nothing_written,
+    check=_three_attempts,
+)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_429_retry_after_is_honoured(matrix: Matrix, fault_report: FaultReport, phase: str) -> None:
-    fault_report.describe(
-        RATE_LIMIT,
-        "`{status: 429, retryAfter: 1, count: 2}` on the phase's data endpoint (a full run: "
-        "one on the calendar, one on page-data). Expected: the provider waits the "
-        "Retry-After second (the test policy's backoff alone is 0.05-0.2 s, so a wait of "
-        "≥ 1 s is the header honoured), repeats the request and completes.",
+def _rate_limited(matrix: Matrix, phase: str) -> None:
+    count = 1 if phase == "full" else 2  # a full run: one on the calendar, one on page-data
+    faults(matrix, *on(phase, status=429, retryAfter=1, count=count))
+
+
+def _waited(run: Run) -> str:
+    delays = run.retried(429)
+    honoured = bool(delays) and min(delays) >= 1.0
+    return (
+        f"; {run.statuses(429, 'calendar', 'page-data')} × HTTP 429, {len(delays)} "
+        f"retried after {'≥' if honoured else '<'} 1 s"
     )
-    specs = (
-        on(phase, status=429, retryAfter=1, count=1)
-        if phase == "full"
-        else on(phase, status=429, retryAfter=1, count=2)
-    )
 
-    def waited(run: Run) -> str:
-        delays = run.retried(429)
-        honoured = bool(delays) and min(delays) >= 1.0
-        return (
-            f"; {run.statuses(429, 'calendar', 'page-data')} × HTTP 429, {len(delays)} "
-            f"retried after {'≥' if honoured else '<'} 1 s"
-        )
 
-    result = cell(
-        matrix,
-        RATE_LIMIT,
-        phase,
-        lambda: faults(matrix, *specs),
-        expected=f"{OK}; 2 × HTTP 429, 2 retried after ≥ 1 s",
-        evidence=waited,
-    )
+def _waited_a_second(result: Cell, matrix: Matrix, phase: str) -> None:
     assert result.run.seconds >= 1.0  # a lower bound: the wait really happened
-    if phase in ("cases", "full"):
-        assert_enriched(result, phase)
+    enriched_when_completed(result, matrix, phase)
 
 
-EXPIRY = "session expiry mid-phase"
+RATE_LIMIT = Fault(
+    key="429",
+    name="429 Retry-After",
+    how="`{status: 429, retryAfter: 1, count: 2}` on the phase's data endpoint (a full run: "
+    "one on the calendar, one on page-data). Expected: the provider waits the "
+    "Retry-After second (the test policy's backoff alone is 0.05-0.2 s, so a wait of "
+    "≥ 1 s is the header honoured), repeats the request and completes.",
+    inject=_rate_limited,
+    expected=lambda phase: f"{OK}; 2 × HTTP 429, 2 retried after ≥ 1 s",
+    evidence=_waited,
+    check=_waited_a_second,
+)
+
 # Each of the simulator's three ways to answer a request without a session, in turn.
 EXPIRED_ANSWER = {
     "inbound": "redirect",
@@ -422,194 +406,210 @@ def _expiry_call(phase: str) -> Call:
     return call_for(phase)
 
 
-@pytest.mark.parametrize(("phase", "matrix"), grid("cases"), indirect=["matrix"])
-def test_session_expiring_mid_phase_is_renewed_once(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        EXPIRY,
-        "`{endpoint, expireSession: true, after: N, count: 1}` (a simulator fault added for "
-        "this matrix): after N requests of the phase, every session ends and that request "
-        "gets the login redirect, as a server-side expiry does. Inbound and reconcile ask "
-        "for 32 days (two calendar chunks, N = 1); cases and full expire after 5 page-data "
-        "requests. The expired request is answered as `sessionExpiredResponse` says: a "
-        "302 to /login (inbound, full), a 401 (cases), the login page's HTML with status "
-        "200 (reconcile). Expected: one re-login, the request repeated, completed.",
-    )
+def _expire_mid_phase(matrix: Matrix, phase: str) -> None:
     after = 5 if MID_RUN[phase] == "page-data" else 1
     spec = {"endpoint": MID_RUN[phase], "expireSession": True, "after": after, "count": 1}
+    matrix.stack.control.post("/settings", {"sessionExpiredResponse": EXPIRED_ANSWER[phase]})
+    faults(matrix, spec)
 
-    def inject() -> None:
-        answer = {"sessionExpiredResponse": EXPIRED_ANSWER[phase]}
-        matrix.stack.control.post("/settings", answer)
-        faults(matrix, spec)
 
-    result = cell(
-        matrix,
-        EXPIRY,
-        phase,
-        inject,
-        expected=f"{OK}; 1 re-login",
-        evidence=relogins,
-        call=_expiry_call(phase),
-    )
+def _struck_once(result: Cell, matrix: Matrix, phase: str) -> None:
     assert result.run.hits == 1
-    if phase in ("cases", "full"):
-        assert_enriched(result, phase)
+    enriched_when_completed(result, matrix, phase)
 
 
-HTML_ONCE = "HTML instead of JSON (once)"
+EXPIRY = Fault(
+    key="session-expiry",
+    name="session expiry mid-phase",
+    how="`{endpoint, expireSession: true, after: N, count: 1}` (a simulator fault added for "
+    "this matrix): after N requests of the phase, every session ends and that request "
+    "gets the login redirect, as a server-side expiry does. Inbound and reconcile ask "
+    "for 32 days (two calendar chunks, N = 1); cases and full expire after 5 page-data "
+    "requests. The expired request is answered as `sessionExpiredResponse` says: a "
+    "302 to /login (inbound, full), a 401 (cases), the login page's HTML with status "
+    "200 (reconcile). Expected: one re-login, the request repeated, completed.",
+    inject=_expire_mid_phase,
+    expected=lambda phase: f"{OK}; 1 re-login",
+    evidence=relogins,
+    call=_expiry_call,
+    check=_struck_once,
+    postgres=("cases",),
+)
+
+HTML_ONCE = Fault(
+    key="html-once",
+    name="HTML instead of JSON (once)",
+    how="`{html: true, count: 1}` on the phase's first data endpoint (a full run: page-data, "
+    "mid-run): one answer is an HTML page with status 200. Expected "
+    "([provider](provider.md#session-expiry-and-reuse)): taken as "
+    "an expired session, one re-login, the request repeated, completed.",
+    inject=lambda matrix, phase: faults(
+        matrix, {"endpoint": MID_RUN[phase], "html": True, "count": 1}
+    ),
+    expected=lambda phase: f"{OK}; 1 re-login",
+    evidence=relogins,
+    check=enriched_when_completed,
+)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_html_once_is_an_expired_session_renewed(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        HTML_ONCE,
-        "`{html: true, count: 1}` on the phase's first data endpoint (a full run: page-data, "
-        "mid-run): one answer is an HTML page with status 200. Expected "
-        "([provider](provider.md#session-expiry-and-reuse)): taken as "
-        "an expired session, one re-login, the request repeated, completed.",
-    )
-    spec = {"endpoint": MID_RUN[phase], "html": True, "count": 1}
-    result = cell(
-        matrix,
-        HTML_ONCE,
-        phase,
-        lambda: faults(matrix, spec),
-        expected=f"{OK}; 1 re-login",
-        evidence=relogins,
-    )
-    if phase in ("cases", "full"):
-        assert_enriched(result, phase)
-
-
-HTML_ALWAYS = "HTML instead of JSON (persistent)"
-
-
-@pytest.mark.parametrize("phase", PHASES)
-def test_html_persisting_after_a_relogin_fails_clearly(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        HTML_ALWAYS,
-        "`{html: true}` with no count on the phase's data endpoints. Expected: one re-login "
-        "(HTML may mean an expired session), then a clear failure instead of logging in "
-        "again and again: 502 `pims_request_rejected` naming the HTML answer (a full run: "
-        "207, reconciliation skipped), nothing written, nothing soft-deleted.",
-    )
-    expected = PIMS_DOWN_FULL if phase == "full" else "502 pims_request_rejected"
-    result = cell(
-        matrix,
-        HTML_ALWAYS,
-        phase,
-        lambda: faults(matrix, *on(phase, html=True)),
-        expected=f"{expected}; 1 re-login; nothing written",
-        evidence=lambda run: relogins(run) + nothing_written(run),
-    )
+def _names_html(result: Cell, matrix: Matrix, phase: str) -> None:
     message = result.top["error_message"]
     assert "HTML" in message, message
 
 
-LOGIN_CHANGED = "login page change"
+HTML_ALWAYS = Fault(
+    key="html-always",
+    name="HTML instead of JSON (persistent)",
+    how="`{html: true}` with no count on the phase's data endpoints. Expected: one re-login "
+    "(HTML may mean an expired session), then a clear failure instead of logging in "
+    "again and again: 502 `pims_request_rejected` naming the HTML answer (a full run: "
+    "207, reconciliation skipped), nothing written, nothing soft-deleted.",
+    inject=lambda matrix, phase: faults(matrix, *on(phase, html=True)),
+    expected=lambda phase: (
+        (PIMS_DOWN_FULL if phase == "full" else "502 pims_request_rejected")
+        + "; 1 re-login; nothing written"
+    ),
+    evidence=lambda run: relogins(run) + nothing_written(run),
+    check=_names_html,
+)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_changed_login_page_fails_naming_it(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        LOGIN_CHANGED,
-        "`POST /__sim__/settings {loginVariant: changed}` (redesigned form, the documented "
-        "selectors find nothing), and the session expired at the phase's first request "
-        "(`expireSession`), so the run must log in again mid-phase. Expected: 502 "
-        "`pims_login_page_changed` with a message naming the login page, for a full run "
-        "too (no phase can go on without a session), nothing written or deleted.",
-    )
+def _login_page_changed(matrix: Matrix, phase: str) -> None:
+    matrix.stack.control.post("/settings", {"loginVariant": "changed"})
+    faults(matrix, {"endpoint": ENDPOINTS[phase][0], "expireSession": True, "count": 1})
 
-    def inject() -> None:
-        matrix.stack.control.post("/settings", {"loginVariant": "changed"})
-        faults(matrix, {"endpoint": ENDPOINTS[phase][0], "expireSession": True, "count": 1})
 
-    result = cell(
-        matrix,
-        LOGIN_CHANGED,
-        phase,
-        inject,
-        expected="502 pims_login_page_changed; nothing written",
-        evidence=nothing_written,
-    )
+def _names_the_login_page(result: Cell, matrix: Matrix, phase: str) -> None:
     assert "login page" in result.top["error_message"]
 
 
-WRONG_PASSWORD = "wrong password"
+LOGIN_CHANGED = Fault(
+    key="login-changed",
+    name="login page change",
+    how="`POST /__sim__/settings {loginVariant: changed}` (redesigned form, the documented "
+    "selectors find nothing), and the session expired at the phase's first request "
+    "(`expireSession`), so the run must log in again mid-phase. Expected: 502 "
+    "`pims_login_page_changed` with a message naming the login page, for a full run "
+    "too (no phase can go on without a session), nothing written or deleted.",
+    inject=_login_page_changed,
+    expected=lambda phase: "502 pims_login_page_changed; nothing written",
+    evidence=nothing_written,
+    check=_names_the_login_page,
+)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_wrong_password_fails_with_the_pims_message(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        WRONG_PASSWORD,
-        "`POST /__sim__/credentials {password: …}` (the password was changed in IDEXX) and "
-        "the session expired at the phase's first request, so the run must log in again. "
-        "Expected: 502 `pims_auth_failed` carrying the PIMS's own message (\"Invalid "
-        'username or password"), no retry of the login, nothing written or deleted.',
-    )
+def _password_changed(matrix: Matrix, phase: str) -> None:
+    matrix.stack.control.post("/credentials", {"password": "rotated-in-idexx-0042"})
+    faults(matrix, {"endpoint": ENDPOINTS[phase][0], "expireSession": True, "count": 1})
 
-    def inject() -> None:
-        matrix.stack.control.post("/credentials", {"password": "rotated-in-idexx-0042"})
-        faults(matrix, {"endpoint": ENDPOINTS[phase][0], "expireSession": True, "count": 1})
 
-    result = cell(
-        matrix,
-        WRONG_PASSWORD,
-        phase,
-        inject,
-        expected="502 pims_auth_failed; nothing written; 1 login refused",
-        evidence=lambda run: nothing_written(run) + f"; {run.stats['loginFailures']} login refused",
-    )
+def _says_what_the_pims_said(result: Cell, matrix: Matrix, phase: str) -> None:
     assert result.top["error_message"] == "PIMS login failed: Invalid username or password"
 
 
-DISK_FULL = "disk full (injected)"
+WRONG_PASSWORD = Fault(
+    key="wrong-password",
+    name="wrong password",
+    how="`POST /__sim__/credentials {password: …}` (the password was changed in IDEXX) and "
+    "the session expired at the phase's first request, so the run must log in again. "
+    "Expected: 502 `pims_auth_failed` carrying the PIMS's own message (\"Invalid "
+    'username or password"), no retry of the login, nothing written or deleted.',
+    inject=_password_changed,
+    expected=lambda phase: "502 pims_auth_failed; nothing written; 1 login refused",
+    evidence=lambda run: nothing_written(run) + f"; {run.stats['loginFailures']} login refused",
+    check=_says_what_the_pims_said,
+)
 
 
-@pytest.mark.parametrize(("phase", "matrix"), grid("inbound", "full"), indirect=["matrix"])
-def test_disk_full_fails_the_run_and_the_next_run_converges(
-    matrix: Matrix, fault_report: FaultReport, phase: str
-) -> None:
-    fault_report.describe(
-        DISK_FULL,
-        "A `before_cursor_execute` hook on the API server's own engine makes every INSERT/"
-        "UPDATE of `cases` and `patients` raise the driver's error for a full disk "
-        f"(SQLite: `{SQLITE_FULL}`; Postgres: psycopg's DiskFull, SQLSTATE 53100), so it "
-        "rises where a real one would. For inbound, cases and full the first write of the "
-        "batch (its cases upsert) still goes through and the second (its patient rows, same "
-        "transaction) fails, so nothing stays written only if the batch is rolled back; "
-        "reconciliation's first write fails. Expected: the run fails with a clear storage "
-        "message (a full run: 207, every phase that writes failed), the audit row says "
-        "so, the batch is rolled back (nothing partial), and a run without the fault "
-        "converges.",
-    )
-    expected = (
-        "207 inbound failed, cases failed, reconciliation failed"
-        if phase == "full"
-        else "503 storage_unavailable"
-    )
-    # Inbound and cases write a batch's cases, then its patient rows, in one transaction:
-    # the first statement goes through, so nothing stays written only if it is rolled back.
-    # Reconciliation writes cases alone: its first statement fails.
-    after = 0 if phase == "reconcile" else 1
+def _writes_let_through(phase: str) -> int:
+    """Inbound and cases write a batch's cases, then its patient rows, in one transaction:
+    the first statement goes through, so nothing stays written only if it is rolled back.
+    Reconciliation writes cases alone: its first statement fails."""
+    return 0 if phase == "reconcile" else 1
+
+
+def _storage_failed(result: Cell, matrix: Matrix, phase: str) -> None:
+    assert matrix.disk.failed_statements > 0
+    assert matrix.disk.passed_statements == _writes_let_through(phase)
+    message = result.top["error_message"]
+    assert "disk" in message or "space" in message, message
+
+
+DISK_FULL = Fault(
+    key="disk-full",
+    name="disk full (injected)",
+    how="A `before_cursor_execute` hook on the API server's own engine makes every INSERT/"
+    "UPDATE of `cases` and `patients` raise the driver's error for a full disk "
+    f"(SQLite: `{SQLITE_FULL}`; Postgres: psycopg's DiskFull, SQLSTATE 53100), so it "
+    "rises where a real one would. For inbound, cases and full the first write of the "
+    "batch (its cases upsert) still goes through and the second (its patient rows, same "
+    "transaction) fails, so nothing stays written only if the batch is rolled back; "
+    "reconciliation's first write fails. Expected: the run fails with a clear storage "
+    "message (a full run: 207, every phase that writes failed), the audit row says "
+    "so, the batch is rolled back (nothing partial), and a run without the fault "
+    "converges.",
+    inject=lambda matrix, phase: matrix.disk.arm(after=_writes_let_through(phase)),
+    expected=lambda phase: (
+        (
+            "207 inbound failed, cases failed, reconciliation failed"
+            if phase == "full"
+            else "503 storage_unavailable"
+        )
+        + "; nothing written"
+    ),
+    evidence=nothing_written,
+    check=_storage_failed,
+    postgres=("inbound", "full"),
+)
+
+FAULTS = (
+    LATENCY,
+    BURST,
+    PERSISTENT_500,
+    RATE_LIMIT,
+    EXPIRY,
+    HTML_ONCE,
+    HTML_ALWAYS,
+    LOGIN_CHANGED,
+    WRONG_PASSWORD,
+    DISK_FULL,
+)
+
+
+def cells() -> list[Any]:
+    """Every fault in every phase on SQLite, and the rows' chosen phases on Postgres too."""
+    found = [
+        pytest.param(fault, phase, "sqlite", id=f"{fault.key}-{phase}")
+        for fault in FAULTS
+        for phase in PHASES
+    ]
+    return found + [
+        pytest.param(
+            fault, phase, "postgres", id=f"{fault.key}-{phase}-postgres", marks=pytest.mark.postgres
+        )
+        for fault in FAULTS
+        for phase in fault.postgres
+    ]
+
+
+@pytest.mark.parametrize(("fault", "phase", "matrix"), cells(), indirect=["matrix"])
+def test_pims_fault(matrix: Matrix, fault_report: FaultReport, fault: Fault, phase: str) -> None:
+    fault_report.describe(fault.name, fault.how)
     result = cell(
         matrix,
-        DISK_FULL,
+        fault.name,
         phase,
-        lambda: matrix.disk.arm(after=after),
-        expected=expected + "; nothing written",
-        evidence=nothing_written,
+        lambda: fault.inject(matrix, phase),
+        expected=fault.expected(phase),
+        evidence=fault.evidence,
+        call=fault.call(phase),
     )
-    assert matrix.disk.failed_statements > 0
-    assert matrix.disk.passed_statements == after
-    assert "disk" in result.top["error_message"] or "space" in result.top["error_message"]
+    fault.check(result, matrix, phase)
+
+
+def test_the_matrix_keeps_every_cell() -> None:
+    """40 cells on SQLite (10 faults × 4 phases) and 4 on Postgres, each id once."""
+    ids = [param.id for param in cells()]
+
+    assert len(ids) == len(set(ids)) == 44
+    assert [f.key for f in FAULTS if f.postgres] == ["500-burst", "session-expiry", "disk-full"]
