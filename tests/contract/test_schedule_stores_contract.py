@@ -110,6 +110,14 @@ async def scheduling(
         await engine.dispose()
 
 
+async def claim_at(
+    fires: FireStore, clinic: UUID, minutes: int, sync_type: SyncType = SyncType.FULL
+) -> UUID | None:
+    """Claim the fire time `minutes` after T0, at T0."""
+    fire_at = T0 + timedelta(minutes=minutes)
+    return await fires.claim(clinic_id=clinic, sync_type=sync_type, fire_at=fire_at, by="p", at=T0)
+
+
 # --- ScheduleStore --------------------------------------------------------------------------
 
 
@@ -325,19 +333,11 @@ async def test_mark_moves_a_fire_and_keeps_what_it_is_not_given(
 async def test_latest_is_the_newest_fire_of_each_clinic_and_type(scheduling: Scheduling) -> None:
     clinic, other = await scheduling.clinic(), await scheduling.clinic("Other")
     for minutes in (0, 30, 10):
-        await scheduling.fires.claim(
-            clinic_id=clinic,
-            sync_type=SyncType.INBOUND,
-            fire_at=T0 + timedelta(minutes=minutes),
-            by="p",
-            at=T0,
-        )
+        await claim_at(scheduling.fires, clinic, minutes, SyncType.INBOUND)
     await scheduling.fires.skip(
         clinic_id=clinic, sync_type=SyncType.CASES, fire_at=T0, reason="r", by="p", at=T0
     )
-    await scheduling.fires.claim(
-        clinic_id=other, sync_type=SyncType.INBOUND, fire_at=T0, by="p", at=T0
-    )
+    await claim_at(scheduling.fires, other, 0, SyncType.INBOUND)
 
     mine = {(f.sync_type, f.fire_at) for f in await scheduling.fires.latest([clinic])}
     every = await scheduling.fires.latest()
@@ -351,13 +351,7 @@ async def test_latest_is_the_newest_fire_of_each_clinic_and_type(scheduling: Sch
 async def test_between_is_half_open_and_in_time_order(scheduling: Scheduling) -> None:
     clinic, other = await scheduling.clinic(), await scheduling.clinic("Other")
     for clinic_id, minutes in ((clinic, 20), (other, 5), (clinic, 0), (clinic, 10)):
-        await scheduling.fires.claim(
-            clinic_id=clinic_id,
-            sync_type=SyncType.FULL,
-            fire_at=T0 + timedelta(minutes=minutes),
-            by="p",
-            at=T0,
-        )
+        await claim_at(scheduling.fires, clinic_id, minutes)
 
     window = await scheduling.fires.between(start=T0, end=T0 + timedelta(minutes=20))
     mine = await scheduling.fires.between(
