@@ -26,8 +26,8 @@ def test_rows_and_notes_of_workers_merge_into_one_report(tmp_path: Path) -> None
 
     assert sorted((r.fault, r.phase) for r in merged.rows) == [
         ("500 burst", "inbound"),
-        ("latency spikes", "inbound"),
         ("latency spikes", "full"),
+        ("latency spikes", "inbound"),
     ]
     assert merged.notes == {"latency spikes": "0.7 s late", "500 burst": "two 500s"}
     text = merged.render()
