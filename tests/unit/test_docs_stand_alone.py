@@ -252,3 +252,30 @@ def test_the_shapes_the_simulator_is_held_to_are_the_documented_ones() -> None:
     for checked, documented in pairs:
         assert spec_examples.same_shape(checked, documented) == []
     assert set(view) == spec_examples.APPOINTMENT_VIEW_KEYS
+
+
+GLOSSARY_TERMS = (
+    "audit row",
+    "session cache",
+    "heartbeat",
+    "stale run",
+    "abandoned run",
+    "guard",
+    "dry run",
+    "claim",
+    "provider",
+    "profile",
+    "trait",
+    "stay",
+    "not-ready consultation",
+    "request budget",
+    "doctor",
+    "shape report",
+    "egress proxy",
+)
+
+
+def test_the_glossary_defines_the_words_the_code_uses() -> None:
+    glossary = _read(DOCS / "glossary.md")
+
+    assert [term for term in GLOSSARY_TERMS if f"**{term}**" not in glossary] == []
