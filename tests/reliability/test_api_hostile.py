@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pims_sync.api.sync_schemas import MAX_WINDOW_DAYS, MAX_YEARS_AWAY
+from pims_sync.domain.run_options import MAX_WINDOW_DAYS, MAX_YEARS_AWAY
 from tests.reliability.api_stack import MAX_MESSAGE_CHARS, HostileApi, check_envelope, running_api
 
 MIB = 1024 * 1024

@@ -19,37 +19,52 @@ from pims_sync.cli.console.model import (
 )
 
 
+def form(
+    start: str = "", days: str = "7", lookback: str = "7", parallel: str = "5"
+) -> dict[str, str]:
+    return {"start": start, "days": days, "lookback": lookback, "parallel": parallel}
+
+
 def test_the_form_builds_each_type_s_body() -> None:
-    assert sync_request("full", "", "3", "5") == ("full", {"daysAhead": 3, "lookbackDays": 5})
-    assert sync_request("inbound", "2026-06-10", "2", "7") == (
+    assert sync_request("full", form(days="3", lookback="5")) == (
+        "full",
+        {"daysAhead": 3, "lookbackDays": 5, "parallelBatchSize": 5},
+    )
+    assert sync_request("inbound", form("2026-06-10", days="2")) == (
         "inbound",
         {"startDate": "2026-06-10", "daysAhead": 2},
     )
-    assert sync_request("cases", "2026-06-10", "2", "7") == (
+    assert sync_request("cases", form("2026-06-10", days="2", parallel="9")) == (
         "cases",
-        {"startDate": "2026-06-10", "endDate": "2026-06-12"},
+        {"startDate": "2026-06-10", "parallelBatchSize": 9, "endDate": "2026-06-12"},
     )
-    assert sync_request("reconcile", "", "7", "30") == ("reconcile", {"lookbackDays": 30})
+    assert sync_request("reconcile", form("2026-06-10", lookback="30")) == (
+        "reconcile",
+        {"lookbackDays": 30},
+    )
+    # A blank number is not sent: the service's default applies.
+    assert sync_request("inbound", form(days=" ")) == ("inbound", {})
 
 
 @pytest.mark.parametrize(
-    ("values", "field", "words"),
+    ("kind", "typed", "field", "message"),
     [
-        (("full", "2026-02-30", "7", "7"), "start date", "real day"),
-        (("full", "10/06/2026", "7", "7"), "start date", "YYYY-MM-DD"),
-        (("full", "", "x", "7"), "days ahead", "whole number"),
-        (("full", "", "91", "7"), "days ahead", "from 1 to 90, got 91"),
-        (("full", "", "7", "0"), "lookback", "from 1 to 180"),
-        (("weekly", "", "7", "7"), "type", "one of"),
+        ("full", form("2026-02-30"), "start date", "start date is not a real date"),
+        ("full", form("10/06/2026"), "start date", "start date must be a date as YYYY-MM-DD"),
+        ("full", form(days="x"), "days ahead", "days ahead must be a whole number from 0 to 90"),
+        ("full", form(days="91"), "days ahead", "days ahead must be a whole number from 0 to 90"),
+        ("full", form(lookback="-1"), "lookback days", "must be a whole number from 0 to 90"),
+        ("cases", form(parallel="0"), "parallel fetches", "must be a whole number from 1 to 50"),
+        ("weekly", form(), "type", "type must be one of full, inbound, cases, reconcile"),
     ],
 )
 def test_the_form_refuses_bad_values_naming_the_field(
-    values: tuple[str, str, str, str], field: str, words: str
+    kind: str, typed: dict[str, str], field: str, message: str
 ) -> None:
     with pytest.raises(FormError) as caught:
-        sync_request(*values)
+        sync_request(kind, typed)
     assert caught.value.field == field
-    assert words in caught.value.message
+    assert message in caught.value.message
 
 
 def test_the_tracker_follows_a_full_run_to_100_percent() -> None:

@@ -2,88 +2,97 @@
 
 Bodies accept what callers of the original send (docs/api.md#starting-runs): `dateRange`
 on inbound, `bidirectional` / `backwardDays` / `forwardDays` on full. Unknown fields are
-ignored, as the original did. Dates are `YYYY-MM-DD` clinic days within
-`MAX_YEARS_AWAY` years of today (year 0226 or 2206 is a typo, and years 1 or 9999 would
-overflow the window arithmetic); a window given by explicit dates may span at most
-`MAX_WINDOW_DAYS` days (one year, leap day included): longer ones are almost always a
-typo and would mean thousands of PIMS requests. Numbers and flags must be JSON numbers
-and booleans: `"7"` or `true` for `daysAhead` is refused, not guessed at.
+ignored, as the original did. Every run option is checked by its declaration in
+`domain/run_options.py` (bounds, defaults, the message), the one the CLI, the console and
+the schedules use too (docs/api.md#run-options).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BeforeValidator, Field, Strict, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, GetCoreSchemaHandler, Strict, ValidationInfo, field_validator
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from pims_sync.api.schemas import CamelModel
 from pims_sync.domain import case_metadata
+from pims_sync.domain.run_options import (
+    DAYS_AHEAD,
+    DRY_RUN,
+    END_DATE,
+    FORCE,
+    LOOKBACK_DAYS,
+    PARALLEL_BATCH_SIZE,
+    START_DATE,
+    CountOption,
+    OptionError,
+    RunOption,
+    check_window,
+)
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.sync.request import SyncRequest
 
-MAX_WINDOW_DAYS = 366
-MAX_YEARS_AWAY = 10
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]
 
 
-def _within_reach(day: date) -> date:
-    """The day, if its year is at most MAX_YEARS_AWAY from this year."""
-    this_year = datetime.now(UTC).year
-    first = date(this_year - MAX_YEARS_AWAY, 1, 1)
-    last = date(this_year + MAX_YEARS_AWAY, 12, 31)
-    if not first <= day <= last:
-        raise PydanticCustomError("date_out_of_range", f"must be a day from {first} to {last}")
-    return day
+class Checked:
+    """Pydantic metadata: the field is checked by its run option's declaration, in its words."""
+
+    def __init__(self, option: RunOption) -> None:
+        self.option = option
+
+    def _check(self, value: object) -> object:
+        try:
+            return self.option.check(value)
+        except OptionError as error:
+            raise PydanticCustomError("invalid_option", error.rule) from None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """The declaration's check first; the inner schema gives OpenAPI its type and bounds."""
+        option = self.option
+        inner: CoreSchema = handler(source)
+        if isinstance(option, CountOption):
+            inner = core_schema.int_schema(ge=option.low, le=option.high, strict=True)
+        return core_schema.no_info_before_validator_function(self._check, inner)
 
 
-def _clinic_day(value: object) -> object:
-    """A `YYYY-MM-DD` string naming a real date within reach (no `2026-02-30`, no `0001-01-01`)."""
-    if value is None:
-        return value
-    if isinstance(value, date):
-        return _within_reach(value)
-    if not isinstance(value, str) or not _DAY.fullmatch(value.strip()):
-        raise PydanticCustomError("date_format", "must be a date as YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(value.strip())
-    except ValueError:
-        raise PydanticCustomError("date_invalid", "is not a real date") from None
-    return _within_reach(day)
+StartDate = Annotated[date, Checked(START_DATE)]
+EndDate = Annotated[date, Checked(END_DATE)]
+DaysAhead = Annotated[int, Checked(DAYS_AHEAD)]
+LookbackDays = Annotated[int, Checked(LOOKBACK_DAYS)]
+ParallelBatchSize = Annotated[int, Checked(PARALLEL_BATCH_SIZE)]
+Force = Annotated[bool, Checked(FORCE)]
+DryRun = Annotated[bool, Checked(DRY_RUN)]
 
 
-ClinicDay = Annotated[date, BeforeValidator(_clinic_day)]
-
-
-def _after_start(end: date | None, start: date | None, name: str = "startDate") -> date | None:
+def _after_start(end: date | None, start: date | None, names: tuple[str, str]) -> date | None:
     """The end day, if it is not before the start day and the window is not too long."""
-    if end is None or start is None:
-        return end
-    if end < start:
-        raise PydanticCustomError("date_order", f"must not be before {name}")
-    if (end - start).days + 1 > MAX_WINDOW_DAYS:
-        raise PydanticCustomError(
-            "window_too_long", f"the window may cover at most {MAX_WINDOW_DAYS} days"
-        )
+    try:
+        check_window(start, end, names=names)
+    except OptionError as error:
+        raise PydanticCustomError("invalid_option", error.rule) from None
     return end
+
+
+def described(option: RunOption, default: object, text: str = "") -> Any:
+    """The field's default and its description (the declaration's, unless given)."""
+    return Field(default, description=text or f"{option.description}.")
 
 
 class DateRange(CamelModel):
     """The original's `dateRange: {start, end}` (flat `startDate`/`endDate` win)."""
 
-    start: ClinicDay | None = None
-    end: ClinicDay | None = None
+    start: StartDate | None = None
+    end: EndDate | None = None
 
     @field_validator("end")
     @classmethod
     def _ordered(cls, end: date | None, info: ValidationInfo) -> date | None:
-        return _after_start(end, info.data.get("start"), "start")
+        return _after_start(end, info.data.get("start"), ("start", "end"))
 
 
 class SyncBody(CamelModel):
@@ -99,18 +108,21 @@ class SyncBody(CamelModel):
         raise NotImplementedError
 
 
+WINDOW_NAMES = (START_DATE.name, END_DATE.name)
+
+
 class InboundBody(SyncBody):
     """`POST /api/sync/inbound`: appointments of a window → cases."""
 
-    start_date: ClinicDay | None = Field(None, description="First day (default today).")
-    end_date: ClinicDay | None = Field(None, description="Last day (default start + daysAhead).")
-    days_ahead: Count = Field(7, ge=1, le=90)
+    start_date: StartDate | None = described(START_DATE, None, "First day (default today).")
+    end_date: EndDate | None = described(END_DATE, None, "Last day (default start + daysAhead).")
+    days_ahead: DaysAhead = described(DAYS_AHEAD, DAYS_AHEAD.default)
     date_range: DateRange | None = None
 
     @field_validator("end_date")
     @classmethod
     def _ordered(cls, end: date | None, info: ValidationInfo) -> date | None:
-        return _after_start(end, info.data.get("start_date"))
+        return _after_start(end, info.data.get("start_date"), WINDOW_NAMES)
 
     def request(self, clinic_id: UUID, triggered_by: Trigger) -> SyncRequest:
         """Flat dates first, then `dateRange` (as the original did, field by field)."""
@@ -129,14 +141,16 @@ class InboundBody(SyncBody):
 class CasesBody(SyncBody):
     """`POST /api/sync/cases`: enrich past cases with their consultations."""
 
-    start_date: ClinicDay | None = Field(None, description="First day (default today − 7).")
-    end_date: ClinicDay | None = Field(None, description="Last day (default today).")
-    parallel_batch_size: Count = Field(5, ge=1, le=50)
+    start_date: StartDate | None = described(START_DATE, None, "First day (default today − 7).")
+    end_date: EndDate | None = described(END_DATE, None, "Last day (default today).")
+    parallel_batch_size: ParallelBatchSize = described(
+        PARALLEL_BATCH_SIZE, PARALLEL_BATCH_SIZE.default
+    )
 
     @field_validator("end_date")
     @classmethod
     def _ordered(cls, end: date | None, info: ValidationInfo) -> date | None:
-        return _after_start(end, info.data.get("start_date"))
+        return _after_start(end, info.data.get("start_date"), WINDOW_NAMES)
 
     def request(self, clinic_id: UUID, triggered_by: Trigger) -> SyncRequest:
         """The cases request."""
@@ -153,9 +167,9 @@ class CasesBody(SyncBody):
 class ReconcileBody(SyncBody):
     """`POST /api/sync/reconcile`: soft-delete cases whose appointment left the PIMS."""
 
-    lookback_days: Count = Field(7, ge=1, le=180)
-    force: Flag = Field(False, description="Proceed past the mass-deletion guard.")
-    dry_run: Flag = Field(False, description="Report what would change; change nothing.")
+    lookback_days: LookbackDays = described(LOOKBACK_DAYS, LOOKBACK_DAYS.default)
+    force: Force = described(FORCE, FORCE.default)
+    dry_run: DryRun = described(DRY_RUN, DRY_RUN.default)
 
     def request(self, clinic_id: UUID, triggered_by: Trigger) -> SyncRequest:
         """The reconciliation request."""
@@ -177,35 +191,46 @@ class FullBody(SyncBody):
     `bidirectional` is accepted and has no effect: every full run covers both sides.
     """
 
-    days_ahead: Count | None = Field(None, ge=1, le=90, description="Default 7.")
-    lookback_days: Count | None = Field(None, ge=1, le=180, description="Default 7.")
-    start_date: ClinicDay | None = None
-    forward_days: Count | None = Field(None, ge=1, le=90, description="Alias of daysAhead.")
-    backward_days: Count | None = Field(None, ge=1, le=180, description="Alias of lookbackDays.")
+    days_ahead: DaysAhead | None = described(DAYS_AHEAD, None)
+    lookback_days: LookbackDays | None = described(LOOKBACK_DAYS, None)
+    start_date: StartDate | None = described(START_DATE, None, "Day the window centres on.")
+    forward_days: DaysAhead | None = described(DAYS_AHEAD, None, "Alias of daysAhead.")
+    backward_days: LookbackDays | None = described(LOOKBACK_DAYS, None, "Alias of lookbackDays.")
+    parallel_batch_size: ParallelBatchSize = described(
+        PARALLEL_BATCH_SIZE, PARALLEL_BATCH_SIZE.default
+    )
     bidirectional: Flag = True
-    force: Flag = False
+    force: Force = described(FORCE, FORCE.default)
 
     @field_validator("forward_days")
     @classmethod
     def _same_ahead(cls, value: int | None, info: ValidationInfo) -> int | None:
-        return _same_as(value, info.data.get("days_ahead"), "daysAhead")
+        return _same_as(value, info.data.get("days_ahead"), DAYS_AHEAD.name)
 
     @field_validator("backward_days")
     @classmethod
     def _same_back(cls, value: int | None, info: ValidationInfo) -> int | None:
-        return _same_as(value, info.data.get("lookback_days"), "lookbackDays")
+        return _same_as(value, info.data.get("lookback_days"), LOOKBACK_DAYS.name)
 
     def request(self, clinic_id: UUID, triggered_by: Trigger) -> SyncRequest:
-        """The full request (the original's names resolved)."""
+        """The full request (the original's names resolved; 0 is a value, not "not given")."""
         return SyncRequest(
             clinic_id=clinic_id,
             sync_type=SyncType.FULL,
             triggered_by=triggered_by,
             start_date=self.start_date,
-            days_ahead=self.days_ahead or self.forward_days or 7,
-            lookback_days=self.lookback_days or self.backward_days or 7,
+            days_ahead=_given(self.days_ahead, self.forward_days, DAYS_AHEAD.default),
+            lookback_days=_given(self.lookback_days, self.backward_days, LOOKBACK_DAYS.default),
+            parallel_batch_size=self.parallel_batch_size,
             force=self.force,
         )
+
+
+def _given(value: int | None, alias_value: int | None, default: int) -> int:
+    """The value under our name, else under the original's, else the default."""
+    if value is not None:
+        return value
+    return alias_value if alias_value is not None else default
 
 
 def _same_as(alias_value: int | None, value: int | None, name: str) -> int | None:

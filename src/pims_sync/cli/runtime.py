@@ -24,7 +24,8 @@ from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
 from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions, TickReport
-from pims_sync.sync.service import SyncOutcome, SyncRequest
+from pims_sync.sync.request import request_from_options
+from pims_sync.sync.service import SyncOutcome
 
 log = logging.getLogger("pims_sync.runtime")
 
@@ -60,16 +61,7 @@ class SyncLauncher:
 
     async def launch(self, job: SyncJob) -> LaunchedRun:
         """Open the audit row and start the run (RunInProgressError if the clinic is busy)."""
-        options = job.options
-        request = SyncRequest(
-            clinic_id=job.clinic_id,
-            sync_type=job.sync_type,
-            triggered_by=job.triggered_by,
-            days_ahead=int(options.get("daysAhead", 7)),
-            lookback_days=int(options.get("lookbackDays", 7)),
-            parallel_batch_size=int(options.get("parallelBatchSize", 5)),
-            force=bool(options.get("force", False)),
-        )
+        request = request_from_options(job.clinic_id, job.sync_type, job.triggered_by, job.options)
         handle = await self._services.sync.start(request)
         return LaunchedRun(run_id=handle.run_id, result=_result(handle.task))
 

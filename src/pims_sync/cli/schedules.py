@@ -19,6 +19,7 @@ from pims_sync.cli.common import (
     settings_or_exit,
     with_services,
 )
+from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.ports.schedules import ClinicScheduleConfig
@@ -123,7 +124,11 @@ def set_schedule(
     cron: Annotated[str, typer.Option("--cron", help='Cron in the clinic\'s zone: "0 6 * * *".')],
     disabled: Annotated[bool, typer.Option("--disabled", help="Store it switched off.")] = False,
     options: Annotated[
-        str | None, typer.Option("--options", help="JSON, e.g. '{\"daysAhead\": 14}'.")
+        str | None,
+        typer.Option(
+            "--options",
+            help=f"JSON, e.g. '{{\"daysAhead\": 14}}'; {options_hint(SCHEDULE_OPTIONS)}.",
+        ),
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:

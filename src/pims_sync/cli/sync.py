@@ -1,8 +1,9 @@
 """`pims-sync sync inbound|cases|reconcile|full`: run a sync now, in this process.
 
-Options are checked by the same rules as the HTTP bodies (`api/sync_schemas.py`), so
-the CLI and the API accept exactly the same windows. Progress comes from the run's
-event bus: one bar per phase with the current action; then a table of the stats.
+Options are named, described and checked by their declarations (`domain/run_options.py`),
+as the HTTP bodies are, so the CLI and the API accept exactly the same values. Progress
+comes from the run's event bus: one bar per phase with the current action; then a table
+of the stats.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from pims_sync.api.sync_schemas import BODY_BY_TYPE, SyncBody
 from pims_sync.bootstrap import Services
 from pims_sync.cli.common import (
     JsonOption,
@@ -29,10 +28,26 @@ from pims_sync.cli.common import (
     settings_or_exit,
     with_services,
 )
+from pims_sync.domain.run_options import (
+    DAYS_AHEAD,
+    DRY_RUN,
+    END_DATE,
+    FORCE,
+    LOOKBACK_DAYS,
+    PARALLEL_BATCH_SIZE,
+    START_DATE,
+    CountOption,
+    FlagOption,
+    OptionError,
+    RunOption,
+    attribute,
+    parse_typed,
+)
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import ConfigError
 from pims_sync.logs import configure_logging
 from pims_sync.sync.events import RunEvent
+from pims_sync.sync.request import request_from_options
 
 app = typer.Typer(
     name="sync",
@@ -40,24 +55,31 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ClinicOpt = Annotated[str, typer.Option("--clinic", help="The clinic's id.")]
-StartOpt = Annotated[str | None, typer.Option("--start-date", help="First day, YYYY-MM-DD.")]
-EndOpt = Annotated[str | None, typer.Option("--end-date", help="Last day, YYYY-MM-DD.")]
-AheadOpt = Annotated[int | None, typer.Option("--days-ahead", help="Days after today (1-90).")]
-BackOpt = Annotated[int | None, typer.Option("--lookback-days", help="Days before today (1-180).")]
-ParallelOpt = Annotated[
-    int | None, typer.Option("--parallel", help="Consultations fetched at once (1-50).")
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Proceed past the deletion guard.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Report what would change, only.")]
 
-OPTION_BY_FIELD = {
-    "startDate": "--start-date",
-    "endDate": "--end-date",
-    "daysAhead": "--days-ahead",
-    "lookbackDays": "--lookback-days",
-    "parallelBatchSize": "--parallel",
-}
+def flag(name: str) -> str:
+    """The command-line name of a run option: `daysAhead` → `--days-ahead`."""
+    return "--" + attribute(name).replace("_", "-")
+
+
+def cli_option(option: RunOption) -> Any:
+    """A typer option named, described and bounded by the option's declaration."""
+    if isinstance(option, FlagOption):
+        return typer.Option(flag(option.name), help=f"{option.description}.")
+    metavar = "N" if isinstance(option, CountOption) else "YYYY-MM-DD"
+    help_text = f"{option.description} ({option.hint})."
+    return typer.Option(flag(option.name), metavar=metavar, help=help_text)
+
+
+ClinicOpt = Annotated[str, typer.Option("--clinic", help="The clinic's id.")]
+# Typed values stay text here: the declaration parses them, with the API's words.
+StartOpt = Annotated[str | None, cli_option(START_DATE)]
+EndOpt = Annotated[str | None, cli_option(END_DATE)]
+AheadOpt = Annotated[str | None, cli_option(DAYS_AHEAD)]
+BackOpt = Annotated[str | None, cli_option(LOOKBACK_DAYS)]
+ParallelOpt = Annotated[str | None, cli_option(PARALLEL_BATCH_SIZE)]
+ForceOpt = Annotated[bool, cli_option(FORCE)]
+DryRunOpt = Annotated[bool, cli_option(DRY_RUN)]
+
 PHASE_RESULTS = (
     ("inbound", "inboundResult"),
     ("cases", "casesResult"),
@@ -67,17 +89,14 @@ PHASE_RESULTS = (
 DRAIN_SECONDS = 0.5
 
 
-def build_body(sync_type: SyncType, values: Mapping[str, object]) -> SyncBody:
-    """The request body for these options, validated as the API validates it (or exit 1)."""
-    given = {name: value for name, value in values.items() if value not in (None, False)}
+def checked_options(values: Mapping[str, str | bool | None]) -> dict[str, object]:
+    """The options given, checked by their declarations (or exit 1 naming the option)."""
+    typed = {name: value for name, value in values.items() if isinstance(value, str)}
     try:
-        return BODY_BY_TYPE[sync_type].model_validate(given)
-    except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            field = str(item["loc"][0]) if item["loc"] else ""
-            problems.append(f"{OPTION_BY_FIELD.get(field, field)}: {item['msg']}")
-        fail("; ".join(problems))
+        checked = parse_typed(typed)
+    except OptionError as error:
+        fail(f"{flag(error.option)}: {error.rule}")
+    return checked | {name: True for name, value in values.items() if value is True}
 
 
 def words(name: str) -> str:
@@ -213,10 +232,12 @@ async def follow(
         await consumer
 
 
-def run_sync(clinic: str, sync_type: SyncType, values: Mapping[str, object], as_json: bool) -> None:
+def run_sync(
+    clinic: str, sync_type: SyncType, values: Mapping[str, str | bool | None], as_json: bool
+) -> None:
     """Run one sync in-process, show its progress, print its result; exit 1 if it failed."""
     clinic_id = parse_id(clinic, "--clinic")
-    body = build_body(sync_type, values)
+    request = request_from_options(clinic_id, sync_type, Trigger.CLI, checked_options(values))
     settings = settings_or_exit()
     try:
         settings.require_encryption_key()
@@ -227,7 +248,7 @@ def run_sync(clinic: str, sync_type: SyncType, values: Mapping[str, object], as_
     console = Console(stderr=True)
 
     async def _go(services: Services) -> dict[str, Any]:
-        handle = await services.sync.start(body.request(clinic_id, Trigger.CLI))
+        handle = await services.sync.start(request)
         bars = ProgressBars(console, quiet=as_json)
         with bars.shown():
             await follow(services.sync.events.subscribe(handle.run_id), handle.task, bars)
@@ -293,6 +314,7 @@ def full(
     start_date: StartOpt = None,
     days_ahead: AheadOpt = None,
     lookback_days: BackOpt = None,
+    parallel: ParallelOpt = None,
     force: ForceOpt = False,
     as_json: bool = JsonOption,
 ) -> None:
@@ -301,6 +323,7 @@ def full(
         "startDate": start_date,
         "daysAhead": days_ahead,
         "lookbackDays": lookback_days,
+        "parallelBatchSize": parallel,
         "force": force,
     }
     run_sync(clinic, SyncType.FULL, values, as_json)

@@ -11,15 +11,9 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
+from pims_sync.domain.run_options import SCHEDULE_OPTIONS, OptionError
 from pims_sync.domain.runs import SyncType
 
-# Options a schedule may pass to its runs, with their bounds (as the HTTP API's).
-OPTION_BOUNDS: dict[str, tuple[int, int]] = {
-    "daysAhead": (0, 90),
-    "lookbackDays": (1, 180),
-    "parallelBatchSize": (1, 50),
-}
-FLAG_OPTIONS = ("force",)
 # A cron is short and plain: parsing one is cheap, whoever wrote it (a clinic key can).
 MAX_CRON_LENGTH = 100
 MAX_LIST_ITEMS = 24  # per field: every hour of a day, listed one by one, still fits
@@ -168,24 +162,20 @@ def check_rules(expression: str, rules: ScheduleRules) -> None:
 
 
 def validate_options(options: object) -> dict[str, Any]:
-    """The options, checked against their bounds; ScheduleError naming the bad one."""
+    """The options, checked by their declarations; ScheduleError naming the bad one."""
     if options is None:
         return {}
     if not isinstance(options, Mapping):
         raise ScheduleError('options must be an object such as {"daysAhead": 7}')
     clean: dict[str, Any] = {}
     for name, value in options.items():
-        if name in FLAG_OPTIONS:
-            if not isinstance(value, bool):
-                raise ScheduleError(f"option {name} must be true or false")
-        elif name in OPTION_BOUNDS:
-            low, high = OPTION_BOUNDS[name]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ScheduleError(f"option {name} must be an integer from {low} to {high}")
-        else:
-            known = ", ".join([*OPTION_BOUNDS, *FLAG_OPTIONS])
+        if name not in SCHEDULE_OPTIONS:
+            known = ", ".join(SCHEDULE_OPTIONS)
             raise ScheduleError(f"unknown option {name!r} (known: {known})")
-        clean[name] = value
+        try:
+            clean[name] = SCHEDULE_OPTIONS[name].check(value)
+        except OptionError as error:
+            raise ScheduleError(f"option {error}") from None
     return clean
 
 

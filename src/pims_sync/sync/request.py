@@ -5,16 +5,27 @@ See docs/api.md#starting-runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
+from pims_sync.domain.run_options import (
+    DAYS_AHEAD,
+    DRY_RUN,
+    FORCE,
+    LOOKBACK_DAYS,
+    MAX_WINDOW_DAYS,
+    OPTIONS,
+    OPTIONS_BY_TYPE,
+    PARALLEL_BATCH_SIZE,
+    OptionError,
+    attribute,
+)
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import InvalidInputError
 from pims_sync.sync.windows import DateWindow
-
-# A bound on one request's calendar: a year of appointments is already a migration.
-MAX_WINDOW_DAYS = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,11 +37,31 @@ class SyncRequest:
     triggered_by: Trigger = Trigger.API
     start_date: date | None = None
     end_date: date | None = None
-    days_ahead: int = 7
-    lookback_days: int = 7
-    parallel_batch_size: int = 5
-    force: bool = False
-    dry_run: bool = False
+    days_ahead: int = DAYS_AHEAD.default
+    lookback_days: int = LOOKBACK_DAYS.default
+    parallel_batch_size: int = PARALLEL_BATCH_SIZE.default
+    force: bool = FORCE.default
+    dry_run: bool = DRY_RUN.default
+
+
+def request_from_options(
+    clinic_id: UUID, sync_type: SyncType, triggered_by: Trigger, options: Mapping[str, Any]
+) -> SyncRequest:
+    """The request for options named as on the wire (`daysAhead`); defaults for the rest.
+
+    Each value is checked by its declaration (InvalidInputError naming it); options the
+    type does not take are left out, as the API ignores them.
+    """
+    taken = OPTIONS_BY_TYPE[sync_type]
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in taken:
+            try:
+                values[attribute(name)] = OPTIONS[name].check(value)
+            except OptionError as error:
+                raise InvalidInputError(str(error), field=name) from None
+    request = SyncRequest(clinic_id=clinic_id, sync_type=sync_type, triggered_by=triggered_by)
+    return replace(request, **values)
 
 
 def _window(first: date, last: date, what: str) -> DateWindow:
@@ -50,8 +81,8 @@ def inbound_window(request: SyncRequest, today: date) -> DateWindow:
 
 
 def cases_window(request: SyncRequest, today: date) -> DateWindow:
-    """start_date (default today − 7) … end_date (default today)."""
-    first = request.start_date or today - timedelta(days=7)
+    """start_date (default today − the default lookback, 7) … end_date (default today)."""
+    first = request.start_date or today - timedelta(days=LOOKBACK_DAYS.default)
     last = request.end_date or today
     return _window(first, last, "cases window")
 
@@ -86,15 +117,12 @@ def full_windows(request: SyncRequest, today: date) -> FullWindows:
 
 
 def validate(request: SyncRequest, today: date) -> None:
-    """Raise InvalidInputError for options out of range or dates that make no window."""
-    checks = (
-        (request.days_ahead, 0, 366, "daysAhead"),
-        (request.lookback_days, 0, 366, "lookbackDays"),
-        (request.parallel_batch_size, 1, 50, "parallelBatchSize"),
-    )
-    for value, low, high, name in checks:
-        if not low <= value <= high:
-            raise InvalidInputError(f"{name} must be between {low} and {high}", field=name)
+    """Raise InvalidInputError for options out of their bounds or dates that make no window."""
+    for option in (DAYS_AHEAD, LOOKBACK_DAYS, PARALLEL_BATCH_SIZE):
+        try:
+            option.check(getattr(request, attribute(option.name)))
+        except OptionError as error:
+            raise InvalidInputError(str(error), field=option.name) from None
     if request.sync_type is SyncType.INBOUND:
         inbound_window(request, today)
     elif request.sync_type is SyncType.CASES:

@@ -20,11 +20,11 @@ import httpx
 import pytest
 
 from pims_sync.adapters.memory.provider import FakeProvider, FakeSession
-from pims_sync.api.sync_schemas import MAX_WINDOW_DAYS
 from pims_sync.bootstrap import Services
 from pims_sync.domain.appointments import Appointment, Client, Patient
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.run_options import MAX_WINDOW_DAYS
 from pims_sync.domain.runs import RunStatus, SyncType, Trigger
 from pims_sync.errors import PimsRequestRejectedError
 from pims_sync.ports.provider import ClinicLogin
@@ -91,7 +91,7 @@ async def finished(services: Services, clinic: Clinic, run_id: str) -> None:
 
 
 BAD_BODIES: list[tuple[str, object, str]] = [
-    ("/api/sync/inbound", {"daysAhead": 0}, "body.daysAhead"),
+    ("/api/sync/inbound", {"daysAhead": -1}, "body.daysAhead"),
     ("/api/sync/inbound", {"daysAhead": 91}, "body.daysAhead"),
     ("/api/sync/inbound", {"daysAhead": "many"}, "body.daysAhead"),
     ("/api/sync/inbound", {"startDate": "2026-02-30"}, "body.startDate"),
@@ -103,10 +103,10 @@ BAD_BODIES: list[tuple[str, object, str]] = [
     ("/api/sync/inbound", {"clinicId": "clinic-1"}, "body.clinicId"),
     ("/api/sync/cases", {"parallelBatchSize": 51}, "body.parallelBatchSize"),
     ("/api/sync/cases", {"endDate": "2026-13-01"}, "body.endDate"),
-    ("/api/sync/reconcile", {"lookbackDays": 181}, "body.lookbackDays"),
+    ("/api/sync/reconcile", {"lookbackDays": 91}, "body.lookbackDays"),
     ("/api/sync/reconcile", {"dryRun": "perhaps"}, "body.dryRun"),
     ("/api/sync/full", {"forwardDays": 5, "daysAhead": 6}, "body.forwardDays"),
-    ("/api/sync/full", {"backwardDays": 0}, "body.backwardDays"),
+    ("/api/sync/full", {"backwardDays": 91}, "body.backwardDays"),
     ("/api/sync/full", {"async": "later"}, "body.async"),
     ("/api/sync/full", [1, 2], "body"),
 ]

@@ -29,7 +29,7 @@ def test_each_invalid_entry_is_reported_and_the_rest_kept() -> None:
             {"type": "enrich", "cron": "0 6 * * *"},
             {"type": "cases", "cron": "61 * * * *"},
             {"type": "cases", "cron": "0 7 * * *", "enabled": "yes"},
-            {"type": "full", "cron": "0 1 * * *", "options": {"lookbackDays": 0}},
+            {"type": "full", "cron": "0 1 * * *", "options": {"lookbackDays": 91}},
             "not an object",
             {"type": "inbound", "cron": "0 6 * * *"},
             {"type": "inbound", "cron": "0 9 * * *"},
@@ -40,7 +40,7 @@ def test_each_invalid_entry_is_reported_and_the_rest_kept() -> None:
     assert messages[0].startswith("schedule #1: type must be one of inbound")
     assert "'61 * * * *' is not a valid cron" in messages[1]
     assert "enabled must be true or false" in messages[2]
-    assert "option lookbackDays must be an integer from 1 to 180" in messages[3]
+    assert "option lookbackDays must be a whole number from 0 to 90" in messages[3]
     assert "must be an object" in messages[4]
     assert messages[5] == "schedule #7: a inbound schedule is already defined"
 

@@ -23,6 +23,7 @@ from pims_sync.api.responses import (
     error_responses,
 )
 from pims_sync.api.schemas import CamelModel
+from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.errors import InvalidInputError
@@ -76,7 +77,7 @@ class ScheduleChange(CamelModel):
     enabled: Annotated[bool, Strict()] | None = None
     options: dict[str, Any] | None = Field(
         None,
-        description="daysAhead, lookbackDays, parallelBatchSize (integers), force (boolean).",
+        description=options_hint(SCHEDULE_OPTIONS),
         examples=[{"daysAhead": 14}, {"lookbackDays": 3, "force": True}],
     )
 

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from pims_sync.cli.console.client import Event
+from pims_sync.domain.run_options import (
+    DAYS_AHEAD,
+    END_DATE,
+    LOOKBACK_DAYS,
+    OPTIONS_BY_TYPE,
+    PARALLEL_BATCH_SIZE,
+    START_DATE,
+    CountOption,
+    DayOption,
+    OptionError,
+)
+from pims_sync.domain.runs import SyncType
 
 # Menu label → (API route, audit type); the route is what `POST /api/sync/<route>` takes.
 SYNC_TYPES: dict[str, tuple[str, str]] = {
@@ -36,51 +49,63 @@ class FormError(ValueError):
         self.message = message
 
 
-def _whole(name: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise FormError(name, f"{name} must be a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise FormError(name, f"{name} must be from {low} to {high}, got {value}")
-    return value
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """A typed field of the Run Sync form, bounded by its run option's declaration."""
+
+    key: str  # the widget's id and the key of sync_request's `typed`
+    label: str  # how the form names it, in its title and its messages
+    option: CountOption | DayOption
+
+    @property
+    def title(self) -> str:
+        """`Days ahead (0–90)`."""
+        option = self.option
+        bounds = option.hint if isinstance(option, DayOption) else f"{option.low}–{option.high}"
+        return f"{self.label.capitalize()} ({bounds})"
+
+    @property
+    def default(self) -> str:
+        """The value the field starts with (a date starts blank: the clinic's today)."""
+        return "" if isinstance(self.option, DayOption) else str(self.option.default)
 
 
-def _day(text: str) -> str | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_day(text)
-    except ValueError:
-        return _bad_day(text)
+FORM_FIELDS = (
+    FormField("start", "start date", START_DATE),
+    FormField("days", "days ahead", DAYS_AHEAD),
+    FormField("lookback", "lookback days", LOOKBACK_DAYS),
+    FormField("parallel", "parallel fetches", PARALLEL_BATCH_SIZE),
+)
 
 
-def _bad_day(text: str) -> str:
-    raise FormError("start date", f"start date must be a real day as YYYY-MM-DD, got {text!r}")
+def sync_request(kind: str, typed: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """Validate the Run Sync form (by field key): (route, body). A blank field is not sent.
 
-
-def sync_request(
-    kind: str, start: str, days_ahead: str, lookback: str
-) -> tuple[str, dict[str, Any]]:
-    """Validate the Run Sync form: (route, body). A blank start date is the service's today."""
+    Every field is checked, with the API's rule in the form's words; the body has the
+    options the type takes, and a cases run's window is start date … + days ahead.
+    """
     if kind not in SYNC_TYPES:
         raise FormError("type", f"type must be one of {', '.join(SYNC_TYPES)}")
-    route = SYNC_TYPES[kind][0]
-    first = _day(start)
-    ahead = _whole("days ahead", days_ahead, 1, 90)
-    back = _whole("lookback", lookback, 1, 180)
-    body: dict[str, Any] = {} if first is None else {"startDate": first}
-    if kind == "full":
-        body |= {"daysAhead": ahead, "lookbackDays": back}
-    elif kind == "inbound":
-        body["daysAhead"] = ahead
-    elif kind == "reconcile":
-        body = {"lookbackDays": back}
-    elif first is not None:  # cases: the window is start date … start date + days ahead
-        body["endDate"] = date.fromordinal(
-            date.fromisoformat(first).toordinal() + ahead
-        ).isoformat()
+    route, audit_type = SYNC_TYPES[kind]
+    values: dict[str, Any] = {}
+    for field_ in FORM_FIELDS:
+        text = typed.get(field_.key, field_.default).strip()
+        if not text:
+            continue
+        try:
+            values[field_.option.name] = field_.option.parse(text)
+        except OptionError as error:
+            raise FormError(field_.label, f"{field_.label} {error.rule}") from None
+    sync_type = SyncType(audit_type)
+    body = {
+        name: value.isoformat() if isinstance(value, date) else value
+        for name, value in values.items()
+        if name in OPTIONS_BY_TYPE[sync_type]
+    }
+    first = values.get(START_DATE.name)
+    if sync_type is SyncType.CASES and isinstance(first, date):
+        ahead = values.get(DAYS_AHEAD.name, DAYS_AHEAD.default)
+        body[END_DATE.name] = (first + timedelta(days=ahead)).isoformat()
     return route, body
 
 

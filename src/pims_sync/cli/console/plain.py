@@ -10,6 +10,7 @@ from typing import TextIO
 from pims_sync import __version__
 from pims_sync.cli.console.client import ServiceClient, ServiceError
 from pims_sync.cli.console.model import (
+    FORM_FIELDS,
     SYNC_TYPES,
     FormError,
     RateMeter,
@@ -119,19 +120,19 @@ class PlainConsole:
                 self.say(f"  {phase_bar.line(width=20)}")
 
     def _sync_form(self) -> tuple[str, str, dict[str, object]] | None:
-        questions = (
-            (f"Select sync type ({', '.join(SYNC_TYPES)})", "full"),
-            ("Start date (YYYY-MM-DD, blank: today)", ""),
-            ("Days ahead to sync", "7"),
-            ("Lookback days", "7"),
-        )
         while True:
-            answers = [self.ask(question, default) for question, default in questions]
-            if any(answer is None for answer in answers):
+            kind = self.ask(f"Select sync type ({', '.join(SYNC_TYPES)})", "full")
+            if kind is None:
                 return None
-            kind, start, days, lookback = (str(answer) for answer in answers)
+            typed: dict[str, str] = {}
+            for field in FORM_FIELDS:
+                question = field.title if field.default else f"{field.title}, blank: today"
+                answer = self.ask(question, field.default)
+                if answer is None:
+                    return None
+                typed[field.key] = answer
             try:
-                route, body = sync_request(kind, start, days, lookback)
+                route, body = sync_request(kind, typed)
             except FormError as error:
                 self.say(f"✗ {error.message}: try again")
                 continue

@@ -12,6 +12,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Sta
 from pims_sync.cli.console.client import ServiceClient, ServiceError
 from pims_sync.cli.console.model import (
     FAILED,
+    FORM_FIELDS,
     OK,
     SYNC_TYPES,
     FormError,
@@ -23,7 +24,7 @@ from pims_sync.cli.console.model import (
 )
 from pims_sync.cli.console.screens.base import ServiceScreen
 
-FIELD_IDS = {"type": "kind", "start date": "start", "days ahead": "days", "lookback": "lookback"}
+FIELD_IDS = {"type": "kind"} | {field.label: field.key for field in FORM_FIELDS}
 CSS = """
 RunSyncScreen .row { height: 3; }
 RunSyncScreen .row Label { width: 36; padding: 1 0 0 1; }
@@ -36,7 +37,7 @@ RunSyncScreen #stats { height: auto; max-height: 5; }
 
 
 class RunSyncScreen(ServiceScreen):
-    """Type, start date, days ahead, lookback; then the run followed through its events."""
+    """Type and the form's fields; then the run followed through its events."""
 
     DEFAULT_CSS = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "start", "Start", show=False)]
@@ -54,11 +55,11 @@ class RunSyncScreen(ServiceScreen):
                 "Select sync type",
                 Select(_type_options(), value="full", allow_blank=False, id="kind"),
             )
-            yield from self._row(
-                "Start date (YYYY-MM-DD)", Input(placeholder="blank: today (clinic)", id="start")
-            )
-            yield from self._row("Days ahead to sync (1–90)", Input("7", id="days"))
-            yield from self._row("Lookback days (1–180)", Input("7", id="lookback"))
+            for field in FORM_FIELDS:
+                blank = "blank: today (clinic)" if not field.default else ""
+                yield from self._row(
+                    field.title, Input(field.default, placeholder=blank, id=field.key)
+                )
             yield Button("Start sync", id="start-button", variant="primary")
         with Vertical(id="progress"):
             yield Static("", id="run-line")
@@ -97,9 +98,9 @@ class RunSyncScreen(ServiceScreen):
         if self.tracker is not None:
             return
         kind = str(self.query_one("#kind", Select).value)
-        values = [self.query_one(f"#{name}", Input).value for name in ("start", "days", "lookback")]
+        typed = {field.key: self.query_one(f"#{field.key}", Input).value for field in FORM_FIELDS}
         try:
-            route, body = sync_request(kind, *values)
+            route, body = sync_request(kind, typed)
         except FormError as error:
             self.show_error(f"{error.message}; correct it and press Enter")
             self.query_one(f"#{FIELD_IDS[error.field]}").focus()
