@@ -336,8 +336,8 @@ def test_plain_mode_without_a_terminal(stack: Stack, database: str) -> None:
     asyncio.run(put_schedules(stack, database))
     answers = "\n".join(
         [
-            *("9", "1", "inbound", TODAY.isoformat(), "0", "1"),  # a bad choice, days 0
-            *("inbound", "", "1", "1"),  # asked again: a one-day inbound run
+            *("9", "1", "inbound", TODAY.isoformat(), "91", "1", ""),  # a bad choice, days 91
+            *("inbound", "", "1", "1", ""),  # asked again: a one-day inbound run
             *("2", "3", "4", "5", "full", "5", "full", "", "6", ""),
         ]
     )
@@ -358,7 +358,7 @@ def test_plain_mode_without_a_terminal(stack: Stack, database: str) -> None:
         (SCREENS_DIR / "plain.txt").write_text(out, encoding="utf-8")
     assert "1. Run Sync (with progress)" in out
     assert "✗ '9' is not a menu choice" in out
-    assert "✗ days ahead must be from 1 to 90, got 0: try again" in out
+    assert "✗ days ahead must be a whole number from 0 to 90: try again" in out
     assert "100%" in out
     assert "✓ Sync completed" in out
     assert "Run      " in out
