@@ -12,7 +12,7 @@ that take run options:
 The clinic has a run going, so an accepted value ends in "a run is already in progress"
 (409 on the API, the same line on the CLI) and nothing is synced. Each entry point names
 the option its own way; what follows the name is the declaration's rule, and must be the
-same everywhere.
+same everywhere (a message without the expected name is compared whole, and so differs).
 """
 
 from __future__ import annotations
@@ -139,11 +139,6 @@ async def stack(migrated_database_url: str) -> AsyncIterator[Stack]:
         await services.aclose()
 
 
-def strip(message: str, prefix: str) -> str:
-    """The rule after the entry point's name for the option (all of it if the name is not there)."""
-    return message.removeprefix(prefix)
-
-
 async def over_api(stack: Stack, row: Row) -> str | None:
     """`POST /api/sync/<type>`; 409 busy means the body was accepted."""
     route = f"/api/sync/{ROUTES[row.sync_type]}"
@@ -165,7 +160,7 @@ async def as_schedule(stack: Stack, row: Row) -> str | None:
     if response.status_code == 200:
         assert response.json()["job"]["options"] == {row.option: row.value}
         return None
-    return strip(str(response.json()["error"]), f"option {row.option} ")
+    return str(response.json()["error"]).removeprefix(f"option {row.option} ")
 
 
 def on_command_line(stack: Stack, row: Row) -> str | None:
@@ -176,7 +171,7 @@ def on_command_line(stack: Stack, row: Row) -> str | None:
     assert result.exit_code == 1, result.output
     if "already" in result.output and "in progress" in result.output:
         return None
-    return strip(result.output.strip(), f"error: {flag}: ")
+    return result.output.strip().removeprefix(f"error: {flag}: ")
 
 
 def in_console_form(row: Row) -> str | None:
@@ -187,7 +182,7 @@ def in_console_form(row: Row) -> str | None:
         _, body = sync_request(ROUTES[row.sync_type], typed)
     except FormError as error:
         label = next(f.label for f in FORM_FIELDS if f.key == FIELDS[row.option])
-        return strip(error.message, f"{label} ")
+        return error.message.removeprefix(f"{label} ")
     assert body[row.option] == row.value, body
     return None
 

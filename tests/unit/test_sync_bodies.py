@@ -47,6 +47,9 @@ def test_the_originals_full_body_maps_to_days_ahead_and_lookback() -> None:
     with pytest.raises(ValidationError) as raised:
         FullBody.model_validate({"lookbackDays": 4, "backwardDays": 5})
     assert raised.value.errors()[0]["loc"] == ("backwardDays",)
+    # 0 ("that day only") is a value, not "not given": it does not fall back to 7.
+    zero = FullBody.model_validate({"daysAhead": 0, "backwardDays": 0}).request(CLINIC, Trigger.API)
+    assert (zero.days_ahead, zero.lookback_days) == (0, 0)
 
 
 def test_flat_dates_win_over_date_range_field_by_field() -> None:

@@ -22,9 +22,9 @@ MAX_WINDOW_DAYS = 366
 # Dates further than this from this year are typos (0226, 2206); years 1 or 9999 would
 # also overflow the window arithmetic.
 MAX_YEARS_AWAY = 10
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Digits enough for any bound; a longer number is refused without converting it.
-_WHOLE = re.compile(r"[+-]?\d{1,9}")
+_WHOLE = re.compile(r"[+-]?[0-9]{1,9}")
 
 
 class OptionError(ValueError):
