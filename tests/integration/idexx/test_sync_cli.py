@@ -54,7 +54,7 @@ def test_sync_commands_run_in_process_and_history_lists_them(
 
     code, output = cli("sync", "inbound", "--clinic", clinic_id, "--days-ahead", "91")
     assert code == 1
-    assert "--days-ahead: Input should be less than or equal to 90" in output
+    assert "--days-ahead: must be a whole number from 0 to 90" in output
     code, output = cli("sync", "full", "--clinic", clinic_id, ENCRYPTION_KEY=None)
     assert code == 2
     assert "ENCRYPTION_KEY is required" in output
