@@ -423,25 +423,72 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return (yield)
 
 
+@dataclass
+class ScanTotals:
+    """What the session's scans found and covered, summed over parallel workers."""
+
+    findings: set[str] = field(default_factory=set)  # masked descriptions
+    lines: int = 0
+    known: dict[str, int] = field(default_factory=dict)  # largest registry sizes seen
+
+    def add(self, findings: Iterable[str], lines: int, known: dict[str, int]) -> None:
+        """Add one process's share."""
+        self.findings.update(findings)
+        self.lines += lines
+        for kind, count in known.items():
+            self.known[kind] = max(self.known.get(kind, 0), count)
+
+
+_totals = ScanTotals()
+
+
+def _own_share() -> tuple[list[str], int, dict[str, int]]:
+    known = _scan.registry
+    sizes = {
+        "secrets": len(known.secrets),
+        "client names": len(known.client_names),
+        "phones": len(known.phones),
+        "e-mails": len(known.emails),
+    }
+    return [f.describe() for f in _scan.findings], _scan.lines_scanned, sizes
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Scan what is left; any finding fails the session."""
+    """Scan what is left; any finding fails the session (a worker hands its share over)."""
     _scan.scan("(session)", final=True)
-    if _scan.findings and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+    _totals.add(*_own_share())
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller judges the run
+        workeroutput["log_scan"] = {
+            "findings": sorted(_totals.findings),
+            "lines": _totals.lines,
+            "known": _totals.known,
+        }
+    if _totals.findings and exitstatus in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """A parallel worker finished: add what its scans found and covered."""
+    del error
+    share = getattr(node, "workeroutput", {}).get("log_scan")
+    if share is not None:
+        _totals.add(share["findings"], share["lines"], share["known"])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Each finding, masked; or how much was scanned."""
-    findings = _scan.findings
-    if not findings:
-        known = _scan.registry
+    if not _totals.findings:
+        known = ", ".join(f"{count} {kind}" for kind, count in _totals.known.items())
         terminalreporter.write_line(
-            f"log scan: {_scan.lines_scanned} log lines, no secret or personal data "
-            f"({len(known.secrets)} secrets, {len(known.client_names)} client names, "
-            f"{len(known.phones)} phones, {len(known.emails)} e-mails known)"
+            f"log scan: {_totals.lines} log lines, no secret or personal data ({known} known)"
         )
         return
     terminalreporter.section("log scan: secrets or personal data in logs", red=True)
-    for finding in sorted(set(findings), key=lambda f: (f.test, f.logger, f.kind, f.excerpt)):
-        terminalreporter.write_line(finding.describe())
-    terminalreporter.write_line(f"log scan: {len(findings)} finding(s): the session fails")
+    for finding in sorted(_totals.findings):
+        terminalreporter.write_line(finding)
+    terminalreporter.write_line(f"log scan: {len(_totals.findings)} finding(s): the session fails")
