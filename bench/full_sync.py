@@ -160,7 +160,7 @@ async def full_run(bench: Bench, args: argparse.Namespace) -> tuple[FullOutcome,
     elapsed = time.perf_counter() - started
     assert isinstance(outcome, FullOutcome)
     if not outcome.success:
-        raise SystemExit(f"the full sync failed: {outcome.as_dict()}")
+        raise SystemExit(f"the full sync failed: {outcome.result().wire()}")
     return outcome, elapsed
 
 
@@ -181,14 +181,14 @@ def print_first(
     login = bench.provider.logins[0]
     ideal = max(paced / rate, paced * latency / concurrency) + login
     ratio = elapsed / ideal
-    stats = {**outcome.inbound.report.stats, **outcome.cases.report.stats}
+    inbound, cases = outcome.inbound.stats, outcome.cases.stats
     print(
         f"full sync, {args.lookback_days} days back + today + {args.days_ahead} ahead, "
         f"latency {args.latency_ms} ms, concurrency {concurrency}, rate {rate:g}/s"
     )
     print(
-        f"  appointments {stats['appointmentsFound']}, cases created {stats['casesCreated']}, "
-        f"consultations fetched {stats['casesFound']} (enriched {stats['casesEnriched']})"
+        f"  appointments {inbound.appointments_found}, cases created {inbound.cases_created}, "
+        f"consultations fetched {cases.cases_found} (enriched {cases.cases_enriched})"
     )
     print(f"  requests sent (simulator stats): {counts}")
     print(f"  paced requests (all but the login's): {paced}")
@@ -226,11 +226,11 @@ def print_second(outcome: FullOutcome, elapsed: float, bench: Bench) -> bool:
     print(f"  requests by endpoint: {counts}")
     print(f"  PIMS logins: {counts.get('login', 0)} (cached session reopened in {reuse:.2f} s)")
     print(
-        f"  consultations fetched again: {cases['casesFound']} (the not-yet-final ones),"
+        f"  consultations fetched again: {cases.cases_found} (the not-yet-final ones),"
         f" page-data requests {counts.get('page-data', 0)}"
     )
-    print(f"  cases created {inbound['casesCreated']}, updated {inbound['casesUpdated']}")
-    return inbound["casesCreated"] == inbound["casesUpdated"] == 0
+    print(f"  cases created {inbound.cases_created}, updated {inbound.cases_updated}")
+    return inbound.cases_created == inbound.cases_updated == 0
 
 
 async def bench_full_sync(args: argparse.Namespace, database_url: str) -> bool:

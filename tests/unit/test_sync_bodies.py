@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 
-from pims_sync.api.sync_schemas import (
-    CasesBody,
-    FullBody,
-    InboundBody,
-    ReconcileBody,
-    progress_json,
-    run_summary,
-    success_rate,
-)
-from pims_sync.domain.runs import RunRecord, RunStatus, SyncType, Trigger
+from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
+from pims_sync.domain.runs import SyncType, Trigger
 
 CLINIC = uuid.uuid4()
 
@@ -76,37 +68,3 @@ def test_date_rules(body: dict[str, str], message: str | None) -> None:
     with pytest.raises(ValidationError) as raised:
         CasesBody.model_validate(body)
     assert message in raised.value.errors()[0]["msg"]
-
-
-def record(status: RunStatus, **changes: object) -> RunRecord:
-    started = datetime(2026, 1, 5, 12, tzinfo=UTC)
-    values: dict[str, object] = {
-        "id": uuid.uuid4(),
-        "clinic_id": CLINIC,
-        "sync_type": SyncType.INBOUND,
-        "status": status,
-        "triggered_by": Trigger.API,
-        "started_at": started,
-        **changes,
-    }
-    return RunRecord(**values)  # type: ignore[arg-type]
-
-
-def test_run_summary_success_rate_and_full_progress() -> None:
-    done = record(RunStatus.COMPLETED, completed_at=datetime(2026, 1, 5, 12, 0, 2, tzinfo=UTC))
-    summary = run_summary(done)
-    assert summary["durationMs"] == 2000
-    assert summary["startedAt"] == "2026-01-05T12:00:00.000Z"
-    assert success_rate([done, record(RunStatus.FAILED), record(RunStatus.IN_PROGRESS)]) == 50.0
-    assert success_rate([record(RunStatus.IN_PROGRESS)]) is None
-    full = record(RunStatus.IN_PROGRESS, sync_type=SyncType.FULL)
-    phases = [
-        record(RunStatus.COMPLETED, total_items=10, processed_items=10, progress_percentage=100),
-        record(RunStatus.IN_PROGRESS, total_items=4, processed_items=1, progress_percentage=25),
-    ]
-    assert progress_json(full, phases) == {
-        "percentage": 41,
-        "processed": 11,
-        "total": 14,
-        "lastUpdate": None,
-    }

@@ -1,7 +1,8 @@
 """The one place where errors become HTTP: status codes, machine codes, the JSON envelope.
 
-Every error answer has the shape `{"success": false, "error": "<message>",
-"code": "<machine_code>", "timestamp": "<ISO>"}` (+ `validationErrors` on 400s).
+Every error answer is an `ErrorBody` (`shapes/errors.py`): `{"success": false, "error":
+"<message>", "code": "<machine_code>", "timestamp": "<ISO>"}` (+ `validationErrors` on 400s,
+`syncId` when a run is concerned).
 Domain errors are mapped by class through `STATUS_BY_ERROR`: add a row there
 when a new error family needs its own status.
 """
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pims_sync import errors
-from pims_sync.domain import case_metadata
+from pims_sync.shapes.errors import ErrorBody, FieldProblem
 from pims_sync.sync.service import ServiceStoppingError
 
 logger = logging.getLogger(__name__)
@@ -73,19 +74,14 @@ class ApiError(Exception):
         message: str,
         *,
         headers: Mapping[str, str] | None = None,
-        **extra: object,
+        sync_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
-        self.extra = extra
-
-
-def now_iso() -> str:
-    """The current instant as ISO 8601 UTC with milliseconds, like the original's."""
-    return case_metadata.iso(datetime.now(UTC))
+        self.sync_id = sync_id
 
 
 def clipped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -93,15 +89,21 @@ def clipped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def envelope(message: str, code: str, **extra: object) -> dict[str, Any]:
+def envelope(
+    message: str,
+    code: str,
+    *,
+    sync_id: str | None = None,
+    validation_errors: list[FieldProblem] | None = None,
+) -> ErrorBody:
     """The error body every route shares (the message at most MAX_MESSAGE_CHARS long)."""
-    return {
-        "success": False,
-        "error": clipped(message),
-        "code": code,
-        "timestamp": now_iso(),
-        **extra,
-    }
+    return ErrorBody(
+        error=clipped(message),
+        code=code,
+        timestamp=datetime.now(UTC),
+        sync_id=sync_id,
+        validation_errors=validation_errors,
+    )
 
 
 def error_response(
@@ -110,10 +112,12 @@ def error_response(
     message: str,
     *,
     headers: Mapping[str, str] | None = None,
-    **extra: object,
+    sync_id: str | None = None,
+    validation_errors: list[FieldProblem] | None = None,
 ) -> JSONResponse:
     """The envelope as a response."""
-    return JSONResponse(envelope(message, code, **extra), status_code=status, headers=headers)
+    body = envelope(message, code, sync_id=sync_id, validation_errors=validation_errors)
+    return JSONResponse(body.wire(), status_code=status, headers=headers)
 
 
 def status_for(error: errors.PimsSyncError) -> int:
@@ -128,10 +132,12 @@ def _field(location: Sequence[Any]) -> str:
     return ".".join(str(part) for part in location)
 
 
-def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+def validation_errors(raw: Sequence[Any]) -> list[FieldProblem]:
     """FastAPI's validation errors as `[{field, message}]`, e.g. `body.daysAhead`."""
     return [
-        {"field": clipped(_field(item.get("loc", ()))), "message": clipped(item.get("msg", ""))}
+        FieldProblem(
+            field=clipped(_field(item.get("loc", ()))), message=clipped(item.get("msg", ""))
+        )
         for item in raw
     ]
 
@@ -139,16 +145,16 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     error = cast(ApiError, exc)
     return error_response(
-        error.status, error.code, error.message, headers=error.headers, **error.extra
+        error.status, error.code, error.message, headers=error.headers, sync_id=error.sync_id
     )
 
 
-def error_fields(error: errors.PimsSyncError) -> dict[str, object]:
-    """Envelope fields beyond the message: the run concerned (`syncId`), when known."""
+def run_concerned(error: errors.PimsSyncError) -> str | None:
+    """The run an error is about (`syncId` of the envelope), when known."""
     sync_id = error.context.get("sync_id")
     if isinstance(error, errors.RunInProgressError) and error.run_id is not None:
         sync_id = error.run_id  # the run that is going, which the caller may follow
-    return {"syncId": str(sync_id)} if sync_id is not None else {}
+    return None if sync_id is None else str(sync_id)
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -156,17 +162,15 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = status_for(error)
     if status >= 500:
         logger.error("request failed: %s (%s)", error.code, type(error).__name__)
-    body = envelope(error.message, error.code, **error_fields(error))
-    return JSONResponse(body, status_code=status)
+    return error_response(status, error.code, error.message, sync_id=run_concerned(error))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     raw = list(cast(RequestValidationError, exc).errors())
     if any(item.get("type") == "json_invalid" for item in raw):
         return error_response(400, "invalid_json", MALFORMED_JSON)
-    return error_response(
-        400, "validation_error", "Validation failed", validationErrors=validation_errors(raw)
-    )
+    problems = validation_errors(raw)
+    return error_response(400, "validation_error", "Validation failed", validation_errors=problems)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

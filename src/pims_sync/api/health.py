@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from pims_sync import __version__
-from pims_sync.api.errors import now_iso
 from pims_sync.bootstrap import Services
 from pims_sync.metrics import process_memory
+from pims_sync.shapes.service import CheckStatus, Health, HealthCheck, Memory
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +20,6 @@ DATABASE_TIMEOUT_S = 5.0
 # The original's threshold (HEALTH_THRESHOLDS.MAX_HEAP_MB), applied to heapUsed.
 MAX_HEAP_BYTES = 900 * 1024 * 1024
 MIB = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One health check's outcome: `pass`, `warn` (still healthy) or `fail` (503)."""
-
-    name: str
-    status: Literal["pass", "warn", "fail"]
-    message: str
 
 
 def _hide_password(text: str, database_url: str) -> str:
@@ -61,35 +51,37 @@ async def database_error(services: Services) -> str | None:
     return None
 
 
-async def check_process(_services: Services) -> Check:
+async def check_process(_services: Services) -> HealthCheck:
     """Always passes while the process answers."""
-    return Check("process", "pass", "Process is running")
+    return HealthCheck(name="process", status="pass", message="Process is running")
 
 
-async def check_memory(_services: Services) -> Check:
+async def check_memory(_services: Services) -> HealthCheck:
     """Fails when heapUsed passes the original's 900 MiB threshold."""
     memory = process_memory()
     message = f"Heap: {memory.heap_used // MIB}MB / {memory.heap_total // MIB}MB"
-    return Check("memory", "pass" if memory.heap_used < MAX_HEAP_BYTES else "fail", message)
+    status: CheckStatus = "pass" if memory.heap_used < MAX_HEAP_BYTES else "fail"
+    return HealthCheck(name="memory", status=status, message=message)
 
 
-async def check_database(services: Services) -> Check:
+async def check_database(services: Services) -> HealthCheck:
     """A real round trip to the database."""
     error = await database_error(services)
     if error is None:
-        return Check("database", "pass", "Database connected")
-    return Check("database", "fail", f"Database unreachable: {error}")
+        return HealthCheck(name="database", status="pass", message="Database connected")
+    return HealthCheck(name="database", status="fail", message=f"Database unreachable: {error}")
 
 
-async def check_scheduler(services: Services) -> Check:
+async def check_scheduler(services: Services) -> HealthCheck:
     """Warns (never fails) when this process runs no scheduler: disabled, or not started."""
     if services.scheduler_running:
-        return Check("scheduler", "pass", "Scheduler running")
-    return Check("scheduler", "warn", "Scheduler not running in this process")
+        return HealthCheck(name="scheduler", status="pass", message="Scheduler running")
+    message = "Scheduler not running in this process"
+    return HealthCheck(name="scheduler", status="warn", message=message)
 
 
 # Later components (browser) add their check here.
-CHECKS: list[Callable[[Services], Awaitable[Check]]] = [
+CHECKS: list[Callable[[Services], Awaitable[HealthCheck]]] = [
     check_process,
     check_memory,
     check_database,
@@ -97,23 +89,19 @@ CHECKS: list[Callable[[Services], Awaitable[Check]]] = [
 ]
 
 
-async def health_report(services: Services) -> tuple[bool, dict[str, Any]]:
-    """Run every check; healthy when none failed. Returns (healthy, the JSON body)."""
+async def health_report(services: Services) -> Health:
+    """Run every check; healthy when none failed."""
     checks = [await check(services) for check in CHECKS]
     healthy = all(check.status != "fail" for check in checks)
     memory = process_memory()
     uptime = services.metrics.uptime()
-    return healthy, {
-        "status": "healthy" if healthy else "unhealthy",
-        "service": SERVICE_NAME,
-        "version": __version__,
-        "timestamp": now_iso(),
-        "uptime": round(uptime, 3),
-        "uptime_seconds": int(uptime),
-        "memory": {
-            "rss": memory.rss,
-            "heapUsed": memory.heap_used,
-            "heapTotal": memory.heap_total,
-        },
-        "checks": [asdict(check) for check in checks],
-    }
+    return Health(
+        status="healthy" if healthy else "unhealthy",
+        service=SERVICE_NAME,
+        version=__version__,
+        timestamp=datetime.now(UTC),
+        uptime=round(uptime, 3),
+        uptime_seconds=int(uptime),
+        memory=Memory(rss=memory.rss, heap_used=memory.heap_used, heap_total=memory.heap_total),
+        checks=checks,
+    )

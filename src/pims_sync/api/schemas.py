@@ -1,72 +1,10 @@
-"""Response and request bodies: camelCase on the wire, snake_case in Python."""
+"""Request bodies' base: camelCase on the wire, snake_case in Python.
+
+The model is defined once, with the answers' shapes (`shapes/base.py`); bodies import it here.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from uuid import UUID
+from pims_sync.shapes.base import CamelModel
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-
-from pims_sync.domain.api_keys import PERMISSIONS, ApiKey
-from pims_sync.domain.clinics import Clinic
-
-
-class CamelModel(BaseModel):
-    """A model whose JSON names are camelCase (`clinicId`), accepting either form in."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class ClinicOut(CamelModel):
-    """A clinic as the API shows it."""
-
-    id: UUID
-    name: str
-    timezone: str
-    pims_type: str
-    is_active: bool
-
-    @classmethod
-    def of(cls, clinic: Clinic) -> ClinicOut:
-        """From the domain clinic."""
-        return cls(
-            id=clinic.id,
-            name=clinic.name,
-            timezone=clinic.timezone,
-            pims_type=clinic.pims_type,
-            is_active=clinic.is_active,
-        )
-
-
-class ApiKeyOut(CamelModel):
-    """The calling key: what it may do; never the key or its hash."""
-
-    id: UUID
-    name: str
-    prefix: str
-    service_key: bool
-    full_access: bool
-    permissions: list[str]
-    expires_at: datetime | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
-        """From the domain key; `permissions` lists what it grants (all when full access)."""
-        return cls(
-            id=key.id,
-            name=key.name,
-            prefix=key.key_prefix,
-            service_key=key.is_service_key,
-            full_access=key.permissions is None or "*" in key.permissions,
-            permissions=[p for p in PERMISSIONS if key.allows(p)],
-            expires_at=key.expires_at,
-        )
-
-
-class ClinicInfo(CamelModel):
-    """`GET /api/clinic`: the clinic a key acts for, and the key's permissions."""
-
-    success: bool = True
-    clinic: ClinicOut
-    api_key: ApiKeyOut
+__all__ = ["CamelModel"]

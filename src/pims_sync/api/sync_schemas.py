@@ -1,4 +1,4 @@
-"""Sync request bodies (validated, camelCase) and the JSON shapes of runs.
+"""Sync request bodies (validated, camelCase); what runs answer is in `shapes/`.
 
 Bodies accept what callers of the original send (docs/api.md#starting-runs): `dateRange`
 on inbound, `bidirectional` / `backwardDays` / `forwardDays` on full. Unknown fields are
@@ -9,7 +9,7 @@ the schedules use too (docs/api.md#run-options).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,7 +17,6 @@ from pydantic import Field, GetCoreSchemaHandler, Strict, ValidationInfo, field_
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from pims_sync.api.schemas import CamelModel
-from pims_sync.domain import case_metadata
 from pims_sync.domain.run_options import (
     DAYS_AHEAD,
     DRY_RUN,
@@ -31,7 +30,7 @@ from pims_sync.domain.run_options import (
     RunOption,
     check_window,
 )
-from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
+from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.sync.request import SyncRequest
 
 Flag = Annotated[bool, Strict()]
@@ -245,91 +244,3 @@ BODY_BY_TYPE: dict[SyncType, type[SyncBody]] = {
     SyncType.RECONCILIATION: ReconcileBody,
     SyncType.FULL: FullBody,
 }
-
-
-# --- Runs as the API shows them ----------------------------------------------------
-
-
-def iso(moment: datetime | None) -> str | None:
-    """An instant as ISO 8601 UTC with milliseconds (`…Z`), or None."""
-    return None if moment is None else case_metadata.iso(moment)
-
-
-def counters_json(counters: RunCounters) -> dict[str, int]:
-    """The audit row's counters, camelCase."""
-    return {
-        "appointmentsFound": counters.appointments_found,
-        "casesCreated": counters.cases_created,
-        "casesUpdated": counters.cases_updated,
-        "casesEnriched": counters.cases_enriched,
-        "casesDeleted": counters.cases_deleted,
-        "casesSkipped": counters.cases_skipped,
-        "casesFailed": counters.cases_failed,
-    }
-
-
-def duration_ms(record: RunRecord, now: datetime | None = None) -> int:
-    """How long the run took, or has been running so far."""
-    end = record.completed_at or now or datetime.now(UTC)
-    return max(0, round((end - record.started_at).total_seconds() * 1000))
-
-
-def run_summary(record: RunRecord) -> dict[str, Any]:
-    """A run as history lists it: identity, timing, counters, error."""
-    return {
-        "syncId": str(record.id),
-        "type": record.sync_type.value,
-        "status": record.status.value,
-        "triggeredBy": record.triggered_by.value,
-        "startedAt": iso(record.started_at),
-        "completedAt": iso(record.completed_at),
-        "durationMs": duration_ms(record),
-        "stats": counters_json(record.counters),
-        "error": record.error_message,
-    }
-
-
-FULL_PHASES = 3
-
-
-def progress_json(record: RunRecord, phases: list[RunRecord] | None) -> dict[str, Any]:
-    """The run's progress; a full run's is its phases' (each a third, finished ones whole)."""
-    percentage, processed, total = (
-        record.progress_percentage,
-        record.processed_items,
-        record.total_items,
-    )
-    last = record.last_progress_update
-    if phases and not total:
-        done = [100 if p.finished else p.progress_percentage for p in phases]
-        percentage = 100 if record.status is RunStatus.COMPLETED else sum(done) // FULL_PHASES
-        processed = sum(p.processed_items for p in phases)
-        total = sum(p.total_items for p in phases)
-        updates = [p.last_progress_update for p in phases if p.last_progress_update]
-        last = max(updates, default=last)
-    return {
-        "percentage": percentage,
-        "processed": processed,
-        "total": total,
-        "lastUpdate": iso(last),
-    }
-
-
-def run_detail(record: RunRecord, phases: list[RunRecord] | None = None) -> dict[str, Any]:
-    """A run as `GET /api/sync/{syncId}` shows it: summary, progress, phases, result."""
-    detail = {**run_summary(record), "progress": progress_json(record, phases)}
-    if record.parent_id is not None:
-        detail["parentId"] = str(record.parent_id)
-    if phases is not None:
-        detail["phases"] = [run_detail(phase) for phase in phases]
-    detail["result"] = record.result if record.finished else None
-    return detail
-
-
-def success_rate(records: list[RunRecord]) -> float | None:
-    """Completed runs as a percentage of finished ones (None when none has finished)."""
-    finished = [r for r in records if r.finished]
-    if not finished:
-        return None
-    completed = sum(1 for r in finished if r.status is RunStatus.COMPLETED)
-    return round(100 * completed / len(finished), 1)

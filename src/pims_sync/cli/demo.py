@@ -33,6 +33,7 @@ from pims_sync.cli.sync import ProgressBars, print_result
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.logs import configure_logging
 from pims_sync.settings import Settings
+from pims_sync.shapes.results import FullResult
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
 from pims_sync.sync.events import RunEvent
@@ -185,8 +186,9 @@ def report_run(console: Console, detail: dict[str, Any]) -> None:
     result = detail.get("result")
     if isinstance(result, dict) and "inboundResult" in result:
         console.print()
-        print_result(result, "full")
-        if result.get("success"):
+        full = FullResult.model_validate(result)
+        print_result(full)
+        if full.success:
             return
     error = str(detail.get("error") or detail)
     browser = any(word in error.lower() for word in ("chromium", "browser", "executable"))

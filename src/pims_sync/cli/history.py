@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from pims_sync.api.sync_runs import history_body
 from pims_sync.bootstrap import Services
 from pims_sync.cli.common import (
     JsonOption,
@@ -19,6 +18,7 @@ from pims_sync.cli.common import (
 )
 from pims_sync.cli.sync import stats_text
 from pims_sync.domain.runs import RunRecord, RunStatus, SyncType
+from pims_sync.shapes.runs import History
 
 
 def _sync_type(value: str | None) -> SyncType | None:
@@ -64,7 +64,7 @@ def history(
         )
 
     records = with_services(_list, upgrade_sqlite=True)
-    body = history_body(records)
+    body = History.of(records).wire()
     if as_json:
         emit_json(body)
         return

@@ -24,6 +24,7 @@ from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
 from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions, TickReport
+from pims_sync.sync.outcomes import run_error
 from pims_sync.sync.request import request_from_options
 from pims_sync.sync.service import SyncOutcome
 
@@ -49,8 +50,7 @@ async def _result(task: asyncio.Task[SyncOutcome]) -> RunResult:
         raise
     except Exception as error:  # noqa: BLE001 - its audit row has the details
         return RunResult(success=False, error=str(error) or type(error).__name__)
-    message = outcome.as_dict().get("error")
-    return RunResult(success=outcome.success, error=None if outcome.success else str(message))
+    return RunResult(success=outcome.success, error=None if outcome.success else run_error(outcome))
 
 
 class SyncLauncher:

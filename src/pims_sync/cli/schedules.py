@@ -23,7 +23,7 @@ from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.ports.schedules import ClinicScheduleConfig
-from pims_sync.scheduling.status import jobs_json, problems_json
+from pims_sync.scheduling.status import jobs, problems
 
 app = typer.Typer(
     name="schedules", help="List, set and remove clinics' sync schedules.", no_args_is_help=True
@@ -61,8 +61,8 @@ def list_schedules(
         now = datetime.now(UTC)
         rules = _rules(services)
         return {
-            "jobs": jobs_json(configs, fires, now, rules),
-            "invalid": problems_json(configs, rules),
+            "jobs": [job.wire() for job in jobs(configs, fires, now, rules)],
+            "invalid": [problem.wire() for problem in problems(configs, rules)],
         }
 
     found = with_services(work, upgrade_sqlite=True)

@@ -46,6 +46,7 @@ from pims_sync.domain.run_options import (
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import ConfigError
 from pims_sync.logs import configure_logging
+from pims_sync.shapes.results import AnyPhaseResult, FullResult, RunResult, stats_json
 from pims_sync.sync.events import RunEvent
 from pims_sync.sync.request import request_from_options
 
@@ -79,12 +80,6 @@ BackOpt = Annotated[str | None, cli_option(LOOKBACK_DAYS)]
 ParallelOpt = Annotated[str | None, cli_option(PARALLEL_BATCH_SIZE)]
 ForceOpt = Annotated[bool, cli_option(FORCE)]
 DryRunOpt = Annotated[bool, cli_option(DRY_RUN)]
-
-PHASE_RESULTS = (
-    ("inbound", "inboundResult"),
-    ("cases", "casesResult"),
-    ("reconciliation", "reconciliationResult"),
-)
 # After the run ends, events still in flight get this long to reach the bars.
 DRAIN_SECONDS = 0.5
 
@@ -109,37 +104,36 @@ def stats_text(stats: Mapping[str, Any]) -> str:
     return ", ".join(f"{words(name)} {value}" for name, value in stats.items())
 
 
-def phase_results(
-    result: Mapping[str, Any], sync_type: str
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(phase, phase result) pairs of a result JSON: three for a full run, else one."""
-    if sync_type != SyncType.FULL.value:
-        yield sync_type, result
-        return
-    for phase, key in PHASE_RESULTS:
-        if isinstance(result.get(key), Mapping):
-            yield phase, result[key]
+def phase_results(result: RunResult) -> list[tuple[str, AnyPhaseResult]]:
+    """(phase, phase result) pairs of a result: three for a full run, else one."""
+    if isinstance(result, FullResult):
+        return [
+            ("inbound", result.inbound_result),
+            ("cases", result.cases_result),
+            ("reconciliation", result.reconciliation_result),
+        ]
+    return [(result.stats.phase.value, result)]
 
 
-def phase_status(phase: Mapping[str, Any]) -> str:
+def phase_status(phase: AnyPhaseResult) -> str:
     """`ok`, `skipped` or `failed: <why>`."""
-    if phase.get("skipped"):
+    if phase.skipped:
         return "skipped"
-    if phase.get("success"):
+    if phase.success:
         return "ok"
-    return f"failed: {phase.get('error') or 'see errors'}"
+    return f"failed: {phase.error or 'see errors'}"
 
 
-def print_result(result: Mapping[str, Any], sync_type: str) -> None:
+def print_result(result: RunResult) -> None:
     """The stats table of a finished run."""
     rows = [
-        (phase, phase_status(part), stats_text(part.get("stats") or {}))
-        for phase, part in phase_results(result, sync_type)
+        (phase, phase_status(part), stats_text(stats_json(part.stats)))
+        for phase, part in phase_results(result)
     ]
     print_table("Sync result", ("phase", "status", "stats"), rows)
-    seconds = (result.get("durationMs") or 0) / 1000
-    outcome = "completed" if result.get("success") else "finished with failures"
-    typer.echo(f"Sync {result.get('syncId')} {outcome} in {seconds:.1f} s.")
+    seconds = (result.duration_ms or 0) / 1000
+    outcome = "completed" if result.success else "finished with failures"
+    typer.echo(f"Sync {result.sync_id} {outcome} in {seconds:.1f} s.")
 
 
 class ProgressBars:
@@ -247,24 +241,24 @@ def run_sync(
     configure_logging("debug" if settings.log_level == "debug" else "error")
     console = Console(stderr=True)
 
-    async def _go(services: Services) -> dict[str, Any]:
+    async def _go(services: Services) -> RunResult:
         handle = await services.sync.start(request)
         bars = ProgressBars(console, quiet=as_json)
         with bars.shown():
             await follow(services.sync.events.subscribe(handle.run_id), handle.task, bars)
         outcome = await handle.task
-        return outcome.as_dict()
+        return outcome.result()
 
     result = with_services(_go, upgrade_sqlite=True)
     if as_json:
-        emit_json(result)
+        emit_json(result.wire())
     else:
-        print_result(result, sync_type.value)
-    if not result.get("success"):
+        print_result(result)
+    if not result.success:
         failed = [
-            f"{phase}: {part.get('error') or 'failed'}"
-            for phase, part in phase_results(result, sync_type.value)
-            if not part.get("success") and not part.get("skipped")
+            f"{phase}: {part.error or 'failed'}"
+            for phase, part in phase_results(result)
+            if not part.success and not part.skipped
         ]
         fail("; ".join(failed) or "the sync failed")
 

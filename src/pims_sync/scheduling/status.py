@@ -8,84 +8,79 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pims_sync.domain.schedules import DEFAULT_RULES, ScheduleRules
 from pims_sync.ports.schedules import ClinicScheduleConfig, FireRecord
 from pims_sync.scheduling.planner import next_fire
+from pims_sync.shapes.scheduler import InvalidSchedule, Job, LastRun, SchedulerStatus
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def last_run_json(fire: FireRecord | None) -> dict[str, Any] | None:
+def last_run(fire: FireRecord | None) -> LastRun | None:
     """A schedule's latest fire time and what became of it."""
     if fire is None:
         return None
-    return {
-        "fireAt": _iso(fire.fire_at),
-        "status": fire.status.value,
-        "syncId": None if fire.run_id is None else str(fire.run_id),
-        "reason": fire.reason,
-        "finishedAt": _iso(fire.finished_at),
-    }
+    return LastRun(
+        fire_at=fire.fire_at,
+        status=fire.status,
+        sync_id=fire.run_id,
+        reason=fire.reason,
+        finished_at=fire.finished_at,
+    )
 
 
-def jobs_json(
+def jobs(
     configs: Sequence[ClinicScheduleConfig],
     fires: Sequence[FireRecord],
     now: datetime,
     rules: ScheduleRules = DEFAULT_RULES,
-) -> list[dict[str, Any]]:
+) -> list[Job]:
     """One entry per valid schedule of these clinics, with its next and last run."""
     last = {(f.clinic_id, f.sync_type): f for f in fires}
-    jobs: list[dict[str, Any]] = []
+    found: list[Job] = []
     for config in configs:
         for schedule in config.parse(rules).schedules:
-            upcoming = next_fire(schedule, config.zone, now)
-            jobs.append(
-                {
-                    "clinicId": str(config.clinic_id),
-                    "clinicName": config.clinic_name,
-                    "clinicTimezone": config.timezone,
-                    "type": schedule.type.value,
-                    "cron": schedule.cron,
-                    "enabled": schedule.enabled,
-                    "options": dict(schedule.options),
-                    "nextRunAt": _iso(upcoming),
-                    "lastRun": last_run_json(last.get((config.clinic_id, schedule.type))),
-                }
+            found.append(
+                Job(
+                    clinic_id=config.clinic_id,
+                    clinic_name=config.clinic_name,
+                    clinic_timezone=config.timezone,
+                    type=schedule.type,
+                    cron=schedule.cron,
+                    enabled=schedule.enabled,
+                    options=dict(schedule.options),
+                    next_run_at=next_fire(schedule, config.zone, now),
+                    last_run=last_run(last.get((config.clinic_id, schedule.type))),
+                )
             )
-    return jobs
+    return found
 
 
-def problems_json(
+def problems(
     configs: Sequence[ClinicScheduleConfig], rules: ScheduleRules = DEFAULT_RULES
-) -> list[dict[str, Any]]:
+) -> list[InvalidSchedule]:
     """The invalid entries (skipped by the scheduler), one per problem."""
     return [
-        {"clinicId": str(c.clinic_id), "index": p.index, "error": p.message}
+        InvalidSchedule(clinic_id=c.clinic_id, index=p.index, error=p.message)
         for c in configs
         for p in c.parse(rules).problems
     ]
 
 
-def status_json(
+def status_of(
     configs: Sequence[ClinicScheduleConfig],
     fires: Sequence[FireRecord],
     now: datetime,
     *,
     running: bool,
     rules: ScheduleRules = DEFAULT_RULES,
-) -> dict[str, Any]:
+) -> SchedulerStatus:
     """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`."""
-    jobs = jobs_json(configs, fires, now, rules)
-    by_type = Counter(job["type"] for job in jobs if job["enabled"])
-    return {
-        "running": running,
-        "totalJobs": sum(by_type.values()),
-        "jobsByType": dict(by_type),
-        "jobs": jobs,
-        "invalidSchedules": problems_json(configs, rules),
-    }
+    listed = jobs(configs, fires, now, rules)
+    by_type = Counter(job.type.value for job in listed if job.enabled)
+    return SchedulerStatus(
+        running=running,
+        total_jobs=sum(by_type.values()),
+        jobs_by_type=dict(by_type),
+        jobs=listed,
+        invalid_schedules=problems(configs, rules),
+    )

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, Generic
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import SyncType
+from pims_sync.domain.stats import StatsT
 from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import PimsSession
 from pims_sync.ports.store import CaseStore, RunStore
@@ -49,7 +51,7 @@ class RunState:
     deadline: float | None = None
     timeout_ms: int = 0
     stop_reason: str | None = None
-    report: PhaseReport | None = None
+    report: PhaseReport[Any] | None = None
     begun: bool = False
 
     def cancel_reason(self) -> str:
@@ -91,20 +93,29 @@ class RunEnv:
         """Publish an event of this run."""
         await self.events.publish(self.run_id, RunEvent(event_type, dict(data)))  # type: ignore[arg-type]
 
-    def phase(self, phase: SyncType, row_id: UUID) -> PhaseContext:
-        """A context for one phase whose audit row is `row_id`."""
-        return PhaseContext(env=self, phase=phase, row_id=row_id, report=PhaseReport.empty(phase))
+    def phase(self, stats: StatsT, row_id: UUID) -> PhaseContext[StatsT]:
+        """A context for one phase (the one `stats` counts) whose audit row is `row_id`."""
+        return PhaseContext(env=self, row_id=row_id, report=PhaseReport(stats))
 
 
 @dataclass
-class PhaseContext:
+class PhaseContext(Generic[StatsT]):
     """One phase of a run: where it reports counters, progress and operator messages."""
 
     env: RunEnv
-    phase: SyncType
     row_id: UUID
-    report: PhaseReport
+    report: PhaseReport[StatsT]
     progress: ProgressReporter = field(init=False)
+
+    @property
+    def phase(self) -> SyncType:
+        """Which phase this is."""
+        return self.report.phase
+
+    @property
+    def stats(self) -> StatsT:
+        """The phase's counters, to add to."""
+        return self.report.stats
 
     def __post_init__(self) -> None:
         self.progress = ProgressReporter(

@@ -17,6 +17,7 @@ from pims_sync.domain.case_metadata import (
     needs_enrichment,
 )
 from pims_sync.domain.consultations import Consultation
+from pims_sync.domain.stats import CasesStats
 from pims_sync.errors import (
     PimsAuthError,
     PimsBudgetExhaustedError,
@@ -27,6 +28,7 @@ from pims_sync.errors import (
     PimsTwoFactorRequiredError,
 )
 from pims_sync.ports.store import CaseWrite, StoredCase
+from pims_sync.shapes.results import FailedCase
 from pims_sync.sync.context import PhaseContext
 from pims_sync.sync.patients import patient_row
 from pims_sync.sync.windows import DateWindow
@@ -46,7 +48,7 @@ Fetched = Consultation | PimsSyncError
 OUTAGE_AFTER = 3
 
 
-async def find_candidates(ctx: PhaseContext, window: DateWindow) -> list[StoredCase]:
+async def find_candidates(ctx: PhaseContext[CasesStats], window: DateWindow) -> list[StoredCase]:
     """Cases in [start, min(end, now)] whose consultation is missing or may have changed."""
     env, now = ctx.env, ctx.env.now()
     start = window.start_instant(env.zone)
@@ -62,7 +64,7 @@ async def find_candidates(ctx: PhaseContext, window: DateWindow) -> list[StoredC
 
 
 async def _fetch_all(
-    ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], parallel: int
+    ctx: PhaseContext[CasesStats], groups: Mapping[str, Sequence[StoredCase]], parallel: int
 ) -> tuple[dict[str, Fetched], PimsRetriesExhaustedError | None]:
     """Every consultation, at most `parallel` in flight; per-item failures are kept.
 
@@ -108,7 +110,7 @@ async def _fetch_all(
 
 
 async def _write(
-    ctx: PhaseContext, found: Mapping[str, Consultation], cases: list[StoredCase]
+    ctx: PhaseContext[CasesStats], found: Mapping[str, Consultation], cases: list[StoredCase]
 ) -> int:
     """Write the consultations into their cases in batches; returns how many were written."""
     env, now, written = ctx.env, ctx.env.now(), 0
@@ -145,7 +147,9 @@ def _enriched(case: StoredCase, found: Mapping[str, Consultation], now: datetime
 
 
 def _tally(
-    ctx: PhaseContext, groups: Mapping[str, Sequence[StoredCase]], results: Mapping[str, Fetched]
+    ctx: PhaseContext[CasesStats],
+    groups: Mapping[str, Sequence[StoredCase]],
+    results: Mapping[str, Fetched],
 ) -> None:
     """Count skipped (not available yet) and failed cases; raise if every fetch failed.
 
@@ -153,22 +157,24 @@ def _tally(
     is not available yet: its cases are skipped, and fetched again by the next run (they
     still need enrichment). Such an answer proves the PIMS works, so it is no failure.
     """
-    report, last_error = ctx.report, None
+    stats, last_error = ctx.stats, None
     for consultation_id, outcome in results.items():
         cases = groups[consultation_id]
         if isinstance(outcome, PimsNotFoundError):
-            report.count("casesSkipped", len(cases))
-            report.count("consultationsNotReady")
+            stats.cases_skipped += len(cases)
+            stats.consultations_not_ready += 1
         elif isinstance(outcome, PimsSyncError):
             last_error = outcome
-            report.count("casesFailed", len(cases))
+            stats.cases_failed += len(cases)
             for case in cases:
                 # The PIMS error's text names ids, statuses, fields and sizes, never people.
-                report.fail_item(
-                    f"Failed to enrich case {case.id}: {outcome.code}",
-                    caseId=str(case.id),
-                    consultationId=consultation_id,
-                    reason=str(outcome),
+                ctx.report.fail_item(
+                    FailedCase(
+                        message=f"Failed to enrich case {case.id}: {outcome.code}",
+                        case_id=case.id,
+                        consultation_id=consultation_id,
+                        reason=str(outcome),
+                    )
                 )
     failed_all = all(
         isinstance(r, PimsSyncError) and not isinstance(r, PimsNotFoundError)
@@ -179,10 +185,12 @@ def _tally(
         raise last_error
 
 
-async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int) -> None:
+async def run_enrichment(
+    ctx: PhaseContext[CasesStats], window: DateWindow, *, parallel: int
+) -> None:
     """Fetch the consultations of the window's candidate cases and write them in."""
     candidates = await find_candidates(ctx, window)
-    ctx.report.count("casesFound", len(candidates))
+    ctx.stats.cases_found += len(candidates)
     await ctx.say(f"Found {len(candidates)} cases to enrich ({window.first} to {window.last})")
     groups: dict[str, list[StoredCase]] = defaultdict(list)
     for case in candidates:
@@ -193,10 +201,10 @@ async def run_enrichment(ctx: PhaseContext, window: DateWindow, *, parallel: int
     found = {cid: r for cid, r in results.items() if isinstance(r, Consultation)}
     to_write = [case for cid in found for case in groups[cid]]
     enriched = await _write(ctx, found, to_write)
-    ctx.report.count("casesEnriched", enriched)
+    ctx.stats.cases_enriched += enriched
     await ctx.progress.complete(len(candidates))
     ctx.written("enriched", enriched)
-    not_ready = ctx.report.stats["consultationsNotReady"]
+    not_ready = ctx.stats.consultations_not_ready
     later = f", {not_ready} consultation(s) not available yet (next run)" if not_ready else ""
     await ctx.say(f"Enriched {enriched} cases{later}")
     if outage is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,8 +28,10 @@ from pims_sync.domain.cases import (
     map_status,
     map_type,
 )
+from pims_sync.domain.stats import InboundStats, ReconciliationStats
 from pims_sync.errors import PimsPayloadError
 from pims_sync.ports.store import CaseWrite, StoredCase
+from pims_sync.shapes.results import FailedAppointment, RejectedEventError
 from pims_sync.sync.context import PhaseContext
 from pims_sync.sync.patients import patient_row
 from pims_sync.sync.windows import DateWindow
@@ -43,12 +46,8 @@ MAX_REJECTED_SHARE = 0.2
 MAX_REJECTED_EVENTS = 3
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
-_STAT_OF = {
-    CREATED: "casesCreated",
-    UPDATED: "casesUpdated",
-    SKIPPED: "casesSkipped",
-    FAILED: "casesFailed",
-}
+# The phases that read the calendar, and count what it sent that was tolerated.
+CalendarContext = PhaseContext[InboundStats] | PhaseContext[ReconciliationStats]
 
 
 def check_plausible(page: CalendarPage, window: DateWindow, zone: ZoneInfo) -> None:
@@ -77,7 +76,7 @@ def check_plausible(page: CalendarPage, window: DateWindow, zone: ZoneInfo) -> N
         )
 
 
-async def fetch_calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
+async def fetch_calendar(ctx: CalendarContext, window: DateWindow) -> CalendarPage:
     """The window's appointments, fetched in chunks of at most 31 days, checked."""
     zone, page = ctx.env.zone, CalendarPage()
     for chunk in window.chunks():
@@ -85,16 +84,16 @@ async def fetch_calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
             chunk.start_instant(zone), chunk.end_instant(zone)
         )
         page = page.merged(part)
-    report_tolerated(ctx, page)
+    report_tolerated(ctx.stats, page)
     check_plausible(page, window, zone)
     ctx.env.calendar.put(window, page)
     return page
 
 
-def report_tolerated(ctx: PhaseContext, page: CalendarPage) -> None:
+def report_tolerated(stats: InboundStats | ReconciliationStats, page: CalendarPage) -> None:
     """Count what the calendar sent that was tolerated: ignored events, coerced fields."""
-    ctx.report.count("eventsOutsideWindow", page.outside_window)
-    ctx.report.count("fieldsCoerced", page.coerced)
+    stats.events_outside_window += page.outside_window
+    stats.fields_coerced += page.coerced
     if page.outside_window or page.coerced:
         log.info(
             "calendar tolerated: %d event(s) outside the window ignored, %d field(s) coerced",
@@ -155,7 +154,9 @@ def plan_case(
     return write, UPDATED
 
 
-async def _write_batch(ctx: PhaseContext, batch: Sequence[Appointment]) -> dict[str, str]:
+async def _write_batch(
+    ctx: PhaseContext[InboundStats], batch: Sequence[Appointment]
+) -> dict[str, str]:
     """One `CaseStore.apply` for the batch; returns the decision per external id."""
     by_id = {external_id(a.appointment_id): a for a in batch}
     decisions: dict[str, str] = {}
@@ -186,19 +187,37 @@ def _log_unknown_statuses(appointments: Sequence[Appointment]) -> None:
         log.warning("unknown PIMS statuses mapped to draft: %s", ", ".join(unknown))
 
 
-def report_rejected(ctx: PhaseContext, rejected: Sequence[RejectedEvent]) -> None:
+def report_rejected(ctx: PhaseContext[InboundStats], rejected: Sequence[RejectedEvent]) -> None:
     """Each unreadable event is a failed item: counted, listed in `errors`, logged (ids only)."""
     for item in rejected:
-        ctx.report.count("casesFailed")
-        context: dict[str, Any] = {"index": item.index, "reason": item.reason}
-        if item.appointment_id is not None:
-            context["appointmentId"] = item.appointment_id
-            context["externalId"] = external_id(item.appointment_id)
-        ctx.report.fail_item(item.describe(), **context)
+        ctx.stats.cases_failed += 1
+        known = item.appointment_id
+        ctx.report.fail_item(
+            RejectedEventError(
+                message=item.describe(),
+                index=item.index,
+                reason=item.reason,
+                appointment_id=known,
+                external_id=None if known is None else external_id(known),
+            )
+        )
         log.warning("%s", item.describe())
 
 
-async def run_inbound(ctx: PhaseContext, window: DateWindow) -> None:
+def _count(ctx: PhaseContext[InboundStats], decisions: Mapping[str, str]) -> None:
+    """Count what became of a batch's appointments; each failed one is a failed item."""
+    stats, made = ctx.stats, Counter(decisions.values())
+    stats.cases_created += made[CREATED]
+    stats.cases_updated += made[UPDATED]
+    stats.cases_skipped += made[SKIPPED]
+    stats.cases_failed += made[FAILED]
+    for key, decision in decisions.items():
+        if decision == FAILED:
+            message = f"Failed to process appointment {key}"
+            ctx.report.fail_item(FailedAppointment(message=message, external_id=key))
+
+
+async def run_inbound(ctx: PhaseContext[InboundStats], window: DateWindow) -> None:
     """Fetch the window's appointments and create or update their cases in batches.
 
     Unreadable events are reported per item and their cases left as they are; the run
@@ -207,8 +226,8 @@ async def run_inbound(ctx: PhaseContext, window: DateWindow) -> None:
     page = await fetch_calendar(ctx, window)
     appointments = sorted(page.appointments, key=lambda a: (a.start, a.appointment_id))
     unreadable = len(page.rejected)
-    total, report = page.listed, ctx.report
-    report.count("appointmentsFound", total)
+    total, stats = page.listed, ctx.stats
+    stats.appointments_found += total
     found = f"Found {len(appointments)} appointments ({window.first} to {window.last})"
     await ctx.say(found + (f", {unreadable} unreadable" if unreadable else ""))
     report_rejected(ctx, page.rejected)
@@ -217,18 +236,13 @@ async def run_inbound(ctx: PhaseContext, window: DateWindow) -> None:
     size = max(1, ctx.env.batch_size)
     for offset in range(0, len(appointments), size):
         batch = appointments[offset : offset + size]
-        decisions = await _write_batch(ctx, batch)
-        for key, decision in decisions.items():
-            report.count(_STAT_OF[decision])
-            if decision == FAILED:
-                report.fail_item(f"Failed to process appointment {key}", externalId=key)
+        _count(ctx, await _write_batch(ctx, batch))
         await ctx.progress.update(unreadable + offset + len(batch), total)
     await ctx.progress.complete(total)
-    stats = report.stats
-    ctx.written("created", stats["casesCreated"])
-    ctx.written("updated", stats["casesUpdated"])
-    failed = stats["casesFailed"]
+    ctx.written("created", stats.cases_created)
+    ctx.written("updated", stats.cases_updated)
+    failed = stats.cases_failed
     await ctx.say(
-        f"Created {stats['casesCreated']} cases, updated {stats['casesUpdated']}, "
-        f"skipped {stats['casesSkipped']}" + (f", failed {failed}" if failed else "")
+        f"Created {stats.cases_created} cases, updated {stats.cases_updated}, "
+        f"skipped {stats.cases_skipped}" + (f", failed {failed}" if failed else "")
     )

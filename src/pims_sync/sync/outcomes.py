@@ -1,100 +1,57 @@
-"""What runs report: per-phase stats and the JSON shapes of results (docs/api.md#results)."""
+"""What runs report: each phase's typed counters, its failed items, and the results they make.
+
+The JSON of a result is its model in `shapes/results.py` (docs/api.md#starting-runs).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, overload
 from uuid import UUID
 
-from pims_sync.domain.case_metadata import iso
 from pims_sync.domain.runs import RunCounters, SyncType
-
-# The documented counters first (the first one counts the phase's items), then ours: what the
-# PIMS sent that was tolerated rather than refused (counts only, never data).
-STAT_KEYS: dict[SyncType, tuple[str, ...]] = {
-    SyncType.INBOUND: (
-        "appointmentsFound",
-        "casesCreated",
-        "casesUpdated",
-        "casesSkipped",
-        "casesFailed",
-        "eventsOutsideWindow",
-        "fieldsCoerced",
-    ),
-    SyncType.CASES: (
-        "casesFound",
-        "casesEnriched",
-        "casesSkipped",
-        "casesFailed",
-        "consultationsNotReady",
-    ),
-    SyncType.RECONCILIATION: (
-        "casesChecked",
-        "casesDeleted",
-        "casesUpdated",
-        "casesRestored",
-        "eventsOutsideWindow",
-        "fieldsCoerced",
-    ),
-}
-
-
-def empty_stats(phase: SyncType) -> dict[str, int]:
-    """All of a phase's counters at zero, in the documented order."""
-    return dict.fromkeys(STAT_KEYS[phase], 0)
+from pims_sync.domain.stats import CasesStats, InboundStats, ReconciliationStats, StatsT
+from pims_sync.shapes.results import (
+    CasesResult,
+    FullResult,
+    InboundResult,
+    ItemError,
+    ReconciliationDetails,
+    ReconciliationResult,
+    RunResult,
+)
 
 
 @dataclass
-class PhaseReport:
-    """What a phase did: counters, per-item errors, and phase-specific extras."""
+class PhaseReport(Generic[StatsT]):
+    """What a phase did: its counters, its failed items, and reconciliation's details."""
 
-    phase: SyncType
-    stats: dict[str, int]
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    stats: StatsT
+    errors: list[ItemError] = field(default_factory=list)
+    details: ReconciliationDetails = field(default_factory=ReconciliationDetails)
 
-    @classmethod
-    def empty(cls, phase: SyncType) -> PhaseReport:
-        """A report with every counter at zero."""
-        return cls(phase=phase, stats=empty_stats(phase))
+    @property
+    def phase(self) -> SyncType:
+        """The phase these counters are of."""
+        return self.stats.phase
 
-    def count(self, name: str, by: int = 1) -> None:
-        """Add to one counter."""
-        self.stats[name] += by
-
-    def fail_item(self, message: str, **context: Any) -> None:
-        """Record a per-item failure (the message names ids only, never people)."""
-        self.errors.append({"message": message, **context})
+    def fail_item(self, error: ItemError) -> None:
+        """Record a per-item failure (its message names ids only, never people)."""
+        self.errors.append(error)
 
     def counters(self) -> RunCounters:
         """The audit row's counters for this phase."""
-        s = self.stats
-        return RunCounters(
-            appointments_found=s.get("appointmentsFound", s.get("casesChecked", 0)),
-            cases_created=s.get("casesCreated", 0),
-            cases_updated=s.get("casesUpdated", 0) + s.get("casesRestored", 0),
-            cases_enriched=s.get("casesEnriched", 0),
-            cases_deleted=s.get("casesDeleted", 0),
-            cases_skipped=s.get("casesSkipped", 0),
-            cases_failed=s.get("casesFailed", 0),
-        )
-
-    @property
-    def items(self) -> int:
-        """How many items the phase worked through (for the audit's total)."""
-        first = STAT_KEYS[self.phase][0]
-        return self.stats[first]
+        return self.stats.counters()
 
 
 @dataclass
-class PhaseOutcome:
+class PhaseOutcome(Generic[StatsT]):
     """The end of one phase (a run of its own, or part of a full run)."""
 
     run_id: UUID
-    phase: SyncType
     success: bool
-    report: PhaseReport
+    report: PhaseReport[StatsT]
     finished_at: datetime
     duration_ms: int = 0
     error: str | None = None
@@ -103,41 +60,48 @@ class PhaseOutcome:
     cause: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
-    def stats(self) -> dict[str, int]:
+    def phase(self) -> SyncType:
+        """Which phase ended."""
+        return self.report.phase
+
+    @property
+    def stats(self) -> StatsT:
         """The phase's counters."""
         return self.report.stats
 
-    def as_phase_dict(self) -> dict[str, Any]:
-        """The shape of a phase inside a full result: `{success, syncId, stats, error?}`."""
-        result: dict[str, Any] = {
+    def _fields(self, *, alone: bool) -> dict[str, Any]:
+        """The result's fields: timing when the phase was the whole run, else `skipped`."""
+        found: dict[str, Any] = {
             "success": self.success,
-            "syncId": str(self.run_id),
-            "stats": dict(self.report.stats),
+            "sync_id": self.run_id,
+            "stats": self.report.stats,
+            "error": self.error,
+            "errors": list(self.report.errors) or None,
         }
-        if self.error is not None:
-            result["error"] = self.error
-        if self.skipped:
-            result["skipped"] = True
-        if self.report.errors:
-            result["errors"] = list(self.report.errors)
-        result.update(self.report.extra)
-        return result
+        if alone:
+            found |= {"duration_ms": self.duration_ms, "timestamp": self.finished_at}
+        else:
+            found["skipped"] = True if self.skipped else None
+        return found
 
-    def as_dict(self) -> dict[str, Any]:
-        """The result of a single-phase run (docs/api.md#results)."""
-        result: dict[str, Any] = {
-            "success": self.success,
-            "syncId": str(self.run_id),
-            "stats": dict(self.report.stats),
-            "durationMs": self.duration_ms,
-            "timestamp": iso(self.finished_at),
-        }
-        if self.error is not None:
-            result["error"] = self.error
-        if self.report.errors:
-            result["errors"] = list(self.report.errors)
-        result.update(self.report.extra)
-        return result
+    @overload
+    def result(self: PhaseOutcome[InboundStats], *, alone: bool = ...) -> InboundResult: ...
+    @overload
+    def result(self: PhaseOutcome[CasesStats], *, alone: bool = ...) -> CasesResult: ...
+    @overload
+    def result(
+        self: PhaseOutcome[ReconciliationStats], *, alone: bool = ...
+    ) -> ReconciliationResult: ...
+
+    def result(self, *, alone: bool = True) -> InboundResult | CasesResult | ReconciliationResult:
+        """The phase's result: of a run of this phase `alone`, or inside a full result."""
+        fields = self._fields(alone=alone)
+        stats = self.report.stats
+        if isinstance(stats, InboundStats):
+            return InboundResult(**fields)
+        if isinstance(stats, CasesStats):
+            return CasesResult(**fields)
+        return ReconciliationResult(**fields, **dict(self.report.details))
 
 
 @dataclass
@@ -145,33 +109,37 @@ class FullOutcome:
     """The end of a full run: its three phases; `success` only if all succeeded."""
 
     run_id: UUID
-    inbound: PhaseOutcome
-    cases: PhaseOutcome
-    reconciliation: PhaseOutcome
+    inbound: PhaseOutcome[InboundStats]
+    cases: PhaseOutcome[CasesStats]
+    reconciliation: PhaseOutcome[ReconciliationStats]
     finished_at: datetime
     duration_ms: int = 0
 
     @property
     def success(self) -> bool:
         """Whether every phase succeeded (HTTP 207 otherwise)."""
-        return all(p.success for p in (self.inbound, self.cases, self.reconciliation))
+        return all(p.success for p in self.phases)
 
     @property
-    def phases(self) -> tuple[PhaseOutcome, PhaseOutcome, PhaseOutcome]:
+    def phases(
+        self,
+    ) -> tuple[
+        PhaseOutcome[InboundStats], PhaseOutcome[CasesStats], PhaseOutcome[ReconciliationStats]
+    ]:
         """The phases in run order."""
         return (self.inbound, self.cases, self.reconciliation)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The result of a full run (docs/api.md#results)."""
-        return {
-            "success": self.success,
-            "syncId": str(self.run_id),
-            "inboundResult": self.inbound.as_phase_dict(),
-            "casesResult": self.cases.as_phase_dict(),
-            "reconciliationResult": self.reconciliation.as_phase_dict(),
-            "durationMs": self.duration_ms,
-            "timestamp": iso(self.finished_at),
-        }
+    def result(self) -> FullResult:
+        """The result of a full run (docs/api.md#starting-runs)."""
+        return FullResult(
+            success=self.success,
+            sync_id=self.run_id,
+            inbound_result=self.inbound.result(alone=False),
+            cases_result=self.cases.result(alone=False),
+            reconciliation_result=self.reconciliation.result(alone=False),
+            duration_ms=self.duration_ms,
+            timestamp=self.finished_at,
+        )
 
     def counters(self) -> RunCounters:
         """The full row's counters: the sum of its phases'."""
@@ -183,4 +151,22 @@ class FullOutcome:
         return RunCounters(**totals)
 
 
-SyncOutcome = PhaseOutcome | FullOutcome
+SyncOutcome = (
+    PhaseOutcome[InboundStats]
+    | PhaseOutcome[CasesStats]
+    | PhaseOutcome[ReconciliationStats]
+    | FullOutcome
+)
+
+
+def run_result(outcome: SyncOutcome) -> RunResult:
+    """What the run answers: its phase's result, or the full result."""
+    return outcome.result()
+
+
+def run_error(outcome: SyncOutcome) -> str | None:
+    """Why a finished run did not succeed: its phase's error, or its failed phases'."""
+    if isinstance(outcome, FullOutcome):
+        failed = [p for p in outcome.phases if not p.success]
+        return "; ".join(f"{p.phase.value}: {p.error}" for p in failed) or None
+    return outcome.error

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
-from pims_sync.domain.runs import RunStatus, SyncType, Trigger
+from pims_sync.domain.runs import RunStatus, Trigger
+from pims_sync.domain.stats import StatsT
 from pims_sync.errors import (
     PimsAuthError,
     PimsBrowserUnavailableError,
@@ -18,12 +20,14 @@ from pims_sync.errors import (
     PimsTwoFactorRequiredError,
 )
 from pims_sync.logs import log_context
+from pims_sync.shapes.base import CamelModel
+from pims_sync.shapes.results import AbortedPhase, stats_json
 from pims_sync.sync.context import PhaseContext, RunEnv
 from pims_sync.sync.outcomes import PhaseOutcome, PhaseReport
 
 log = logging.getLogger(__name__)
 
-PhaseBody = Callable[[PhaseContext], Awaitable[None]]
+PhaseBody = Callable[[PhaseContext[StatsT]], Awaitable[None]]
 # A login refused or impossible mid-run: no later phase could log in either.
 # These fail the whole run, not just the phase (the daily request budget too: no phase
 # could send a request; nor without a browser).
@@ -37,8 +41,12 @@ LOGIN_FAILURES = (
 
 
 def outcome_of(
-    ctx: PhaseContext, started: float, error: BaseException | None = None, *, skipped: bool = False
-) -> PhaseOutcome:
+    ctx: PhaseContext[StatsT],
+    started: float,
+    error: BaseException | None = None,
+    *,
+    skipped: bool = False,
+) -> PhaseOutcome[StatsT]:
     """The outcome of a phase that ended (with `error` when it failed)."""
     message = code = None
     if error is not None:
@@ -46,7 +54,6 @@ def outcome_of(
         code = error.code if isinstance(error, PimsSyncError) else "internal_error"
     return PhaseOutcome(
         run_id=ctx.row_id,
-        phase=ctx.phase,
         success=error is None,
         report=ctx.report,
         finished_at=ctx.env.now(),
@@ -59,7 +66,7 @@ def outcome_of(
 
 
 async def close_row(
-    env: RunEnv, row_id: UUID, report: PhaseReport, result: dict[str, object], error: str | None
+    env: RunEnv, row_id: UUID, report: PhaseReport[Any], result: CamelModel, error: str | None
 ) -> None:
     """Mark an audit row completed, or failed with its error message."""
     await env.runs.finish(
@@ -67,12 +74,12 @@ async def close_row(
         status=RunStatus.FAILED if error is not None else RunStatus.COMPLETED,
         counters=report.counters(),
         error_message=error,
-        result=result,
+        result=result.wire(),
         at=env.now(),
     )
 
 
-async def execute(ctx: PhaseContext, body: PhaseBody) -> None:
+async def execute(ctx: PhaseContext[StatsT], body: PhaseBody[StatsT]) -> None:
     """Run a phase body inside its log context, with its phase events and duration."""
     env, started = ctx.env, time.monotonic()
     with log_context(phase=ctx.phase.value):
@@ -84,53 +91,57 @@ async def execute(ctx: PhaseContext, body: PhaseBody) -> None:
                 env.metrics.phase_finished(
                     phase=ctx.phase.value, seconds=time.monotonic() - started
                 )
-        await env.publish(
-            "phase", phase=ctx.phase.value, status="completed", stats=dict(ctx.report.stats)
-        )
+        stats = stats_json(ctx.report.stats)
+        await env.publish("phase", phase=ctx.phase.value, status="completed", stats=stats)
 
 
 async def run_child(
-    env: RunEnv, phase: SyncType, trigger: Trigger, body: PhaseBody | None, skip_reason: str = ""
-) -> PhaseOutcome:
+    env: RunEnv,
+    stats: StatsT,
+    trigger: Trigger,
+    body: PhaseBody[StatsT] | None,
+    skip_reason: str = "",
+) -> PhaseOutcome[StatsT]:
     """One phase of a full run, with its own audit row (`parent_id`); failures are kept."""
     record = await env.runs.start(
         clinic_id=env.clinic.id,
-        sync_type=phase,
+        sync_type=stats.phase,
         triggered_by=trigger,
         parent_id=env.run_id,
         at=env.now(),
     )
-    ctx, started = env.phase(phase, record.id), time.monotonic()
+    ctx, started = env.phase(stats, record.id), time.monotonic()
     if body is None:
         outcome = outcome_of(ctx, started, PimsSyncError(skip_reason), skipped=True)
-        await close_row(env, record.id, ctx.report, outcome.as_phase_dict(), outcome.error)
-        await env.publish("phase", phase=phase.value, status="skipped", message=skip_reason)
+        await close_row(env, record.id, ctx.report, outcome.result(alone=False), outcome.error)
+        await env.publish("phase", phase=ctx.phase.value, status="skipped", message=skip_reason)
         return outcome
     try:
         await execute(ctx, body)
     except asyncio.CancelledError:
         reason = env.state.cancel_reason()
-        await close_row(env, record.id, ctx.report, {"success": False, "error": reason}, reason)
+        await close_row(env, record.id, ctx.report, AbortedPhase(error=reason), reason)
         raise
     except LOGIN_FAILURES as error:
         # A login that fails mid-run fails the whole run, not just this phase.
-        await close_row(
-            env, record.id, ctx.report, {"success": False, "error": str(error)}, str(error)
-        )
+        aborted = AbortedPhase(error=str(error))
+        await close_row(env, record.id, ctx.report, aborted, str(error))
         raise
     except Exception as error:  # noqa: BLE001 - a failed phase is reported, the run goes on
         return await _failed(env, ctx, started, error)
     outcome = outcome_of(ctx, started)
-    await close_row(env, record.id, ctx.report, outcome.as_phase_dict(), None)
+    await close_row(env, record.id, ctx.report, outcome.result(alone=False), None)
     return outcome
 
 
-async def _failed(env: RunEnv, ctx: PhaseContext, started: float, error: Exception) -> PhaseOutcome:
+async def _failed(
+    env: RunEnv, ctx: PhaseContext[StatsT], started: float, error: Exception
+) -> PhaseOutcome[StatsT]:
     if isinstance(error, PimsSyncError):
         log.warning("phase %s failed: %s", ctx.phase.value, error)
     else:
         log.exception("phase %s failed unexpectedly", ctx.phase.value)
     outcome = outcome_of(ctx, started, error)
-    await close_row(env, ctx.row_id, ctx.report, outcome.as_phase_dict(), outcome.error)
+    await close_row(env, ctx.row_id, ctx.report, outcome.result(alone=False), outcome.error)
     await env.publish("phase", phase=ctx.phase.value, status="failed", error=outcome.error)
     return outcome

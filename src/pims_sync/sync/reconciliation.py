@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import Appointment, CalendarPage
@@ -31,8 +31,10 @@ from pims_sync.domain.case_metadata import (
     stored_pims_status,
 )
 from pims_sync.domain.cases import CaseStatus, external_id, follow_pims_status, map_status
+from pims_sync.domain.stats import ReconciliationStats
 from pims_sync.errors import ReconciliationGuardError
 from pims_sync.ports.store import CaseWrite, StoredCase
+from pims_sync.shapes.results import DeletionsHeld, PlannedChange, RejectedEventError
 from pims_sync.sync.context import PhaseContext
 from pims_sync.sync.inbound import fetch_calendar, plan_case
 from pims_sync.sync.windows import DateWindow
@@ -102,13 +104,11 @@ class Change:
     action: str
     case: StoredCase
 
-    def as_dict(self) -> dict[str, Any]:
-        """`{caseId, externalId, reason}` for results and previews."""
-        return {
-            "caseId": str(self.case.id),
-            "externalId": self.case.external_id,
-            "reason": REASONS[self.action],
-        }
+    def planned(self) -> PlannedChange:
+        """`{caseId, externalId, reason}`, as a dry run lists it."""
+        return PlannedChange(
+            case_id=self.case.id, external_id=self.case.external_id, reason=REASONS[self.action]
+        )
 
 
 def apply_change(
@@ -162,7 +162,7 @@ def check_guard(
     return None
 
 
-async def _calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
+async def _calendar(ctx: PhaseContext[ReconciliationStats], window: DateWindow) -> CalendarPage:
     reused = ctx.env.calendar.covering(window, ctx.env.zone)
     if reused is not None:
         await ctx.say("Reusing the calendar fetched by inbound")
@@ -170,7 +170,9 @@ async def _calendar(ctx: PhaseContext, window: DateWindow) -> CalendarPage:
     return await fetch_calendar(ctx, window)
 
 
-async def _write(ctx: PhaseContext, changes: Sequence[Change], listing: Listing) -> dict[str, str]:
+async def _write(
+    ctx: PhaseContext[ReconciliationStats], changes: Sequence[Change], listing: Listing
+) -> dict[UUID, str]:
     """Write the changes in batches, re-deciding on the locked rows; returns what was done."""
     env, done = ctx.env, {}
     now, sync_id = env.now(), str(env.run_id)
@@ -189,7 +191,7 @@ async def _write(ctx: PhaseContext, changes: Sequence[Change], listing: Listing)
                             action, case, appointment, zone=env.zone, now=now, sync_id=sync_id
                         )
                     )
-                    done[str(case.id)] = action
+                    done[case.id] = action
             return writes
 
         await env.cases.apply(clinic_id=env.clinic.id, external_ids=keys, plan=plan)
@@ -197,39 +199,43 @@ async def _write(ctx: PhaseContext, changes: Sequence[Change], listing: Listing)
     return done
 
 
-def _record(ctx: PhaseContext, done: Mapping[str, str]) -> list[str]:
+def _record(ctx: PhaseContext[ReconciliationStats], done: Mapping[UUID, str]) -> list[UUID]:
     deleted = [case_id for case_id, action in done.items() if action == DELETE]
-    ctx.report.count("casesDeleted", len(deleted))
-    ctx.report.count("casesRestored", sum(1 for a in done.values() if a == RESTORE))
-    ctx.report.count("casesUpdated", sum(1 for a in done.values() if a == UPDATE))
-    ctx.written("deleted", ctx.report.stats["casesDeleted"])
-    ctx.written("restored", ctx.report.stats["casesRestored"])
-    ctx.written("updated", ctx.report.stats["casesUpdated"])
+    stats = ctx.stats
+    stats.cases_deleted += len(deleted)
+    stats.cases_restored += sum(1 for a in done.values() if a == RESTORE)
+    stats.cases_updated += sum(1 for a in done.values() if a == UPDATE)
+    ctx.written("deleted", stats.cases_deleted)
+    ctx.written("restored", stats.cases_restored)
+    ctx.written("updated", stats.cases_updated)
     return deleted
 
 
-def _preview(changes: Sequence[Change], refusal: str | None) -> dict[str, Any]:
-    preview: dict[str, Any] = {"dryRun": True}
-    for action, key in (
-        (DELETE, "wouldDelete"),
-        (RESTORE, "wouldRestore"),
-        (UPDATE, "wouldUpdate"),
-    ):
-        preview[key] = [c.as_dict() for c in changes if c.action == action]
-    if refusal is not None:
-        preview["guard"] = refusal
-    return preview
+def _preview(
+    ctx: PhaseContext[ReconciliationStats], changes: Sequence[Change], refusal: str | None
+) -> None:
+    """What a dry run reports: the changes it would make, and the guard it would meet."""
+    details = ctx.report.details
+    details.dry_run = True
+    details.would_delete = [c.planned() for c in changes if c.action == DELETE]
+    details.would_restore = [c.planned() for c in changes if c.action == RESTORE]
+    details.would_update = [c.planned() for c in changes if c.action == UPDATE]
+    details.guard = refusal
 
 
 async def _report_unreadable(
-    ctx: PhaseContext, page: CalendarPage, held: int, window: DateWindow
+    ctx: PhaseContext[ReconciliationStats], page: CalendarPage, held: int, window: DateWindow
 ) -> None:
     """List the window's unreadable events; say why deletions were held, if they were."""
     for item in page.rejected:
-        context = {"index": item.index, "reason": item.reason}
-        if item.appointment_id is not None:
-            context["appointmentId"] = item.appointment_id
-        ctx.report.fail_item(item.describe(), **context)
+        ctx.report.fail_item(
+            RejectedEventError(
+                message=item.describe(),
+                index=item.index,
+                reason=item.reason,
+                appointment_id=item.appointment_id,
+            )
+        )
     unidentified = sum(1 for r in page.rejected if r.appointment_id is None)
     if not unidentified:
         return
@@ -238,13 +244,17 @@ async def _report_unreadable(
         "could not be read and have no readable id, so a case missing from the calendar may "
         f"be one of them; {held} case(s) not deleted until the calendar reads cleanly"
     )
-    ctx.report.extra["deletionsHeld"] = {"cases": held, "reason": message}
+    ctx.report.details.deletions_held = DeletionsHeld(cases=held, reason=message)
     log.warning("%s", message)
     await ctx.say(message)
 
 
 async def run_reconciliation(
-    ctx: PhaseContext, window: DateWindow, *, force: bool = False, dry_run: bool = False
+    ctx: PhaseContext[ReconciliationStats],
+    window: DateWindow,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
 ) -> None:
     """Compare the window's PIMS cases with the calendar; delete, restore, update."""
     env = ctx.env
@@ -253,7 +263,7 @@ async def run_reconciliation(
     page = await _calendar(ctx, window)
     cases = await env.cases.cases_between(clinic_id=env.clinic.id, start=start, end=end)
     listing = Listing.of(page)
-    ctx.report.count("casesChecked", len(cases))
+    ctx.stats.cases_checked += len(cases)
     decided = [Change(a, c) for c in cases if (a := decide(c, listing)) is not None]
     changes = [change for change in decided if change.action != HOLD]
     deletions = sum(1 for change in changes if change.action == DELETE)
@@ -261,16 +271,14 @@ async def run_reconciliation(
     await ctx.say(f"Checked {len(cases)} cases against {len(page)} appointments")
     await _report_unreadable(ctx, page, len(decided) - len(changes), window)
     if dry_run:
-        ctx.report.extra.update(_preview(changes, refusal))
-        ctx.report.extra["deletedCaseIds"] = []
+        _preview(ctx, changes, refusal)
+        ctx.report.details.deleted_case_ids = []
         await ctx.progress.complete(len(cases))
         return
     if refusal is not None:
         raise ReconciliationGuardError(refusal, deletions=deletions)
     await ctx.progress.update(0, len(changes))
     deleted = _record(ctx, await _write(ctx, changes, listing))
-    ctx.report.extra["deletedCaseIds"] = deleted
+    ctx.report.details.deleted_case_ids = deleted
     await ctx.progress.complete(len(changes))
-    await ctx.say(
-        f"Soft-deleted {len(deleted)} cases, restored {ctx.report.stats['casesRestored']}"
-    )
+    await ctx.say(f"Soft-deleted {len(deleted)} cases, restored {ctx.stats.cases_restored}")

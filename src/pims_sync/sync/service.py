@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pims_sync.domain.case_metadata import iso
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import RunCounters, RunStatus, SyncType
 from pims_sync.errors import (
@@ -27,11 +26,12 @@ from pims_sync.ports.credentials import CredentialSource
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.store import CaseStore, RunStore
+from pims_sync.shapes.base import CamelModel
+from pims_sync.shapes.results import FailedRun
 from pims_sync.sync.context import RunEnv, RunState
 from pims_sync.sync.events import EventBus, RunEvent
-from pims_sync.sync.full import run_full, single_body
-from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome, SyncOutcome
-from pims_sync.sync.phases import execute, outcome_of
+from pims_sync.sync.full import run_full, run_single
+from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome, SyncOutcome, run_error
 from pims_sync.sync.request import SyncRequest, validate
 from pims_sync.sync.windows import clinic_today
 
@@ -153,9 +153,9 @@ class SyncService:
 
     async def _close_unstarted(self, run_id: UUID, state: RunState) -> None:
         reason = state.cancel_reason()
-        result = {"success": False, "syncId": str(run_id), "error": reason, "code": "cancelled"}
+        result = FailedRun(sync_id=run_id, error=reason, code="cancelled")
         await self._close(run_id, RunStatus.FAILED, RunCounters(), reason, result)
-        await self.events.publish(run_id, _terminal(False, result=result, error=reason))
+        await self.events.publish(run_id, _terminal(False, result=result.wire(), error=reason))
 
     async def shutdown(self, grace_seconds: float = 30) -> None:
         """Take no new runs; let running ones finish for the grace, then stop them."""
@@ -268,11 +268,7 @@ class SyncService:
             today = env.today()
             if request.sync_type is SyncType.FULL:
                 return await run_full(env, request, today)
-            ctx = env.phase(request.sync_type, run_id)
-            state.report = ctx.report
-            started = time.monotonic()
-            await execute(ctx, single_body(request, today))
-            return outcome_of(ctx, started)
+            return await run_single(env, request, today)
 
     async def _succeed(
         self, request: SyncRequest, run_id: UUID, outcome: SyncOutcome, started: _Started
@@ -280,17 +276,17 @@ class SyncService:
         at, duration = self._ended(started)
         # The reply's durationMs is the whole run's, login included: the audit row's span.
         outcome = replace(outcome, duration_ms=duration, finished_at=at)
-        result = outcome.as_dict()
+        result = outcome.result()
+        error = run_error(outcome)
         if isinstance(outcome, FullOutcome):
             counters = outcome.counters()
-            failed = [p for p in outcome.phases if not p.success]
-            error = "; ".join(f"{p.phase.value}: {p.error}" for p in failed) or None
             await self._full_progress_done(run_id, len(outcome.phases))
         else:
-            counters, error = outcome.report.counters(), None
+            counters = outcome.report.counters()
         status = RunStatus.FAILED if error else RunStatus.COMPLETED
         await self._close(run_id, status, counters, error, result, at=at)
-        await self.events.publish(run_id, _terminal(error is None, result=result, error=error))
+        published = _terminal(error is None, result=result.wire(), error=error)
+        await self.events.publish(run_id, published)
         self._count(request, "completed" if outcome.success else "failed", started)
         log.info("sync run finished: %s", "success" if outcome.success else f"partial ({error})")
         return outcome
@@ -307,16 +303,12 @@ class SyncService:
     ) -> None:
         counters = state.report.counters() if state.report is not None else RunCounters()
         at, duration = self._ended(started)
-        result = {
-            "success": False,
-            "syncId": str(run_id),
-            "error": message,
-            "code": code,
-            "durationMs": duration,
-            "timestamp": iso(at),
-        }
+        result = FailedRun(
+            sync_id=run_id, error=message, code=code, duration_ms=duration, timestamp=at
+        )
         await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at)
-        await self.events.publish(run_id, _terminal(False, result=result, error=message, code=code))
+        terminal = _terminal(False, result=result.wire(), error=message, code=code)
+        await self.events.publish(run_id, terminal)
         self._count(request, "failed", started)
         log.warning("sync run failed: %s", message)
 
@@ -343,7 +335,7 @@ class SyncService:
         status: RunStatus,
         counters: RunCounters,
         error: str | None,
-        result: dict[str, Any],
+        result: CamelModel,
         *,
         at: datetime | None = None,
     ) -> None:
@@ -353,7 +345,7 @@ class SyncService:
                 status=status,
                 counters=counters,
                 error_message=error,
-                result=result,
+                result=result.wire(),
                 at=at or self._now(),
             )
         except Exception:

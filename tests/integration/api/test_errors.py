@@ -45,7 +45,7 @@ async def client(tmp_path: Any) -> AsyncIterator[httpx.AsyncClient]:
         "invalid": InvalidInputError("endDate is before startDate"),
         "pims-auth": PimsAuthError("Invalid username or password"),
         "other-domain": PimsSyncError("something of ours"),
-        "edge": ApiError(409, "sync_in_progress", "A sync is already running", syncId="s-1"),
+        "edge": ApiError(409, "sync_in_progress", "A sync is already running", sync_id="s-1"),
         "crash": RuntimeError("password=hunter2 leaked in a message"),
     }
 

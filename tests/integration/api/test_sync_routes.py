@@ -459,15 +459,15 @@ class SlowProvider(FakeProvider):
 
 def test_status_codes_of_run_errors() -> None:
     from pims_sync import errors
-    from pims_sync.api.errors import error_fields, status_for
+    from pims_sync.api.errors import run_concerned, status_for
     from pims_sync.sync.service import ServiceStoppingError
 
     busy = errors.RunInProgressError(run_id=uuid.UUID(int=1))
-    assert (status_for(busy), error_fields(busy)) == (409, {"syncId": str(uuid.UUID(int=1))})
+    assert (status_for(busy), run_concerned(busy)) == (409, str(uuid.UUID(int=1)))
     assert status_for(errors.ReconciliationGuardError()) == 409
     assert status_for(errors.SyncTimeoutError(sync_id="s")) == 504
     assert status_for(errors.PimsAuthError("no")) == 502
     assert status_for(errors.PimsRetriesExhaustedError()) == 502
     assert status_for(ServiceStoppingError()) == 503
-    assert error_fields(errors.PimsUnavailableError(sync_id="s-2")) == {"syncId": "s-2"}
-    assert error_fields(errors.InvalidInputError("bad")) == {}
+    assert run_concerned(errors.PimsUnavailableError(sync_id="s-2")) == "s-2"
+    assert run_concerned(errors.InvalidInputError("bad")) is None

@@ -50,16 +50,16 @@ async def test_full_run_then_changes_on_sql_stores(engine: AsyncEngine) -> None:
     )
     full = await service.run(SyncRequest(clinic.id, SyncType.FULL))
     assert isinstance(full, FullOutcome)
-    assert full.success, full.as_dict()
-    assert full.inbound.stats["casesCreated"] == 3
-    assert full.cases.stats["casesEnriched"] == 1
+    assert full.success, full.result().wire()
+    assert full.inbound.stats.cases_created == 3
+    assert full.cases.stats.cases_enriched == 1
     stored = await cases.get_many(clinic_id=clinic.id, external_ids=["pims-appt-idexx-neo-1"])
     assert stored["pims-appt-idexx-neo-1"].scheduled_at == datetime(2026, 3, 8, 9, 30, tzinfo=UTC)
     again = await service.run(SyncRequest(clinic.id, SyncType.INBOUND))
     assert isinstance(again, PhaseOutcome)
-    assert (again.stats["casesCreated"], again.stats["casesUpdated"]) == (0, 0)
+    assert (again.stats.cases_created, again.stats.cases_updated) == (0, 0)
     del provider.appointments["2"]
     gone = await service.run(SyncRequest(clinic.id, SyncType.RECONCILIATION))
-    assert gone.as_dict()["stats"]["casesDeleted"] == 1
+    assert gone.result().wire()["stats"]["casesDeleted"] == 1
     children = await runs.children(clinic_id=clinic.id, parent_id=full.run_id)
     assert [c.status for c in children] == [RunStatus.COMPLETED] * 3

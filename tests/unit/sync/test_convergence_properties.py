@@ -231,7 +231,7 @@ class MemoryService:
             **{k: v for k, v in options.items() if v is not None},  # type: ignore[arg-type]
         )
         outcome = self.loop.run_until_complete(self.service.run(request))
-        result = outcome.as_dict()
+        result = outcome.result().wire()
         assert result["success"], f"{phase.kind} failed: {result}"
 
     def snapshot(self) -> Snapshot:

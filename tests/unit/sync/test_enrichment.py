@@ -34,7 +34,7 @@ def clinic_with_visits() -> World:
 async def test_enriches_past_cases_with_a_consultation() -> None:
     world = clinic_with_visits()
     await world.run(SyncType.INBOUND)
-    result = (await enrich(world)).as_dict()
+    result = (await enrich(world)).result().wire()
     assert result["stats"] == {
         "casesFound": 2,
         "casesEnriched": 2,
@@ -61,9 +61,9 @@ async def test_late_notes_are_picked_up_by_the_next_run() -> None:
     world.provider.consultations["c2"] = consultation("c2", notes="final notes")
     world.clock.at += timedelta(hours=3)
     outcome = await enrich(world)
-    assert outcome.stats["casesFound"] == 1  # only the non-final one is fetched again
+    assert outcome.stats.cases_found == 1  # only the non-final one is fetched again
     assert (await world.case("2")).metadata["pimsConsultation"]["notes"] == "final notes"
-    assert (await enrich(world)).stats["casesFound"] == 0
+    assert (await enrich(world)).stats.cases_found == 0
 
 
 async def test_non_final_notes_are_not_waited_for_after_72_hours() -> None:
@@ -73,7 +73,7 @@ async def test_non_final_notes_are_not_waited_for_after_72_hours() -> None:
     world.clock.at += timedelta(hours=80)
     stats = (await enrich(world, start_date=TODAY - timedelta(days=5))).stats
     # Only case 4, now past and never enriched (its consultation does not exist yet).
-    assert (stats["casesFound"], stats["casesSkipped"]) == (1, 1)
+    assert (stats.cases_found, stats.cases_skipped) == (1, 1)
     assert (await world.case("2")).metadata["pimsConsultation"]["notes"] == "draft"
 
 
@@ -86,7 +86,7 @@ async def test_not_found_is_skipped_and_other_failures_are_listed() -> None:
     )
     await world.run(SyncType.INBOUND)
     world.provider.fail_next("consultation", PimsRetriesExhaustedError("still failing"), times=1)
-    result = (await enrich(world, parallel_batch_size=1)).as_dict()
+    result = (await enrich(world, parallel_batch_size=1)).result().wire()
     assert result["success"] is True
     assert result["stats"] == {
         "casesFound": 3,
@@ -135,7 +135,7 @@ async def test_parallel_fetches_are_bounded() -> None:
     patch = pytest.MonkeyPatch()
     patch.setattr(fake.FakeSession, "fetch_consultation", fetch_consultation)
     try:
-        assert (await enrich(world, parallel_batch_size=3)).stats["casesEnriched"] == 12
+        assert (await enrich(world, parallel_batch_size=3)).stats.cases_enriched == 12
     finally:
         patch.undo()
     assert peak == 3

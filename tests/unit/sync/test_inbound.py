@@ -21,7 +21,7 @@ async def inbound(world: World, **options: object) -> PhaseOutcome:
 
 
 async def test_first_run_creates_cases_with_ids_source_and_patients(world: World) -> None:
-    result = (await inbound(world)).as_dict()
+    result = (await inbound(world)).result().wire()
     assert result["success"] is True
     assert result["stats"] == {
         "appointmentsFound": 3,
@@ -51,7 +51,7 @@ async def test_second_identical_run_changes_nothing(world: World) -> None:
     before = {c.external_id: c for c in await world.all_cases()}
     world.clock.at += timedelta(hours=1)
     stats = (await inbound(world)).stats
-    assert (stats["casesCreated"], stats["casesUpdated"], stats["casesSkipped"]) == (0, 0, 3)
+    assert (stats.cases_created, stats.cases_updated, stats.cases_skipped) == (0, 0, 3)
     after = {c.external_id: c for c in await world.all_cases()}
     assert {k: c.metadata["syncedAt"] for k, c in after.items()} == {
         k: c.metadata["syncedAt"] for k, c in before.items()
@@ -75,7 +75,7 @@ async def test_exactly_the_changed_case_is_updated(
     await inbound(world)
     world.provider.move("1", **changes)
     stats = (await inbound(world)).stats
-    assert (stats["casesUpdated"], stats["casesSkipped"]) == (1, 2), check
+    assert (stats.cases_updated, stats.cases_skipped) == (1, 2), check
     case = await world.case("1")
     if check == "time":
         assert case.scheduled_at == datetime(2026, 3, 9, 15, 30, tzinfo=UTC)
@@ -99,7 +99,7 @@ async def test_update_keeps_enrichment_and_foreign_keys(world: World) -> None:
     entities["clinical"] = {"clinicalNotes": "n", "visitReason": "Limping"}
     await overwrite(world, stored, metadata={**stored.metadata, **extra, "entities": entities})
     world.provider.move("2", reason="Other reason")
-    assert (await inbound(world)).stats["casesUpdated"] == 1
+    assert (await inbound(world)).stats.cases_updated == 1
     metadata = (await world.case("2")).metadata
     for key, value in extra.items():
         assert metadata[key] == value
@@ -134,7 +134,7 @@ async def test_default_window_is_the_clinic_today_plus_days_ahead() -> None:
         appointment("d", day=TODAY - timedelta(days=1), hour=23),
     )
     outcome = await inbound(world)
-    assert outcome.stats["appointmentsFound"] == 2
+    assert outcome.stats.appointments_found == 2
     assert {c.external_id[-1] for c in await world.all_cases()} == {"a", "b"}
 
 
@@ -146,7 +146,7 @@ async def test_long_windows_are_fetched_in_chunks_of_31_days() -> None:
 
 async def test_batches_write_every_case() -> None:
     world = make_world(*(appointment(str(i), hour=8 + i % 10) for i in range(25)), batch_size=10)
-    assert (await inbound(world)).stats["casesCreated"] == 25
+    assert (await inbound(world)).stats.cases_created == 25
 
 
 async def test_pims_failure_fails_the_run_and_writes_nothing(world: World) -> None:

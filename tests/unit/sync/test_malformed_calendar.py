@@ -9,6 +9,7 @@ import pytest
 from pims_sync.domain.appointments import RejectedEvent
 from pims_sync.domain.runs import RunStatus, SyncType
 from pims_sync.errors import PimsPayloadError
+from pims_sync.shapes.results import stats_json
 from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome
 
 from .conftest import CLINIC_ID, LA, TODAY, World, appointment, make_world
@@ -42,7 +43,7 @@ async def test_inbound_writes_the_good_ones_and_lists_each_bad_one(world: World)
     world.provider.rejected = [bad(4, "77", at(1)), bad(9, None)]
     outcome = await phase(world, SyncType.INBOUND)
     assert outcome.success
-    assert outcome.stats == {
+    assert stats_json(outcome.stats) == {
         "appointmentsFound": 5,
         "casesCreated": 3,
         "casesUpdated": 0,
@@ -51,7 +52,7 @@ async def test_inbound_writes_the_good_ones_and_lists_each_bad_one(world: World)
         "eventsOutsideWindow": 0,
         "fieldsCoerced": 0,
     }
-    errors = outcome.as_dict()["errors"]
+    errors = outcome.result().wire()["errors"]
     assert errors == [
         {
             "message": "Calendar event #4 (appointment 77) could not be read: "
@@ -88,7 +89,7 @@ async def test_a_case_whose_event_is_unreadable_is_left_as_it_was(world: World) 
     del world.provider.appointments["1"]  # the feed lists it, but unreadably
     world.clock.at += timedelta(minutes=5)
     outcome = await phase(world, SyncType.INBOUND)
-    assert (outcome.stats["casesFailed"], outcome.stats["casesUpdated"]) == (1, 0)
+    assert (outcome.stats.cases_failed, outcome.stats.cases_updated) == (1, 0)
     assert await world.case("1") == before
 
 
@@ -109,8 +110,8 @@ async def test_a_mostly_unreadable_calendar_fails_the_run_and_writes_nothing(
     world.provider.rejected = [bad(100 + i, None) for i in range(unreadable)]
     if not fails:
         outcome = await phase(world, SyncType.INBOUND)
-        assert outcome.stats["casesFailed"] == unreadable
-        assert outcome.stats["casesCreated"] == readable
+        assert outcome.stats.cases_failed == unreadable
+        assert outcome.stats.cases_created == readable
         return
     with pytest.raises(PimsPayloadError, match="calendar payload looks changed") as raised:
         await world.run(SyncType.INBOUND)
@@ -129,11 +130,11 @@ async def test_reconciliation_keeps_a_case_whose_event_is_listed_unreadably() ->
     world.provider.rejected = [bad(3, "1", kept.start)]
     del world.provider.appointments["2"]  # really gone
     outcome = await phase(world, SyncType.RECONCILIATION)
-    assert outcome.stats["casesDeleted"] == 1
-    assert outcome.as_dict()["deletedCaseIds"] == [str((await world.case("2")).id)]
+    assert outcome.stats.cases_deleted == 1
+    assert outcome.result().wire()["deletedCaseIds"] == [str((await world.case("2")).id)]
     assert "reconciliation" not in (await world.case("1")).metadata
-    assert "deletionsHeld" not in outcome.as_dict()
-    assert outcome.as_dict()["errors"][0]["appointmentId"] == "1"
+    assert "deletionsHeld" not in outcome.result().wire()
+    assert outcome.result().wire()["errors"][0]["appointmentId"] == "1"
 
 
 async def test_an_event_without_a_readable_id_holds_every_deletion_of_the_window() -> None:
@@ -142,11 +143,11 @@ async def test_an_event_without_a_readable_id_holds_every_deletion_of_the_window
     del world.provider.appointments["1"]
     del world.provider.appointments["2"]
     world.provider.rejected = [bad(5, None)]
-    preview = (await phase(world, SyncType.RECONCILIATION, dry_run=True)).as_dict()
+    preview = (await phase(world, SyncType.RECONCILIATION, dry_run=True)).result().wire()
     assert preview["wouldDelete"] == []
     assert preview["deletionsHeld"]["cases"] == 2
     outcome = await phase(world, SyncType.RECONCILIATION)
-    result = outcome.as_dict()
+    result = outcome.result().wire()
     assert outcome.success
     assert result["stats"]["casesDeleted"] == 0
     assert result["deletedCaseIds"] == []
@@ -156,7 +157,7 @@ async def test_an_event_without_a_readable_id_holds_every_deletion_of_the_window
     assert "2 case(s) not deleted" in held["reason"]
     assert [c for c in await world.all_cases() if "reconciliation" in c.metadata] == []
     world.provider.rejected = []  # the calendar reads cleanly again: deletions resume
-    assert (await phase(world, SyncType.RECONCILIATION)).stats["casesDeleted"] == 2
+    assert (await phase(world, SyncType.RECONCILIATION)).stats.cases_deleted == 2
 
 
 async def test_held_deletions_still_restore_and_update() -> None:
@@ -169,7 +170,7 @@ async def test_held_deletions_still_restore_and_update() -> None:
     world.provider.move("3", status="Cancelled")
     world.provider.rejected = [bad(0, None)]
     stats = (await phase(world, SyncType.RECONCILIATION)).stats
-    assert (stats["casesRestored"], stats["casesUpdated"], stats["casesDeleted"]) == (1, 1, 0)
+    assert (stats.cases_restored, stats.cases_updated, stats.cases_deleted) == (1, 1, 0)
 
 
 async def test_a_full_run_reuses_inbounds_calendar_under_the_same_rules() -> None:
@@ -183,8 +184,8 @@ async def test_a_full_run_reuses_inbounds_calendar_under_the_same_rules() -> Non
     assert isinstance(outcome, FullOutcome)
     assert world.provider.calls["calendar"] == calls + 1  # one fetch, shared
     assert outcome.success
-    assert outcome.inbound.stats["casesFailed"] == 2
-    result = outcome.as_dict()["reconciliationResult"]
+    assert outcome.inbound.stats.cases_failed == 2
+    result = outcome.result().wire()["reconciliationResult"]
     assert result["stats"]["casesDeleted"] == 0
     assert result["deletionsHeld"]["cases"] == 1  # "2": missing, but maybe the unreadable one
     assert all("reconciliation" not in c.metadata for c in await world.all_cases())
@@ -197,6 +198,6 @@ async def test_an_unidentified_event_outside_the_lookback_holds_nothing() -> Non
     world.provider.rejected = [bad(7, None, at(2))]  # a future day: not reconciliation's
     outcome = await world.run(SyncType.FULL, lookback_days=3, days_ahead=3)
     assert isinstance(outcome, FullOutcome)
-    result = outcome.as_dict()["reconciliationResult"]
+    result = outcome.result().wire()["reconciliationResult"]
     assert result["stats"]["casesDeleted"] == 1
     assert "deletionsHeld" not in result

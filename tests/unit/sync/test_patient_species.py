@@ -9,6 +9,7 @@ from pims_sync.domain.case_metadata import merge_enrichment, merge_inbound, pims
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.runs import SyncType
 from pims_sync.ports.store import PatientRow
+from pims_sync.shapes.results import stats_json
 from pims_sync.sync.outcomes import PhaseOutcome
 
 from .conftest import CLINIC_ID, LA, NOW, World, appointment, consultation, make_world
@@ -25,7 +26,7 @@ def labrador(consultation_id: str = "c1") -> Consultation:
 async def inbound_stats(world: World) -> dict[str, int]:
     outcome = await world.run(SyncType.INBOUND)
     assert isinstance(outcome, PhaseOutcome)
-    return dict(outcome.stats)
+    return stats_json(outcome.stats)
 
 
 async def patient(world: World) -> PatientRow:

@@ -29,7 +29,7 @@ async def test_deleted_appointment_is_soft_deleted_with_marker(world: World) -> 
     await world.run(SyncType.INBOUND)
     del world.provider.appointments["1"]
     outcome = await reconcile(world)
-    result = outcome.as_dict()
+    result = outcome.result().wire()
     assert result["stats"] == {
         "casesChecked": 2,
         "casesDeleted": 1,
@@ -48,7 +48,7 @@ async def test_deleted_appointment_is_soft_deleted_with_marker(world: World) -> 
     assert marker["previousStatus"] == "draft"
     assert (await world.case("2")).status == "draft"
     again = await reconcile(world)
-    assert again.stats["casesDeleted"] == 0  # not counted twice
+    assert again.stats.cases_deleted == 0  # not counted twice
 
 
 async def test_reappeared_appointment_is_restored(world: World) -> None:
@@ -58,7 +58,7 @@ async def test_reappeared_appointment_is_restored(world: World) -> None:
     await reconcile(world)
     world.provider.appointments["1"] = kept
     stats = (await reconcile(world)).stats
-    assert stats["casesRestored"] == 1
+    assert stats.cases_restored == 1
     case = await world.case("1")
     assert "reconciliation" not in case.metadata
     assert case.status == "ongoing"
@@ -68,7 +68,7 @@ async def test_cancelled_appointment_updates_the_status(world: World) -> None:
     await world.run(SyncType.INBOUND)
     world.provider.move("2", status="No Show")
     stats = (await reconcile(world)).stats
-    assert (stats["casesUpdated"], stats["casesDeleted"]) == (1, 0)
+    assert (stats.cases_updated, stats.cases_deleted) == (1, 0)
     assert (await world.case("2")).status == "reviewed"
 
 
@@ -90,7 +90,7 @@ async def test_empty_calendar_is_refused_unless_forced(world: World) -> None:
         await reconcile(world)
     assert raised.value.code == "reconciliation_guard"
     assert all("reconciliation" not in c.metadata for c in await world.all_cases())
-    assert (await reconcile(world, force=True)).stats["casesDeleted"] == 2
+    assert (await reconcile(world, force=True)).stats.cases_deleted == 2
 
 
 async def test_deleting_more_than_half_and_more_than_five_is_refused() -> None:
@@ -100,7 +100,7 @@ async def test_deleting_more_than_half_and_more_than_five_is_refused() -> None:
         del world.provider.appointments[str(i)]
     with pytest.raises(ReconciliationGuardError, match="7 of 12"):
         await reconcile(world)
-    assert (await reconcile(world, force=True)).stats["casesDeleted"] == 7
+    assert (await reconcile(world, force=True)).stats.cases_deleted == 7
 
 
 async def test_dry_run_reports_and_writes_nothing(world: World) -> None:
@@ -108,7 +108,7 @@ async def test_dry_run_reports_and_writes_nothing(world: World) -> None:
     before = await world.all_cases()
     del world.provider.appointments["1"]
     world.provider.move("2", status="Cancelled")
-    result = (await reconcile(world, dry_run=True)).as_dict()
+    result = (await reconcile(world, dry_run=True)).result().wire()
     assert result["dryRun"] is True
     assert [c["externalId"] for c in result["wouldDelete"]] == ["pims-appt-idexx-neo-1"]
     assert result["wouldDelete"][0]["reason"] == "removed_from_pims"
@@ -123,4 +123,4 @@ async def test_only_pims_cases_in_the_lookback_are_checked(world: World) -> None
     # Case 3 is in two days: outside the lookback, never deleted by it.
     world.provider.appointments.pop("3")
     stats = (await reconcile(world, lookback_days=1)).stats
-    assert (stats["casesChecked"], stats["casesDeleted"]) == (2, 0)
+    assert (stats.cases_checked, stats.cases_deleted) == (2, 0)

@@ -63,7 +63,7 @@ async def test_single_run_audit_row_is_completed_with_counters_and_result(world:
     assert row is not None
     assert (row.status, row.sync_type, row.triggered_by) == ("completed", "inbound", "cli")
     assert (row.counters.appointments_found, row.counters.cases_created) == (3, 3)
-    assert row.result == outcome.as_dict()
+    assert row.result == outcome.result().wire()
     assert row.progress_percentage == 100
     assert row.error_message is None
 
@@ -74,7 +74,7 @@ async def test_full_run_logs_in_once_and_writes_a_row_per_phase() -> None:
     assert isinstance(outcome, FullOutcome)
     assert world.provider.logins == 1
     assert world.provider.calls["calendar"] == 1  # reconciliation reused inbound's calendar
-    result = outcome.as_dict()
+    result = outcome.result().wire()
     assert result["success"] is True
     assert set(result) == {
         "success",
@@ -107,7 +107,7 @@ async def test_full_run_skips_reconciliation_when_the_pims_failed_inbound() -> N
     outcome = await world.run(SyncType.FULL)
     assert isinstance(outcome, FullOutcome)
     assert outcome.success is False
-    result = outcome.as_dict()
+    result = outcome.result().wire()
     assert result["inboundResult"]["error"] == "down"
     assert result["reconciliationResult"]["skipped"] is True
     assert "inbound failed" in result["reconciliationResult"]["error"]
@@ -282,7 +282,7 @@ async def test_a_refused_reconciliation_fails_only_its_phase_of_a_full_run() -> 
     world.provider.appointments.clear()
     outcome = await world.run(SyncType.FULL)
     assert isinstance(outcome, FullOutcome)
-    result = outcome.as_dict()
+    result = outcome.result().wire()
     assert result["success"] is False
     assert result["inboundResult"]["success"] is True
     assert "force" in result["reconciliationResult"]["error"]

@@ -12,6 +12,7 @@ from pims_sync.domain.case_metadata import merge_enrichment, needs_enrichment
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.runs import SyncType
 from pims_sync.errors import PimsNotReadyError, PimsRetriesExhaustedError
+from pims_sync.shapes.results import stats_json
 from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome
 
 from .conftest import LA, NOW, TODAY, World, appointment, consultation, make_world
@@ -42,7 +43,7 @@ class TestStays:
         world = make_world(boarding(), appointment("1", hour=9))
         outcome = await phase(world, SyncType.INBOUND)  # today … today + 7
         assert outcome.success
-        assert (outcome.stats["appointmentsFound"], outcome.stats["casesCreated"]) == (2, 2)
+        assert (outcome.stats.appointments_found, outcome.stats.cases_created) == (2, 2)
         case = await world.case("40")
         assert case.scheduled_at == STAY_START.astimezone(UTC)  # its true start
         assert case.metadata["pimsAppointment"]["duration"] == 4 * 24 * 60
@@ -53,14 +54,14 @@ class TestStays:
         world = make_world(boarding(), appointment("1", hour=9))
         await phase(world, SyncType.INBOUND)
         kept = await phase(world, SyncType.RECONCILIATION, lookback_days=7)
-        assert (kept.stats["casesChecked"], kept.stats["casesDeleted"]) == (2, 0)
+        assert (kept.stats.cases_checked, kept.stats.cases_deleted) == (2, 0)
         del world.provider.appointments["40"]
         # The last day's feed cannot say the stay is gone: its case starts before that day.
         recent = await phase(world, SyncType.RECONCILIATION, lookback_days=1)
-        assert recent.stats["casesDeleted"] == 0
+        assert recent.stats.cases_deleted == 0
         assert "reconciliation" not in (await world.case("40")).metadata
         gone = await phase(world, SyncType.RECONCILIATION, lookback_days=7)
-        assert gone.stats["casesDeleted"] == 1
+        assert gone.stats.cases_deleted == 1
         assert (await world.case("40")).metadata["reconciliation"]["softDeleted"] is True
 
     async def test_a_full_run_reuses_inbound_calendar_with_the_stay(self) -> None:
@@ -70,7 +71,7 @@ class TestStays:
         assert outcome.success
         assert world.provider.calls["calendar"] == 1  # reconciliation reused it
         checked = outcome.reconciliation.stats
-        assert (checked["casesChecked"], checked["casesDeleted"]) == (2, 0)
+        assert (checked.cases_checked, checked.cases_deleted) == (2, 0)
         case = await world.case("40")
         assert "reconciliation" not in case.metadata
         assert case.scheduled_at == STAY_START.astimezone(UTC)
@@ -84,30 +85,30 @@ class TestTolerated:
         world.provider.outside_per_fetch, world.provider.coerced_per_fetch = 2, 5
         with caplog.at_level(logging.INFO):
             inbound = await phase(world, SyncType.INBOUND)
-        assert inbound.stats["eventsOutsideWindow"] == 2
-        assert inbound.stats["fieldsCoerced"] == 5
-        assert inbound.stats["casesFailed"] == 0  # ignored, not errors
-        assert "errors" not in inbound.as_dict()
+        assert inbound.stats.events_outside_window == 2
+        assert inbound.stats.fields_coerced == 5
+        assert inbound.stats.cases_failed == 0  # ignored, not errors
+        assert "errors" not in inbound.result().wire()
         lines = [r.getMessage() for r in caplog.records if "calendar tolerated" in r.message]
         assert lines == [
             "calendar tolerated: 2 event(s) outside the window ignored, 5 field(s) coerced"
         ]
         alone = await phase(world, SyncType.RECONCILIATION, lookback_days=1)
-        assert (alone.stats["eventsOutsideWindow"], alone.stats["fieldsCoerced"]) == (2, 5)
+        assert (alone.stats.events_outside_window, alone.stats.fields_coerced) == (2, 5)
 
     async def test_a_chunked_window_adds_the_counts_of_its_fetches(self) -> None:
         world = make_world(appointment("1", hour=9))
         world.provider.outside_per_fetch = 1
         outcome = await phase(world, SyncType.INBOUND, days_ahead=40)  # two 31-day chunks
-        assert outcome.stats["eventsOutsideWindow"] == 2
+        assert outcome.stats.events_outside_window == 2
 
     async def test_a_full_run_counts_once_when_reconciliation_reuses_the_calendar(self) -> None:
         world = make_world(appointment("1", hour=9))
         world.provider.outside_per_fetch = 3
         outcome = await world.run(SyncType.FULL, lookback_days=1, days_ahead=1)
         assert isinstance(outcome, FullOutcome)
-        assert outcome.inbound.stats["eventsOutsideWindow"] == 3
-        assert outcome.reconciliation.stats["eventsOutsideWindow"] == 0
+        assert outcome.inbound.stats.events_outside_window == 3
+        assert outcome.reconciliation.stats.events_outside_window == 0
 
 
 class TestNotReady:
@@ -122,19 +123,19 @@ class TestNotReady:
         with caplog.at_level(logging.INFO):
             first = await phase(world, SyncType.CASES)
         assert first.success
-        assert first.stats == {
+        assert stats_json(first.stats) == {
             "casesFound": 1,
             "casesEnriched": 0,
             "casesSkipped": 1,
             "casesFailed": 0,
             "consultationsNotReady": 1,
         }
-        assert "errors" not in first.as_dict()
+        assert "errors" not in first.result().wire()
         assert any("1 consultation(s) not available yet" in r.message for r in caplog.records)
         assert "pimsConsultation" not in (await world.case("1")).metadata
         second = await phase(world, SyncType.CASES)
-        assert (second.stats["casesFound"], second.stats["casesEnriched"]) == (1, 1)
-        assert second.stats["consultationsNotReady"] == 0
+        assert (second.stats.cases_found, second.stats.cases_enriched) == (1, 1)
+        assert second.stats.consultations_not_ready == 0
 
     async def test_every_consultation_not_ready_is_no_failure_of_the_run(self) -> None:
         world = make_world(
@@ -145,7 +146,7 @@ class TestNotReady:
         world.provider.fail_next("consultation", PimsNotReadyError("no"), times=2)
         outcome = await phase(world, SyncType.CASES)
         assert outcome.success
-        assert (outcome.stats["casesSkipped"], outcome.stats["consultationsNotReady"]) == (2, 2)
+        assert (outcome.stats.cases_skipped, outcome.stats.consultations_not_ready) == (2, 2)
 
     async def test_not_ready_ones_do_not_hide_a_failure_among_them(self) -> None:
         world = make_world(
@@ -157,7 +158,7 @@ class TestNotReady:
         world.provider.fail_next("consultation", PimsRetriesExhaustedError("down"), times=1)
         outcome = await phase(world, SyncType.CASES, parallel_batch_size=1)
         assert outcome.success  # c1 failed, c2 enriched: one item, not the PIMS
-        assert (outcome.stats["casesFailed"], outcome.stats["casesEnriched"]) == (1, 1)
+        assert (outcome.stats.cases_failed, outcome.stats.cases_enriched) == (1, 1)
 
 
 def test_discharge_only_notes_are_notes_and_are_kept_in_the_case() -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from pims_sync.api.deps import ApiKeyDep, QueryClinicDep
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
-from pims_sync.api.schemas import ApiKeyOut, ClinicInfo, ClinicOut
+from pims_sync.shapes.clinics import ApiKeyOut, ClinicInfo, ClinicOut
 
 router = APIRouter(prefix="/api", tags=["clinic"])
 

@@ -16,18 +16,14 @@ from pydantic import Field, Strict
 
 from pims_sync.api.auth import check_permissions
 from pims_sync.api.deps import ApiKeyDep, ServicesDep, request_clinic
-from pims_sync.api.responses import (
-    AUTHENTICATED_ERRORS,
-    ScheduleChanged,
-    SchedulerStatus,
-    error_responses,
-)
-from pims_sync.api.schemas import CamelModel
+from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
 from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
 from pims_sync.errors import InvalidInputError
-from pims_sync.scheduling.status import jobs_json, status_json
+from pims_sync.scheduling.status import jobs, status_of
+from pims_sync.shapes.base import CamelModel
+from pims_sync.shapes.scheduler import ScheduleChanged, SchedulerStatus
 
 router = APIRouter(prefix="/api/scheduler", tags=["scheduler"])
 
@@ -42,8 +38,8 @@ PERMISSIONS = {
 @router.get(
     "/status",
     summary="Schedules of the key's clinic (all clinics for a service key)",
-    response_model=None,
-    responses={200: {"model": SchedulerStatus}, **error_responses(*AUTHENTICATED_ERRORS)},
+    response_model=SchedulerStatus,
+    responses=error_responses(*AUTHENTICATED_ERRORS),
 )
 async def scheduler_status(
     services: ServicesDep,
@@ -52,7 +48,7 @@ async def scheduler_status(
         UUID | None,
         Query(alias="clinicId", description="A service key may narrow to one clinic."),
     ] = None,
-) -> dict[str, Any]:
+) -> SchedulerStatus:
     """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`; `running`: this process."""
     ids: list[UUID] | None = None
     if not key.is_service_key or clinic_id is not None:
@@ -61,7 +57,7 @@ async def scheduler_status(
     configs = await services.schedules.configs(ids)
     fires = await services.fires.latest(ids)
     rules = ScheduleRules(services.settings.schedule_min_interval_seconds)
-    return status_json(
+    return status_of(
         configs, fires, datetime.now(UTC), running=services.scheduler_running, rules=rules
     )
 
@@ -103,12 +99,12 @@ def _changed(
 @router.patch(
     "/schedules",
     summary="Set, enable or disable one schedule of the clinic",
-    response_model=None,
-    responses={200: {"model": ScheduleChanged}, **error_responses(*AUTHENTICATED_ERRORS, 413)},
+    response_model=ScheduleChanged,
+    responses=error_responses(*AUTHENTICATED_ERRORS, 413),
 )
 async def change_schedule(
     services: ServicesDep, key: ApiKeyDep, change: Annotated[ScheduleChange, Body()]
-) -> dict[str, Any]:
+) -> ScheduleChanged:
     """Needs the permission to run that type; answers with the schedule as status lists it."""
     clinic = await request_clinic(services, key, change.clinic_id)
     check_permissions(key, PERMISSIONS[change.type])
@@ -123,5 +119,5 @@ async def change_schedule(
     await services.schedules.put(clinic.id, [*others, entry])
     updated = await services.schedules.configs([clinic.id])
     fires = await services.fires.latest([clinic.id])
-    jobs = jobs_json(updated, fires, datetime.now(UTC), ScheduleRules(minimum))
-    return {"success": True, "job": next(j for j in jobs if j["type"] == change.type.value)}
+    listed = jobs(updated, fires, datetime.now(UTC), ScheduleRules(minimum))
+    return ScheduleChanged(job=next(job for job in listed if job.type is change.type))

@@ -8,28 +8,28 @@ The original's paths (`/api/sync/outbound/...`) are the same handlers.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic, require
-from pims_sync.api.responses import (
-    AUTHENTICATED_ERRORS,
-    FullResult,
-    History,
-    RunDetail,
-    SyncResult,
-    error_responses,
-    sync_responses,
-)
+from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses, sync_responses
 from pims_sync.api.run_events import event_stream
 from pims_sync.api.streams import LeasedStream
-from pims_sync.api.sync_runs import find_run, history_body, start_run
+from pims_sync.api.sync_runs import find_run, start_run
 from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
 from pims_sync.domain.api_keys import ApiKey
 from pims_sync.domain.runs import RunStatus, SyncType
+from pims_sync.shapes.results import (
+    CasesResult,
+    FullResult,
+    InboundResult,
+    ReconciliationResult,
+    RunResult,
+)
+from pims_sync.shapes.runs import History, RunDetail
 
 router = APIRouter(prefix="/api/sync", tags=["sync"])
 
@@ -40,8 +40,8 @@ RECONCILE = "sync:reconcile"
 # Only UUID-shaped ids match (`:uuid`): any other `/api/sync/<word>` is an unknown path,
 # 404 for every method, rather than a 405 or 400 from a route it was never meant for.
 SyncIdPath = Annotated[UUID, Path(alias="syncId", description="The run's id.")]
-PHASE_ANSWERS = sync_responses(SyncResult)
-FULL_ANSWERS = sync_responses(FullResult, partial=True)
+SYNC_ANSWERS = sync_responses()
+FULL_ANSWERS = sync_responses(partial=True)
 READ_ERRORS = error_responses(*AUTHENTICATED_ERRORS)
 STREAM_ERRORS = error_responses(*AUTHENTICATED_ERRORS, 429)
 
@@ -49,97 +49,109 @@ STREAM_ERRORS = error_responses(*AUTHENTICATED_ERRORS, 429)
 @router.post(
     "/inbound",
     summary="Inbound sync: PIMS appointments → cases",
-    response_model=None,
-    responses=PHASE_ANSWERS,
+    response_model=InboundResult,
+    responses=SYNC_ANSWERS,
 )
 @router.post(
     "/outbound/cases",
     deprecated=True,
     summary="The original's path of /api/sync/inbound",
-    response_model=None,
-    responses=PHASE_ANSWERS,
+    response_model=InboundResult,
+    responses=SYNC_ANSWERS,
 )
 async def sync_inbound(
     request: Request,
+    response: Response,
     services: ServicesDep,
     key: Annotated[ApiKey, Depends(require(INBOUND))],
     body: Annotated[InboundBody, Body(default_factory=InboundBody)],
-) -> JSONResponse:
+) -> RunResult | JSONResponse:
     """Sync the appointments of a window (default today … today + daysAhead) into cases."""
     clinic = await request_clinic(services, key, body.clinic_id)
-    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+    return await start_run(
+        request, response, services, clinic, body, service_key=key.is_service_key
+    )
 
 
 @router.post(
     "/cases",
     summary="Cases sync: enrich past cases with their consultations",
-    response_model=None,
-    responses=PHASE_ANSWERS,
+    response_model=CasesResult,
+    responses=SYNC_ANSWERS,
 )
 @router.post(
     "/outbound/enrich",
     deprecated=True,
     summary="The original's path of /api/sync/cases",
-    response_model=None,
-    responses=PHASE_ANSWERS,
+    response_model=CasesResult,
+    responses=SYNC_ANSWERS,
 )
 async def sync_cases(
     request: Request,
+    response: Response,
     services: ServicesDep,
     key: Annotated[ApiKey, Depends(require(CASES))],
     body: Annotated[CasesBody, Body(default_factory=CasesBody)],
-) -> JSONResponse:
+) -> RunResult | JSONResponse:
     """Fetch the consultations of past cases (default the last 7 days) into the cases."""
     clinic = await request_clinic(services, key, body.clinic_id)
-    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+    return await start_run(
+        request, response, services, clinic, body, service_key=key.is_service_key
+    )
 
 
 @router.post(
     "/reconcile",
     summary="Reconciliation: cases whose appointment left the PIMS",
-    response_model=None,
-    responses=PHASE_ANSWERS,
+    response_model=ReconciliationResult,
+    responses=SYNC_ANSWERS,
 )
 async def sync_reconcile(
     request: Request,
+    response: Response,
     services: ServicesDep,
     key: Annotated[ApiKey, Depends(require(RECONCILE))],
     body: Annotated[ReconcileBody, Body(default_factory=ReconcileBody)],
-) -> JSONResponse:
+) -> RunResult | JSONResponse:
     """Soft-delete cases of the lookback whose appointment is gone (dryRun: only report)."""
     clinic = await request_clinic(services, key, body.clinic_id)
-    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+    return await start_run(
+        request, response, services, clinic, body, service_key=key.is_service_key
+    )
 
 
 @router.post(
     "/full",
     summary="Full sync: inbound, cases, reconciliation",
-    response_model=None,
+    response_model=FullResult,
     responses=FULL_ANSWERS,
 )
 @router.post(
     "/outbound/full",
     deprecated=True,
     summary="The original's path of /api/sync/full",
-    response_model=None,
+    response_model=FullResult,
     responses=FULL_ANSWERS,
 )
 async def sync_full(
     request: Request,
+    response: Response,
     services: ServicesDep,
     key: Annotated[ApiKey, Depends(require(INBOUND, CASES, RECONCILE))],
     body: Annotated[FullBody, Body(default_factory=FullBody)],
-) -> JSONResponse:
+) -> RunResult | JSONResponse:
     """All three phases with one PIMS login; 207 when a phase failed."""
     clinic = await request_clinic(services, key, body.clinic_id)
-    return await start_run(request, services, clinic, body, service_key=key.is_service_key)
+    return await start_run(
+        request, response, services, clinic, body, service_key=key.is_service_key
+    )
 
 
 @router.get(
     "/history",
     summary="Recent runs of the clinic",
-    response_model=None,
-    responses={200: {"model": History}, **READ_ERRORS},
+    response_model=History,
+    responses=READ_ERRORS,
 )
 async def sync_history(
     services: ServicesDep,
@@ -147,25 +159,25 @@ async def sync_history(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     sync_type: Annotated[SyncType | None, Query(alias="type")] = None,
     status: Annotated[RunStatus | None, Query()] = None,
-) -> dict[str, Any]:
+) -> History:
     """The clinic's latest top-level runs, newest first, with counters and success rate."""
     records = await services.runs.history(
         clinic_id=clinic.id, limit=limit, sync_type=sync_type, status=status
     )
-    return history_body(records)
+    return History.of(records)
 
 
 @router.get(
     "/{syncId:uuid}",
     summary="One run: status, progress, phases, result",
-    response_model=None,
-    responses={200: {"model": RunDetail}, **READ_ERRORS},
+    response_model=RunDetail,
+    responses=READ_ERRORS,
 )
 async def sync_status(
     services: ServicesDep, clinic: QueryClinicDep, sync_id: SyncIdPath
-) -> dict[str, Any]:
+) -> RunDetail:
     """A run of the key's clinic (404 for an unknown run or another clinic's)."""
-    return {"success": True, **await find_run(services, clinic.id, sync_id)}
+    return await find_run(services, clinic.id, sync_id)
 
 
 @router.get(

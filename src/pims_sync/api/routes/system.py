@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse
 
 from pims_sync import __version__
 from pims_sync.api.auth import check_metrics_token
 from pims_sync.api.deps import ServicesDep
-from pims_sync.api.errors import now_iso
 from pims_sync.api.health import SERVICE_NAME, database_error, health_report
-from pims_sync.api.responses import Health, Ready
+from pims_sync.shapes.service import Endpoint, Health, Ready, ServiceInfo
 
 router = APIRouter(tags=["service"])
 
 DESCRIPTION = "Keeps a veterinary clinic's cases in step with its PIMS (IDEXX Neo)"
 
 
-def endpoint_list(openapi: dict[str, Any]) -> list[dict[str, Any]]:
+def endpoint_list(openapi: dict[str, Any]) -> list[Endpoint]:
     """Every documented operation: method, path, whether it needs a key, and what it does."""
     listed = []
     for path, operations in openapi.get("paths", {}).items():
@@ -27,58 +26,62 @@ def endpoint_list(openapi: dict[str, Any]) -> list[dict[str, Any]]:
             text = str(operation.get("description") or operation.get("summary") or "")
             lines = text.strip().splitlines()
             listed.append(
-                {
-                    "method": method.upper(),
-                    "path": path,
-                    "auth": bool(operation.get("security")),
-                    "summary": lines[0] if lines else "",
-                }
+                Endpoint(
+                    method=method.upper(),
+                    path=path,
+                    auth=bool(operation.get("security")),
+                    summary=lines[0] if lines else "",
+                )
             )
     return listed
 
 
-@router.get("/")
-async def service_info(request: Request) -> dict[str, Any]:
+@router.get("/", response_model=ServiceInfo)
+async def service_info(request: Request) -> ServiceInfo:
     """Service name, version and the list of endpoints."""
-    return {
-        "service": SERVICE_NAME,
-        "version": __version__,
-        "description": DESCRIPTION,
-        "documentation": "/openapi.json",
-        "timestamp": now_iso(),
-        "endpoints": endpoint_list(request.app.openapi()),
-    }
+    return ServiceInfo(
+        service=SERVICE_NAME,
+        version=__version__,
+        description=DESCRIPTION,
+        documentation="/openapi.json",
+        timestamp=datetime.now(UTC),
+        endpoints=endpoint_list(request.app.openapi()),
+    )
 
 
 @router.get(
     "/health",
-    response_model=None,
+    response_model=Health,
     responses={
-        200: {"model": Health, "description": "Healthy"},
+        200: {"description": "Healthy"},
         503: {"model": Health, "description": "A check failed"},
     },
 )
-async def health(services: ServicesDep) -> JSONResponse:
+async def health(services: ServicesDep, response: Response) -> Health:
     """Liveness with details: uptime, memory, checks; 503 when a check fails."""
-    healthy, body = await health_report(services)
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    report = await health_report(services)
+    if report.status != "healthy":
+        response.status_code = 503
+    return report
 
 
 @router.get(
     "/ready",
-    response_model=None,
+    response_model=Ready,
     responses={
-        200: {"model": Ready, "description": "The database answered"},
+        200: {"description": "The database answered"},
         503: {"model": Ready, "description": "The database did not answer"},
     },
 )
-async def ready(services: ServicesDep) -> JSONResponse:
+async def ready(services: ServicesDep, response: Response) -> Ready:
     """Readiness: a real database round trip; 503 when the database does not answer."""
     error = await database_error(services)
     if error is None:
-        return JSONResponse({"status": "ready", "database": "connected", "timestamp": now_iso()})
-    body = {"status": "not_ready", "database": "disconnected", "error": error}
-    return JSONResponse({**body, "timestamp": now_iso()}, status_code=503)
+        return Ready(status="ready", database="connected", timestamp=datetime.now(UTC))
+    response.status_code = 503
+    return Ready(
+        status="not_ready", database="disconnected", error=error, timestamp=datetime.now(UTC)
+    )
 
 
 @router.get(
