@@ -1,6 +1,6 @@
 """What each phase counts: the `stats` of its result, and how they fill the audit row.
 
-One dataclass per phase, its fields in the documented order (docs/api.md#answers): the
+One dataclass per phase, its fields in the documented order (docs/api.md#results): the
 phase's items first, then what became of them, then what the PIMS sent that was
 tolerated rather than refused (counts only, never data). On the wire the names are
 camelCase (`casesFailed`); in code they are attributes, so a misspelt counter is a type

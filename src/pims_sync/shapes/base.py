@@ -22,9 +22,19 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
+def _never_null(schema: dict[str, Any]) -> None:
+    """The schema of a field that is left out rather than null: its type without `null`."""
+    kept = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    elif kept:
+        schema["anyOf"] = kept
+    schema.pop("default", None)
+
+
 def omitted(description: str | None = None) -> Any:
     """A field left out of the JSON when it is None (rather than written as `null`)."""
-    return Field(None, exclude_if=_is_none, description=description)
+    return Field(None, exclude_if=_is_none, description=description, json_schema_extra=_never_null)
 
 
 class CamelModel(BaseModel):

@@ -3,7 +3,7 @@
 A run of one phase answers that phase's result (with `durationMs` and `timestamp`); a full
 run answers a `FullResult` whose three phase results have neither (but may be `skipped`).
 Fields shown only when they apply are left out of the JSON rather than written as null
-(docs/api.md#starting-runs).
+(docs/api.md#results).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What runs report: each phase's typed counters, its failed items, and the results they make.
 
-The JSON of a result is its model in `shapes/results.py` (docs/api.md#starting-runs).
+The JSON of a result is its model in `shapes/results.py` (docs/api.md#results).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class FullOutcome:
         return (self.inbound, self.cases, self.reconciliation)
 
     def result(self) -> FullResult:
-        """The result of a full run (docs/api.md#starting-runs)."""
+        """The result of a full run (docs/api.md#results)."""
         return FullResult(
             success=self.success,
             sync_id=self.run_id,
