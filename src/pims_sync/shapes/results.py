@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import ConfigDict, TypeAdapter
 from pydantic.alias_generators import to_camel
 
+from pims_sync.domain.runs import RunCounters
 from pims_sync.domain.stats import (
     CasesStats,
     InboundStats,
@@ -24,12 +25,13 @@ from pims_sync.domain.stats import (
 from pims_sync.shapes.base import CamelModel, Instant, omitted
 
 _STATS = TypeAdapter(
-    PhaseStats, config=ConfigDict(alias_generator=to_camel, serialize_by_alias=True)
+    PhaseStats | RunCounters,
+    config=ConfigDict(alias_generator=to_camel, serialize_by_alias=True),
 )
 
 
-def stats_json(stats: PhaseStats) -> dict[str, Any]:
-    """A phase's counters as its result shows them (camelCase, documented order)."""
+def stats_json(stats: PhaseStats | RunCounters) -> dict[str, Any]:
+    """Counters as the answers show them (camelCase, in order): a phase's, or an audit row's."""
     shown: dict[str, Any] = _STATS.dump_python(stats, mode="json")
     return shown
 

@@ -109,15 +109,14 @@ class ConsoleApp(App[None]):
         """`● connected to URL: clinic (zone), version` or why not."""
         try:
             health = await self.client.health()
-            clinic = (await self.client.clinic()).get("clinic") or {}
+            clinic = (await self.client.clinic()).clinic
         except ServiceError as error:
             self.connection_error = error.message
             return f"✗ {error.message}  (r: try again)"
         self.connection_error = None
-        self.clinic_zone = clinic.get("timezone")
-        who = f"{clinic.get('name', 'all clinics')} ({clinic.get('timezone', 'service key')})"
-        version = health.get("version", "?")
-        return f"● connected to {self.client.url}: {who}, v{version}"
+        self.clinic_zone = clinic.timezone
+        who = f"{clinic.name} ({clinic.timezone})"
+        return f"● connected to {self.client.url}: {who}, v{health.version}"
 
     def open(self, key: str) -> None:
         """Push the screen of a menu choice."""

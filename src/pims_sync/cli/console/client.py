@@ -6,9 +6,16 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
+
+from pims_sync.shapes.clinics import ClinicInfo
+from pims_sync.shapes.results import Queued
+from pims_sync.shapes.runs import History, RunDetail
+from pims_sync.shapes.scheduler import ScheduleChanged, SchedulerStatus
+from pims_sync.shapes.service import Health
 
 DEFAULT_URL = "http://127.0.0.1:3001"
 URL_ENV = "PIMS_SYNC_URL"
@@ -25,6 +32,7 @@ TERMINAL_EVENTS = frozenset({"completed", "failed"})
 # The events stream is quiet between events (a keep-alive every 15 s), so no read timeout.
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 TIMEOUT = httpx.Timeout(10.0)
+Shape = TypeVar("Shape", bound=BaseModel)
 
 
 class ServiceError(Exception):
@@ -136,16 +144,26 @@ class ServiceClient:
             raise ServiceError(f"not allowed with this key: {message}", status=status, code=code)
         raise ServiceError(message, status=status, code=code)
 
+    def _read(self, shape: type[Shape], response: httpx.Response, **checks: Any) -> Shape:
+        """The answer as its shape (`shapes/`), or ServiceError when it is not that shape."""
+        body = self._checked(response, **checks)
+        try:
+            return shape.model_validate(body)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "the body"
+            message = f"the service at {self.url} answered an unexpected {shape.__name__}"
+            raise ServiceError(f"{message} ({where}: {problem['msg']})") from None
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise self._unreachable(error) from None
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         """`GET /health` (a 503 body is still a health report)."""
-        body: dict[str, Any] = self._checked(await self._request("GET", "/health"), allow=(503,))
-        return body
+        return self._read(Health, await self._request("GET", "/health"), allow=(503,))
 
     async def metrics_text(self) -> str:
         """`GET /metrics`: Prometheus text (with the metrics token, when one is given)."""
@@ -157,22 +175,17 @@ class ServiceClient:
             self._checked(response)
         return response.text
 
-    async def clinic(self) -> dict[str, Any]:
+    async def clinic(self) -> ClinicInfo:
         """`GET /api/clinic`: the key's clinic and permissions (checks the key)."""
-        body: dict[str, Any] = self._checked(
-            await self._request("GET", "/api/clinic", params=self._params())
-        )
-        return body
+        response = await self._request("GET", "/api/clinic", params=self._params())
+        return self._read(ClinicInfo, response)
 
-    async def start_sync(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def start_sync(self, route: str, body: dict[str, Any]) -> Queued:
         """`POST /api/sync/<route>` with `async: true`: `{syncId, statusUrl, eventsUrl}`."""
         payload = {**body, "async": True}
         if self.clinic_id:
             payload["clinicId"] = self.clinic_id
-        answer: dict[str, Any] = self._checked(
-            await self._request("POST", f"/api/sync/{route}", json=payload)
-        )
-        return answer
+        return self._read(Queued, await self._request("POST", f"/api/sync/{route}", json=payload))
 
     async def events(self, sync_id: str) -> AsyncIterator[Event]:
         """The run's events until `completed` or `failed`."""
@@ -191,36 +204,27 @@ class ServiceClient:
         except httpx.HTTPError as error:
             raise self._unreachable(error) from None
 
-    async def run(self, sync_id: str) -> dict[str, Any]:
+    async def run(self, sync_id: str) -> RunDetail:
         """`GET /api/sync/{syncId}`: status, progress, phases, result."""
-        body: dict[str, Any] = self._checked(
-            await self._request("GET", f"/api/sync/{sync_id}", params=self._params())
-        )
-        return body
+        response = await self._request("GET", f"/api/sync/{sync_id}", params=self._params())
+        return self._read(RunDetail, response)
 
     async def history(
         self, *, limit: int = 20, sync_type: str | None = None, status: str | None = None
-    ) -> dict[str, Any]:
+    ) -> History:
         """`GET /api/sync/history`: `{runs, total, successRate}`."""
         params = self._params(limit=limit, type=sync_type, status=status)
-        body: dict[str, Any] = self._checked(
-            await self._request("GET", "/api/sync/history", params=params)
-        )
-        return body
+        return self._read(History, await self._request("GET", "/api/sync/history", params=params))
 
     async def set_schedule_enabled(
         self, *, clinic_id: str, sync_type: str, enabled: bool
-    ) -> dict[str, Any]:
+    ) -> ScheduleChanged:
         """`PATCH /api/scheduler/schedules`: switch one schedule on or off; the job as listed."""
         body = {"clinicId": clinic_id, "type": sync_type, "enabled": enabled}
-        answer: dict[str, Any] = self._checked(
-            await self._request("PATCH", "/api/scheduler/schedules", json=body)
-        )
-        return answer
+        response = await self._request("PATCH", "/api/scheduler/schedules", json=body)
+        return self._read(ScheduleChanged, response)
 
-    async def scheduler_status(self) -> dict[str, Any]:
+    async def scheduler_status(self) -> SchedulerStatus:
         """`GET /api/scheduler/status`: jobs, next runs, last outcomes."""
-        body: dict[str, Any] = self._checked(
-            await self._request("GET", "/api/scheduler/status", params=self._params())
-        )
-        return body
+        response = await self._request("GET", "/api/scheduler/status", params=self._params())
+        return self._read(SchedulerStatus, response)

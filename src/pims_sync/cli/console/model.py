@@ -24,6 +24,7 @@ from pims_sync.domain.run_options import (
     OptionError,
 )
 from pims_sync.domain.runs import SyncType
+from pims_sync.shapes.scheduler import LastRun
 
 # Menu label → (API route, audit type); the route is what `POST /api/sync/<route>` takes.
 SYNC_TYPES: dict[str, tuple[str, str]] = {
@@ -294,11 +295,15 @@ def status_mark(status: object) -> str:
     return f"{marks.get(str(status), '?')} {status}"
 
 
-def when(iso: object, zone: str | None = None) -> str:
-    """An ISO instant as `2026-06-11 06:00 PDT` in the zone (UTC when none or unknown)."""
-    if not isinstance(iso, str) or not iso:
+def when(moment: datetime | str | None, zone: str | None = None) -> str:
+    """An instant (or its ISO text) as `2026-06-11 06:00 PDT` in the zone (UTC when unknown)."""
+    if not moment:
         return ""
-    instant = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    instant = (
+        moment
+        if isinstance(moment, datetime)
+        else datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    )
     try:
         local = instant.astimezone(ZoneInfo(zone or "UTC"))
     except ZoneInfoNotFoundError:
@@ -328,9 +333,9 @@ class RateMeter:
         return (total - previous[1]) / (at - previous[0])
 
 
-def last_run_text(last: object) -> str:
-    """A schedule's last fire: `✓ completed 2026-06-11 06:00 PDT` (+ reason)."""
-    if not isinstance(last, dict):
+def last_run_text(last: LastRun | None) -> str:
+    """A schedule's last fire: `✓ completed` (+ the reason it was skipped or failed)."""
+    if last is None:
         return "never"
-    text = f"{status_mark(last.get('status'))}"
-    return f"{text} ({last['reason']})" if last.get("reason") else text
+    text = status_mark(last.status)
+    return f"{text} ({last.reason})" if last.reason else text

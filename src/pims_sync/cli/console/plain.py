@@ -30,6 +30,7 @@ from pims_sync.cli.console.views import (
     scheduler_summary,
     summary,
 )
+from pims_sync.shapes.scheduler import Job
 
 MENU_TEXT = f"""
 PIMS SYNC CLI v{__version__}
@@ -98,7 +99,7 @@ class PlainConsole:
         kind, route, body = answers
         tracker = RunTracker(kind)
         started = await self.client.start_sync(route, body)
-        sync_id = str(started["syncId"])
+        sync_id = str(started.sync_id)
         self.say(f"Starting {kind} sync {sync_id}…")
         shown: dict[str, int] = {}
         async for event in self.client.events(sync_id):
@@ -109,7 +110,7 @@ class PlainConsole:
         for phase, outcome, stats in result_rows(tracker.result, kind):
             self.say(f"{phase:<15} {outcome:<9} {stats}")
         end = "completed" if tracker.outcome == "completed" else "failed"
-        self.say(f"Sync {sync_id} {end} in {duration(detail.get('durationMs'))}")
+        self.say(f"Sync {sync_id} {end} in {duration(detail.duration_ms)}")
 
     def _progress_lines(self, tracker: RunTracker, shown: dict[str, int]) -> None:
         # One line per phase each time it passes another 25 %: a log, not a flood.
@@ -140,18 +141,18 @@ class PlainConsole:
 
     async def status(self) -> None:
         """The latest run, once."""
-        runs = (await self.client.history(limit=1)).get("runs") or []
+        runs = (await self.client.history(limit=1)).runs
         if not runs:
             self.say("No runs yet.")
             return
-        self.say("\n".join(run_lines(await self.client.run(str(runs[0]["syncId"])))))
+        self.say("\n".join(run_lines(await self.client.run(str(runs[0].sync_id)))))
 
     async def history(self) -> None:
         """The recent runs, tab-separated."""
         body = await self.client.history(limit=LIMIT)
         self.say(summary(body, None, None).splitlines()[0])
         self.say("started\ttype\tstatus\ttook\tby\tstats")
-        for row in history_rows(body.get("runs") or []):
+        for row in history_rows(body.runs):
             self.say("\t".join(row))
 
     async def health(self) -> None:
@@ -171,17 +172,17 @@ class PlainConsole:
         for row in job_rows(body):
             self.say("\t".join(row))
         self.say(CHANGE_HINT.replace("e: switch the selected", "switch a"))
-        await self._toggle(body.get("jobs") or [])
+        await self._toggle(body.jobs)
 
-    async def _toggle(self, jobs: list[dict[str, object]]) -> None:
+    async def _toggle(self, jobs: list[Job]) -> None:
         answer = self.ask("Switch a schedule on/off (its type, blank: back)")
         if not answer:
             return
-        job = next((j for j in jobs if j.get("type") == answer), None)
+        job = next((j for j in jobs if j.type == answer), None)
         if job is None:
             self.say(f"✗ no {answer!r} schedule here")
             return
         await self.client.set_schedule_enabled(
-            clinic_id=str(job["clinicId"]), sync_type=answer, enabled=not job.get("enabled")
+            clinic_id=str(job.clinic_id), sync_type=answer, enabled=not job.enabled
         )
-        self.say(f"{answer} schedule switched {'off' if job.get('enabled') else 'on'}")
+        self.say(f"{answer} schedule switched {'off' if job.enabled else 'on'}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pims_sync.cli.console.model import (
     PhaseBar,
     clip,
@@ -15,34 +13,33 @@ from pims_sync.cli.console.model import (
     uptime,
     when,
 )
+from pims_sync.shapes.results import stats_json
+from pims_sync.shapes.runs import History, Progress, RunDetail, RunSummary
+from pims_sync.shapes.scheduler import SchedulerStatus
+from pims_sync.shapes.service import Health
 
 
-def run_lines(detail: dict[str, Any]) -> list[str]:
+def run_lines(detail: RunDetail) -> list[str]:
     """A run's status as lines: who, when, how long, the bars, the stats, the error."""
-    progress = detail.get("progress") or {}
     lines = [
-        f"Run      {detail.get('syncId')}",
-        f"Type     {detail.get('type')}   triggered by {detail.get('triggeredBy')}",
-        f"Status   {status_mark(detail.get('status'))}",
-        f"Started  {when(detail.get('startedAt'))}   duration {duration(detail.get('durationMs'))}",
-        f"Finished {when(detail.get('completedAt')) or '—'}",
+        f"Run      {detail.sync_id}",
+        f"Type     {detail.type}   triggered by {detail.triggered_by}",
+        f"Status   {status_mark(detail.status)}",
+        f"Started  {when(detail.started_at)}   duration {duration(detail.duration_ms)}",
+        f"Finished {when(detail.completed_at) or '—'}",
         "",
-        _bar("overall", progress, detail.get("status")),
+        _bar("overall", detail.progress, detail.status),
     ]
-    lines += [
-        _bar(str(p.get("type")), p.get("progress") or {}, p.get("status"))
-        for p in detail.get("phases") or []
-    ]
-    lines += ["", f"Stats    {short_stats(detail.get('stats')) or '—'}"]
-    if detail.get("error"):
-        lines.append(f"Error    {detail['error']}")
+    lines += [_bar(str(p.type), p.progress, p.status) for p in detail.phases]
+    lines += ["", f"Stats    {short_stats(stats_json(detail.stats)) or '—'}"]
+    if detail.error:
+        lines.append(f"Error    {detail.error}")
     return lines
 
 
-def _bar(name: str, progress: dict[str, Any], status: object) -> str:
-    percentage = float(progress.get("percentage") or 0)
-    done = f"{progress.get('processed', 0)}/{progress.get('total', 0)}"
-    return PhaseBar(name, percentage, f"{status_mark(status)} {done}").line(width=24)
+def _bar(name: str, progress: Progress, status: object) -> str:
+    done = f"{progress.processed}/{progress.total}"
+    return PhaseBar(name, progress.percentage, f"{status_mark(status)} {done}").line(width=24)
 
 
 TYPES = (None, "full", "inbound", "cases", "reconciliation")
@@ -54,53 +51,47 @@ STATUSES = (None, "completed", "failed", "in_progress")
 LIMIT = 15
 
 
-def summary(body: dict[str, Any], sync_type: str | None, status: str | None) -> str:
+def summary(body: History, sync_type: str | None, status: str | None) -> str:
     """`12 runs · success rate 91.7% · ✓ 11 ✗ 1 ⟳ 0 · filters: type all, status all`."""
-    runs = body.get("runs") or []
-    counts = {s: sum(1 for r in runs if r.get("status") == s) for s in STATUSES[1:]}
-    rate = body.get("successRate")
+    counts = {s: sum(1 for r in body.runs if r.status == s) for s in STATUSES[1:]}
+    rate = body.success_rate
     rate_text = "—" if rate is None else f"{rate}%"
     marks = f"✓ {counts['completed']} ✗ {counts['failed']} ⟳ {counts['in_progress']}"
     filters = f"type {sync_type or 'all'} (t), status {status or 'all'} (s)"
-    total = body.get("total", len(runs))
-    return f"{total} runs · success rate {rate_text} · {marks}\nfilters: {filters}"
+    return f"{body.total} runs · success rate {rate_text} · {marks}\nfilters: {filters}"
 
 
 SHORT_STATUS = {"completed": "✓ done", "failed": "✗ failed", "in_progress": "⟳ running"}
 
 
-def history_rows(runs: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+def history_rows(runs: list[RunSummary]) -> list[tuple[str, ...]]:
     """One row per run: started (UTC), type, status, duration, trigger, stats."""
     return [
         (
-            when(run.get("startedAt"))[5:16],
-            "reconcile" if run.get("type") == "reconciliation" else str(run.get("type")),
-            SHORT_STATUS.get(str(run.get("status")), str(run.get("status"))),
-            duration(run.get("durationMs")),
-            str(run.get("triggeredBy")),
-            clip(short_stats(run.get("stats"), compact=True), 30),
+            when(run.started_at)[5:16],
+            "reconcile" if run.type == "reconciliation" else str(run.type),
+            SHORT_STATUS.get(run.status, str(run.status)),
+            duration(run.duration_ms),
+            str(run.triggered_by),
+            clip(short_stats(stats_json(run.stats), compact=True), 30),
         )
         for run in runs
     ]
 
 
-def health_lines(health: dict[str, Any], rate: float | None) -> list[str]:
+def health_lines(health: Health, rate: float | None) -> list[str]:
     """Status, version, uptime, memory, request rate and each check."""
-    memory = health.get("memory") or {}
-    mark = "●" if health.get("status") == "healthy" else "✗"
+    memory = health.memory
+    mark = "●" if health.status == "healthy" else "✗"
     rate_text = "measuring…" if rate is None else f"{rate:.2f} req/s"
     lines = [
-        f"{mark} {health.get('status')}   version {health.get('version')}   "
-        f"uptime {uptime(health.get('uptime'))}",
-        f"memory   rss {mebibytes(memory.get('rss'))}   heap {mebibytes(memory.get('heapUsed'))}"
-        f" / {mebibytes(memory.get('heapTotal'))}",
+        f"{mark} {health.status}   version {health.version}   uptime {uptime(health.uptime)}",
+        f"memory   rss {mebibytes(memory.rss)}   heap {mebibytes(memory.heap_used)}"
+        f" / {mebibytes(memory.heap_total)}",
         f"requests {rate_text}",
     ]
     marks = {"pass": "✓", "warn": "!", "fail": "✗"}
-    lines += [
-        f"  {marks.get(c.get('status'), '?')} {c.get('name')}: {c.get('message')}"
-        for c in health.get("checks") or []
-    ]
+    lines += [f"  {marks[c.status]} {c.name}: {c.message}" for c in health.checks]
     return lines
 
 
@@ -112,28 +103,24 @@ CHANGE_HINT = (
 )
 
 
-def scheduler_summary(body: dict[str, Any]) -> str:
+def scheduler_summary(body: SchedulerStatus) -> str:
     """`scheduler running · 2 enabled jobs (full 1, inbound 1)` and invalid entries."""
-    state = "running" if body.get("running") else "not running in the answering process"
-    by_type = ", ".join(f"{k} {v}" for k, v in (body.get("jobsByType") or {}).items())
-    text = f"scheduler {state} · {body.get('totalJobs', 0)} enabled jobs"
+    state = "running" if body.running else "not running in the answering process"
+    by_type = ", ".join(f"{k} {v}" for k, v in body.jobs_by_type.items())
+    text = f"scheduler {state} · {body.total_jobs} enabled jobs"
     text += f" ({by_type})" if by_type else ""
-    for problem in body.get("invalidSchedules") or []:
-        text += (
-            f"\n✗ invalid schedule #{problem.get('index', 0) + 1}: {problem.get('error')} (skipped)"
-        )
+    for problem in body.invalid_schedules:
+        text += f"\n✗ invalid schedule #{problem.index + 1}: {problem.error} (skipped)"
     return text
 
 
-def job_rows(body: dict[str, Any]) -> list[tuple[str, ...]]:
+def job_rows(body: SchedulerStatus) -> list[tuple[str, ...]]:
     """Type, cron, on/off, next run (clinic time), last outcome; the clinic when several."""
-    jobs = body.get("jobs") or []
-    several = len({job.get("clinicId") for job in jobs}) > 1
+    several = len({job.clinic_id for job in body.jobs}) > 1
     rows: list[tuple[str, ...]] = []
-    for job in jobs:
-        zone = job.get("clinicTimezone")
-        kind = f"{job.get('clinicName')}: {job.get('type')}" if several else str(job.get("type"))
-        nxt = when(job.get("nextRunAt"), zone)[5:] if job.get("enabled") else "—"
-        on = "✓ on" if job.get("enabled") else "✗ off"
-        rows.append((kind, str(job.get("cron")), on, nxt, last_run_text(job.get("lastRun"))))
+    for job in body.jobs:
+        kind = f"{job.clinic_name}: {job.type}" if several else str(job.type)
+        nxt = when(job.next_run_at, job.clinic_timezone)[5:] if job.enabled else "—"
+        on = "✓ on" if job.enabled else "✗ off"
+        rows.append((kind, job.cron, on, nxt, last_run_text(job.last_run)))
     return rows

@@ -62,8 +62,7 @@ class HealthScreen(ServiceScreen):
             return
         self.show_error(None)
         rate = self.meter.add(time.monotonic(), total)
-        rss = (health.get("memory") or {}).get("rss") or 0
-        self.memory.append(rss / MIB)
+        self.memory.append(health.memory.rss / MIB)
         if rate is not None:
             self.rates.append(rate)
         self.query_one("#health", Static).update("\n".join(health_lines(health, rate)))

@@ -67,5 +67,5 @@ class HistoryScreen(ServiceScreen):
         self.query_one("#summary", Static).update(summary(body, self.sync_type, self.status))
         table = self.query_one("#runs", DataTable)
         table.clear()
-        for row in history_rows(body.get("runs") or []):
+        for row in history_rows(body.runs):
             table.add_row(*row)

@@ -23,6 +23,7 @@ from pims_sync.cli.console.model import (
     sync_request,
 )
 from pims_sync.cli.console.screens.base import ServiceScreen
+from pims_sync.shapes.runs import RunDetail
 
 FIELD_IDS = {"type": "kind"} | {field.label: field.key for field in FORM_FIELDS}
 CSS = """
@@ -119,7 +120,7 @@ class RunSyncScreen(ServiceScreen):
             return
         try:
             started = await self.client.start_sync(route, body)
-            self.sync_id = str(started["syncId"])
+            self.sync_id = str(started.sync_id)
             self.query_one("#run-line", Static).update(f"{tracker.kind} sync {self.sync_id}")
             async for event in self.client.events(self.sync_id):
                 tracker.apply(event)
@@ -140,13 +141,13 @@ class RunSyncScreen(ServiceScreen):
         log = [clip(line, 74) for line in self.tracker.log]
         self.query_one("#log", Static).update("\n".join(log))
 
-    def _finish(self, tracker: RunTracker, detail: dict[str, object]) -> None:
-        took = duration(detail.get("durationMs"))
+    def _finish(self, tracker: RunTracker, detail: RunDetail) -> None:
+        took = duration(detail.duration_ms)
         if tracker.outcome == "completed" and (tracker.result or {}).get("success", True):
             line = f"{OK} {tracker.kind} sync {self.sync_id} completed in {took}"
         else:
             line = f"{FAILED} {tracker.kind} sync {self.sync_id} failed after {took}"
-            self.show_error(tracker.error or str(detail.get("error") or "a phase failed"))
+            self.show_error(tracker.error or detail.error or "a phase failed")
         self.query_one("#run-line", Static).update(line)
         table = self.query_one("#stats", DataTable)
         table.add_columns("phase", "outcome", "stats")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Static
 from pims_sync.cli.console.client import ServiceClient, ServiceError
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import CHANGE_HINT, job_rows, scheduler_summary
+from pims_sync.shapes.scheduler import Job
 
 
 class SchedulerScreen(ServiceScreen):
@@ -23,7 +24,7 @@ class SchedulerScreen(ServiceScreen):
 
     def __init__(self, client: ServiceClient, refresh_seconds: float = 1.0) -> None:
         super().__init__(client, refresh_seconds)
-        self.jobs: list[dict[str, Any]] = []  # the table's rows, in order, for `e`
+        self.jobs: list[Job] = []  # the table's rows, in order, for `e`
 
     DEFAULT_CSS = "SchedulerScreen #jobs { height: auto; max-height: 14; }"
 
@@ -52,12 +53,10 @@ class SchedulerScreen(ServiceScreen):
         if 0 <= row < len(self.jobs):
             self.run_worker(self._toggle(self.jobs[row]), exclusive=True, group="scheduler")
 
-    async def _toggle(self, job: dict[str, Any]) -> None:
+    async def _toggle(self, job: Job) -> None:
         try:
             await self.client.set_schedule_enabled(
-                clinic_id=str(job["clinicId"]),
-                sync_type=str(job["type"]),
-                enabled=not job.get("enabled"),
+                clinic_id=str(job.clinic_id), sync_type=str(job.type), enabled=not job.enabled
             )
         except ServiceError as error:
             self.show_error(error.message)
@@ -72,7 +71,7 @@ class SchedulerScreen(ServiceScreen):
             return
         if not keep_error:
             self.show_error(None)
-        self.jobs = list(body.get("jobs") or [])
+        self.jobs = list(body.jobs)
         self.query_one("#summary", Static).update(scheduler_summary(body))
         table = self.query_one("#jobs", DataTable)
         cursor = table.cursor_row

@@ -31,9 +31,8 @@ class StatusScreen(ServiceScreen):
 
     async def _read(self) -> None:
         try:
-            history = await self.client.history(limit=1)
-            runs = history.get("runs") or []
-            detail = await self.client.run(str(runs[0]["syncId"])) if runs else None
+            runs = (await self.client.history(limit=1)).runs
+            detail = await self.client.run(str(runs[0].sync_id)) if runs else None
         except ServiceError as error:
             self.show_error(error.message)
             return
