@@ -7,19 +7,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Generic
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.clinics import Clinic
-from pims_sync.domain.runs import SyncType
 from pims_sync.domain.stats import StatsT
 from pims_sync.metrics import Metrics
 from pims_sync.ports.provider import PimsSession
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.sync.events import EventBus, RunEvent
-from pims_sync.sync.outcomes import PhaseReport
+from pims_sync.sync.outcomes import PhaseReport, Reported
 from pims_sync.sync.progress import Progress, ProgressReporter
 from pims_sync.sync.windows import DateWindow, clinic_today
 
@@ -99,23 +98,13 @@ class RunEnv:
 
 
 @dataclass
-class PhaseContext(Generic[StatsT]):
+class PhaseContext(Reported[StatsT]):
     """One phase of a run: where it reports counters, progress and operator messages."""
 
     env: RunEnv
     row_id: UUID
     report: PhaseReport[StatsT]
     progress: ProgressReporter = field(init=False)
-
-    @property
-    def phase(self) -> SyncType:
-        """Which phase this is."""
-        return self.report.phase
-
-    @property
-    def stats(self) -> StatsT:
-        """The phase's counters, to add to."""
-        return self.report.stats
 
     def __post_init__(self) -> None:
         self.progress = ProgressReporter(

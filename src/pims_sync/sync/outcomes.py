@@ -19,7 +19,6 @@ from pims_sync.shapes.results import (
     ItemError,
     ReconciliationDetails,
     ReconciliationResult,
-    RunResult,
 )
 
 
@@ -45,8 +44,24 @@ class PhaseReport(Generic[StatsT]):
         return self.stats.counters()
 
 
+class Reported(Generic[StatsT]):
+    """What holds a phase's report (its context, its outcome): the phase and counters at hand."""
+
+    report: PhaseReport[StatsT]
+
+    @property
+    def phase(self) -> SyncType:
+        """Which phase this is."""
+        return self.report.phase
+
+    @property
+    def stats(self) -> StatsT:
+        """The phase's counters."""
+        return self.report.stats
+
+
 @dataclass
-class PhaseOutcome(Generic[StatsT]):
+class PhaseOutcome(Reported[StatsT]):
     """The end of one phase (a run of its own, or part of a full run)."""
 
     run_id: UUID
@@ -58,16 +73,6 @@ class PhaseOutcome(Generic[StatsT]):
     error_code: str | None = None
     skipped: bool = False
     cause: BaseException | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def phase(self) -> SyncType:
-        """Which phase ended."""
-        return self.report.phase
-
-    @property
-    def stats(self) -> StatsT:
-        """The phase's counters."""
-        return self.report.stats
 
     def _fields(self, *, alone: bool) -> dict[str, Any]:
         """The result's fields: timing when the phase was the whole run, else `skipped`."""
@@ -157,11 +162,6 @@ SyncOutcome = (
     | PhaseOutcome[ReconciliationStats]
     | FullOutcome
 )
-
-
-def run_result(outcome: SyncOutcome) -> RunResult:
-    """What the run answers: its phase's result, or the full result."""
-    return outcome.result()
 
 
 def run_error(outcome: SyncOutcome) -> str | None:
