@@ -8,20 +8,28 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pims_sync.adapters.queue.inprocess import InProcessQueue
 from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
 from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
-from pims_sync.adapters.sql.credentials import SqlCredentialStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.metrics import Metrics
+from pims_sync.ports.api_keys import ApiKeyStore
+from pims_sync.ports.clinics import ClinicStore
+from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.provider import PimsProvider
+from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
+from pims_sync.ports.schedules import FireStore, RunRecovery, ScheduleStore
+from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.settings import Settings
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
+
+QUEUE_GRACE_MARGIN_SECONDS = 10.0
 
 
 @dataclass
@@ -30,15 +38,14 @@ class Services:
 
     settings: Settings
     engine: AsyncEngine
-    clinics: SqlClinicStore
-    api_keys: SqlApiKeyStore
-    credentials: SqlCredentialStore
-    cases: SqlCaseStore
-    runs: SqlRunStore
-    schedules: SqlScheduleStore
-    fires: SqlFireStore
-    recovery: SqlRunRecovery
-    credential_vault: SqlCredentialVault | None = None
+    clinics: ClinicStore
+    api_keys: ApiKeyStore
+    cases: CaseStore
+    runs: RunStore
+    schedules: ScheduleStore
+    fires: FireStore
+    recovery: RunRecovery
+    credential_vault: CredentialVault | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -47,7 +54,7 @@ class Services:
     scheduler_running: bool = False
 
     @property
-    def vault(self) -> SqlCredentialVault:
+    def vault(self) -> CredentialVault:
         """The credentials vault; ConfigError when ENCRYPTION_KEY is not set."""
         # Built on first use so commands that never touch credentials (db upgrade,
         # the demo's own set-up) start without a key.
@@ -116,10 +123,27 @@ def build_services(settings: Settings) -> Services:
         engine=engine,
         clinics=SqlClinicStore(engine),
         api_keys=SqlApiKeyStore(engine),
-        credentials=SqlCredentialStore(engine),
         cases=SqlCaseStore(engine),
         runs=SqlRunStore(engine, stale_after=timedelta(seconds=settings.run_stale_seconds)),
         schedules=SqlScheduleStore(engine),
         fires=SqlFireStore(engine),
         recovery=SqlRunRecovery(engine),
+    )
+
+
+def build_job_queue(settings: Settings, handler: JobHandler) -> WorkerQueue:
+    """In-process on SQLite; procrastinate (shared by every process) on Postgres."""
+    # Running jobs get the pipeline's grace first (it interrupts them), then this margin.
+    grace = settings.shutdown_grace_seconds + QUEUE_GRACE_MARGIN_SECONDS
+    if settings.is_sqlite:
+        return InProcessQueue(handler, grace_seconds=grace)
+    # Imported here: only Postgres processes need procrastinate.
+    from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
+
+    return ProcrastinateQueue(
+        settings.database_url,
+        handler,
+        stale_seconds=settings.run_stale_seconds,
+        pool_size=settings.worker_concurrency + 3,
+        grace_seconds=grace,
     )

@@ -1,6 +1,9 @@
-"""One root error, split by what the caller should do: stop, retry or skip.
+"""Every error class of pims-sync: one root, split by what the caller should do.
 
-Errors carry context (clinic, phase) but no HTTP status: `api/errors.py` maps them.
+`PimsSyncError` and its families (stop, retry, skip, not found, invalid input, config)
+carry context (clinic, phase) but no HTTP status: `api/errors.py` maps them. At the end,
+the few errors that never reach an API answer: a value one parser refuses (caught by the
+next line up) and the errors of the service's own clients (the console, the demo).
 """
 
 from __future__ import annotations
@@ -114,9 +117,26 @@ class PimsBrowserUnavailableError(PimsError, FatalError):
 
 
 class PimsSessionExpiredError(PimsError, RetriableError):
-    """The PIMS session is no longer valid; log in again once and repeat the call."""
+    """The PIMS session is no longer valid; log in again once and repeat the call.
+
+    `endpoint` is the call refused and `symptom` how the PIMS showed it (`HTTP 401`,
+    `redirected to the login page`, `HTML where JSON was expected`), for whoever words
+    the error again (a session refused right after a fresh login is a different error).
+    """
 
     code = "pims_session_expired"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        endpoint: str = "",
+        symptom: str = "",
+        **context: object,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, **context)
+        self.endpoint = endpoint
+        self.symptom = symptom
 
 
 class PimsUnavailableError(PimsError, RetriableError):
@@ -169,6 +189,14 @@ class PimsNotReadyError(PimsNotFoundError):
     code = "pims_not_ready"
 
 
+class BrowserCrashedError(PimsUnavailableError):
+    """Chromium died during a login: retried once (the pool relaunches it), then typed."""
+
+    def __init__(self, cause: str = "the browser closed") -> None:
+        super().__init__(f"Chromium stopped during the IDEXX Neo login ({cause})", endpoint="login")
+        self.cause = cause
+
+
 class PimsRefusedError(PimsUnavailableError):
     """The PIMS answered 200 with `{"success": false}`: an error, retried, never data."""
 
@@ -201,3 +229,144 @@ class PimsBudgetExhaustedError(FatalError):
     """The clinic has sent its PIMS requests of the day (PIMS_DAILY_REQUEST_BUDGET)."""
 
     code = "pims_budget_exhausted"
+
+
+class JobRefusedError(PimsSyncError):
+    """The queue refused the job (the same run is already queued, or it is shutting down)."""
+
+    code = "job_refused"
+
+
+class ServiceStoppingError(PimsSyncError):
+    """The service is shutting down and takes no new runs; try again shortly."""
+
+    code = "service_unavailable"
+
+
+class UnsafeMigrationError(FatalError):
+    """The migration would have to change or delete existing data; it stopped instead."""
+
+    code = "unsafe_migration"
+
+
+# --- Refusals at the API's edge: who asks, and what they may reach (docs/security.md). ---
+
+
+class AuthenticationError(PimsSyncError):
+    """The request's credential (API key, metrics token) is missing or refused."""
+
+    code = "unauthorized"
+
+
+class MissingApiKeyError(AuthenticationError):
+    """The request has no X-API-Key header."""
+
+    code = "missing_api_key"
+
+
+class InvalidApiKeyError(AuthenticationError):
+    """No stored key is the one presented."""
+
+    code = "invalid_api_key"
+
+
+class ApiKeyDisabledError(AuthenticationError):
+    """The key was revoked."""
+
+    code = "api_key_disabled"
+
+
+class ApiKeyExpiredError(AuthenticationError):
+    """The key is past its expiry."""
+
+    code = "api_key_expired"
+
+
+class MetricsTokenError(AuthenticationError):
+    """`/metrics` was asked with a bearer token that is not METRICS_TOKEN."""
+
+    code = "invalid_metrics_token"
+
+
+class MissingMetricsTokenError(MetricsTokenError):
+    """`/metrics` was asked without the bearer token METRICS_TOKEN requires."""
+
+    code = "missing_metrics_token"
+
+
+class PermissionDeniedError(PimsSyncError):
+    """The key lacks a permission the route needs."""
+
+    code = "permission_denied"
+
+
+class ClinicForbiddenError(PermissionDeniedError):
+    """A clinic's key named another clinic."""
+
+    code = "clinic_forbidden"
+
+
+class ClinicIdRequiredError(InvalidInputError):
+    """A service key (bound to no clinic) must name the clinic of each request."""
+
+    code = "clinic_id_required"
+
+
+class ClinicNotFoundError(NotFoundError):
+    """No clinic has this id."""
+
+    code = "clinic_not_found"
+
+
+class SyncNotFoundError(NotFoundError):
+    """No run of this clinic has this id."""
+
+    code = "sync_not_found"
+
+
+class TooManyStreamsError(PimsSyncError):
+    """The key holds SSE_MAX_STREAMS_PER_KEY event streams open already; close one first."""
+
+    code = "too_many_streams"
+
+
+# --- Errors that never reach an API answer. ---
+
+
+class ScheduleError(ValueError):
+    """An entry of `sync_schedules` is not valid."""
+
+
+class UnreadableEventError(ValueError):
+    """One calendar event cannot be read; the message is the reason (no personal data)."""
+
+
+class ServiceError(Exception):
+    """The console's call: the service answered with an error (its envelope), or not at all."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ServiceUnreachableError(ServiceError):
+    """No answer from the service's address."""
+
+
+class KeyRejectedError(ServiceError):
+    """The service refused the API key (401)."""
+
+
+class FormError(ValueError):
+    """A console form field's value was refused; `field` names it, the message says why."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+class DemoError(Exception):
+    """The demo could not go on; the message says why and what to try."""

@@ -1,7 +1,8 @@
 """Prometheus metrics: one `Metrics` per process or app, each with its own registry.
 
-Framework-free (only prometheus_client): the API renders it at `/metrics`, the
-pipeline, the scheduler and the browser provider feed it through `Services.metrics`.
+Framework-free (only prometheus_client): the API renders it at `/metrics`; the
+pipeline, the scheduler and the browser provider feed it through the `MetricsSink` port
+(`ports/metrics.py`), which `Metrics` implements; `Services.metrics` is the one of a process.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +89,7 @@ def method_label(method: str) -> str:
 
 
 class Metrics:
-    """Every metric family of the service, registered in a registry of its own."""
+    """Every metric family of the service, registered in a registry of its own (a MetricsSink)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -189,6 +191,14 @@ class Metrics:
         """Seconds since these metrics were created (the service's start)."""
         return time.monotonic() - self.started
 
+    def run_started(self) -> None:
+        """A run began in this process."""
+        self.active_runs.inc()
+
+    def run_stopped(self) -> None:
+        """A run of this process ended, however it ended."""
+        self.active_runs.dec()
+
     def run_finished(self, *, sync_type: str, outcome: str, seconds: float) -> None:
         """Count one finished run (`outcome`: completed, failed, ...) and its duration."""
         self.sync_runs.labels(sync_type, outcome).inc()
@@ -202,6 +212,15 @@ class Metrics:
         """Count one request to the PIMS (`status`: the HTTP status or an error kind)."""
         self.pims_requests.labels(endpoint, str(status)).inc()
         self.pims_request_duration.labels(endpoint).observe(seconds)
+
+    def browser_contexts_open(self, count: int) -> None:
+        """How many browser contexts are open now."""
+        self.browser_contexts.set(count)
+
+    def scheduled_jobs(self, by_type: Mapping[str, int]) -> None:
+        """The scheduled jobs by sync type (the caller names every type, with 0 for none)."""
+        for sync_type, count in by_type.items():
+            self.scheduler_jobs.labels(sync_type).set(count)
 
     def cases_written_by(self, operation: str, count: int = 1) -> None:
         """Count cases written by one operation (created, updated, enriched, deleted, ...)."""

@@ -8,8 +8,9 @@ import pytest
 
 from pims_sync.adapters.sql.engine import create_sync_db_engine
 from pims_sync.adapters.sql.migrate import upgrade_database
-from pims_sync.adapters.sql.migrations.ensure import UnsafeMigrationError, repair_database
+from pims_sync.adapters.sql.migrations.ensure import repair_database
 from pims_sync.adapters.sql.schema import check_database
+from pims_sync.errors import UnsafeMigrationError
 
 INDEX = "uq_case_sync_audits_live_run"
 CLINIC = uuid.UUID("22222222-2222-2222-2222-222222222222")

@@ -26,10 +26,10 @@ from pims_sync.adapters.sql.migrate import (
     include_object,
     upgrade_database,
 )
-from pims_sync.adapters.sql.migrations.ensure import UnsafeMigrationError
 from pims_sync.adapters.sql.schema import check_database
 from pims_sync.adapters.sql.tables import metadata
 from pims_sync.cli.app import app
+from pims_sync.errors import UnsafeMigrationError
 
 CLINIC = uuid.UUID("11111111-1111-1111-1111-111111111111")
 

@@ -21,15 +21,10 @@ from sqlalchemy import update
 from pims_sync.adapters.sql import tables
 from pims_sync.api.app import create_app
 from pims_sync.bootstrap import build_services
-from pims_sync.cli.console.client import (
-    METRICS_REFUSED,
-    KeyRejectedError,
-    ServiceClient,
-    ServiceError,
-)
+from pims_sync.cli.console.client import METRICS_REFUSED, ServiceClient
 from pims_sync.cli.console.model import requests_total
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import ClinicInactiveError
+from pims_sync.errors import ClinicInactiveError, KeyRejectedError, ServiceError
 from pims_sync.settings import load_settings
 from pims_sync.sync.request import SyncRequest
 from tests.reliability.api_stack import HostileApi, check_envelope, running_api

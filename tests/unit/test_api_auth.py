@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pims_sync.api.auth import authenticate, check_permissions, matching_key, record_use
-from pims_sync.api.errors import ApiError
+from pims_sync.api.errors import status_for
 from pims_sync.domain.api_keys import ApiKey, hash_key, key_prefix
+from pims_sync.errors import ApiKeyDisabledError, PermissionDeniedError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -80,9 +81,9 @@ def test_no_match_still_compares_every_candidate(
 async def test_checks_come_in_the_spec_order() -> None:
     key = "abcd1234" + "1" * 56
     disabled_and_expired = stored(key, is_active=False, expires_at=NOW - timedelta(days=1))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(ApiKeyDisabledError) as raised:
         await authenticate(FakeStore([disabled_and_expired]), key, NOW)
-    assert (raised.value.status, raised.value.message) == (401, "API key is disabled")
+    assert (status_for(raised.value), raised.value.message) == (401, "API key is disabled")
     expiring_now = stored(key, expires_at=NOW)
     assert await authenticate(FakeStore([expiring_now]), key, NOW) is expiring_now
 
@@ -107,9 +108,9 @@ async def test_a_failing_touch_does_not_fail_the_request() -> None:
 def test_permission_alias_and_message() -> None:
     key = stored("k" * 64, permissions=("sync:reconciliation",))
     check_permissions(key, ["sync:reconcile"])
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(PermissionDeniedError) as raised:
         check_permissions(key, ["sync:inbound", "sync:cases"])
-    assert (raised.value.status, raised.value.code) == (403, "permission_denied")
+    assert (status_for(raised.value), raised.value.code) == (403, "permission_denied")
     assert raised.value.message == "Permission denied: sync:inbound"
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from pims_sync.cli.console.client import Event
 from pims_sync.cli.console.model import (
-    FormError,
     RateMeter,
     RunTracker,
     bar,
@@ -17,6 +16,7 @@ from pims_sync.cli.console.model import (
     sync_request,
     when,
 )
+from pims_sync.errors import FormError
 
 
 def form(

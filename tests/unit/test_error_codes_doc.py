@@ -19,8 +19,8 @@ ROW = re.compile(r"^\| `(?P<code>[a-z_]+)` \| (?P<status>[^|]+?) \|", re.MULTILI
 # A class's `code = "..."`; a run's `code="..."` or `"code": "..."`.
 CLASS_CODE = re.compile(r'^\s+code = "([a-z_]+)"', re.MULTILINE)
 RUN_CODE = re.compile(r'\bcode="([a-z_]+)"|"code": "([a-z_]+)"')
-# `ApiError(401, "invalid_api_key", ...)`, `error_response(413, "payload_too_large", ...)`.
-EDGE_CODE = re.compile(r'(?:ApiError|error_response)\(\s*(\d{3}),\s*"([a-z_]+)"')
+# `error_response(413, "payload_too_large", ...)`: answers made without an error class.
+EDGE_CODE = re.compile(r'error_response\(\s*(\d{3}),\s*"([a-z_]+)"')
 FALLBACK_CODE = re.compile(r'CODE_BY_STATUS\.get\([^,]+,\s*"([a-z_]+)"\)')
 
 

@@ -20,7 +20,7 @@ from pims_sync.api.responses import without_422
 from pims_sync.api.routes import clinic, scheduler, sync, system
 from pims_sync.api.streams import StreamSlots
 from pims_sync.bootstrap import Services, build_services
-from pims_sync.metrics import Metrics
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.settings import Settings
 
 DESCRIPTION = (
@@ -29,9 +29,10 @@ DESCRIPTION = (
 )
 
 
-def _metrics_of(app: FastAPI) -> Metrics | None:
+def _metrics_of(app: FastAPI) -> MetricsSink:
+    """The services' metrics; none to count into before the lifespan has built them."""
     services: Services | None = getattr(app.state, "services", None)
-    return services.metrics if services is not None else None
+    return NO_METRICS if services is None else services.metrics
 
 
 def _declare_400_not_422(app: FastAPI) -> None:

@@ -2,7 +2,8 @@
 
 The rules: docs/security.md#api-keys-and-permissions.
 
-Messages and codes (all in the JSON error envelope):
+Messages and codes (all in the JSON error envelope; each code is an error class of
+`errors.py`, and `api/errors.py` gives its status):
 
 | status | code | message |
 |---|---|---|
@@ -26,12 +27,25 @@ import hmac
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
-from pims_sync.api.errors import ApiError
 from pims_sync.domain.api_keys import ApiKey, hashes_match, key_prefix, normalise_permission
 from pims_sync.domain.clinics import Clinic
+from pims_sync.errors import (
+    ApiKeyDisabledError,
+    ApiKeyExpiredError,
+    ClinicForbiddenError,
+    ClinicIdRequiredError,
+    ClinicInactiveError,
+    ClinicNotFoundError,
+    InvalidApiKeyError,
+    MetricsTokenError,
+    MissingApiKeyError,
+    MissingMetricsTokenError,
+    PermissionDeniedError,
+)
+from pims_sync.ports.api_keys import ApiKeyLookup
+from pims_sync.ports.clinics import ClinicDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -54,26 +68,6 @@ NO_KEY_HASH = "0" * 64
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-class ApiKeyLookup(Protocol):
-    """What authentication needs from the API key store."""
-
-    async def find_by_prefix(self, prefix: str) -> list[ApiKey]:
-        """Every key whose first 8 characters are these."""
-        ...
-
-    async def touch(self, key_id: UUID, now: datetime) -> None:
-        """Record that the key was used now."""
-        ...
-
-
-class ClinicLookup(Protocol):
-    """What clinic scoping needs from the clinic store."""
-
-    async def get(self, clinic_id: UUID) -> Clinic | None:
-        """The clinic with this id, if any."""
-        ...
-
-
 def matching_key(candidates: Iterable[ApiKey], presented: str) -> ApiKey | None:
     """The candidate whose hash is the presented key's, comparing against every one.
 
@@ -93,21 +87,21 @@ def matching_key(candidates: Iterable[ApiKey], presented: str) -> ApiKey | None:
 
 
 async def authenticate(store: ApiKeyLookup, presented: str | None, now: datetime) -> ApiKey:
-    """The stored key for the `X-API-Key` value, or an ApiError 401 saying why not."""
+    """The stored key for the `X-API-Key` value, or an AuthenticationError (401) saying why not."""
     if not presented:
-        raise ApiError(401, "missing_api_key", MISSING_KEY)
+        raise MissingApiKeyError(MISSING_KEY)
     candidates = await store.find_by_prefix(key_prefix(presented))
     key = matching_key(candidates, presented)
     if key is None:
         # Never the presented value, not even its prefix: it may be a mistyped secret.
         logger.warning("rejected API key: unknown (%d key(s) share its prefix)", len(candidates))
-        raise ApiError(401, "invalid_api_key", INVALID_KEY)
+        raise InvalidApiKeyError(INVALID_KEY)
     if not key.is_active:
         logger.warning("rejected API key %s: disabled", key.id)
-        raise ApiError(401, "api_key_disabled", DISABLED_KEY)
+        raise ApiKeyDisabledError(DISABLED_KEY)
     if key.expires_at is not None and key.expires_at < now:
         logger.warning("rejected API key %s: expired", key.id)
-        raise ApiError(401, "api_key_expired", EXPIRED_KEY)
+        raise ApiKeyExpiredError(EXPIRED_KEY)
     return key
 
 
@@ -122,30 +116,28 @@ async def record_use(store: ApiKeyLookup, key: ApiKey, now: datetime) -> None:
 
 
 def check_permissions(key: ApiKey, permissions: Iterable[str]) -> None:
-    """ApiError 403 naming the first permission the key lacks."""
+    """PermissionDeniedError (403) naming the first permission the key lacks."""
     for permission in permissions:
         if not key.allows(permission):
             name = normalise_permission(permission)
-            raise ApiError(403, "permission_denied", f"Permission denied: {name}")
+            raise PermissionDeniedError(f"Permission denied: {name}")
 
 
-async def clinic_for(clinics: ClinicLookup, key: ApiKey, requested: UUID | None) -> Clinic:
+async def clinic_for(clinics: ClinicDirectory, key: ApiKey, requested: UUID | None) -> Clinic:
     """The clinic a request acts for: the key's own, or the one a service key names."""
     if key.clinic_id is not None:
         if requested is not None and requested != key.clinic_id:
-            raise ApiError(
-                403, "clinic_forbidden", f"API key does not belong to clinic {requested}"
-            )
+            raise ClinicForbiddenError(f"API key does not belong to clinic {requested}")
         clinic_id = key.clinic_id
     elif requested is None:
-        raise ApiError(400, "clinic_id_required", CLINIC_REQUIRED)
+        raise ClinicIdRequiredError(CLINIC_REQUIRED)
     else:
         clinic_id = requested
     clinic = await clinics.get(clinic_id)
     if clinic is None:
-        raise ApiError(404, "clinic_not_found", f"Clinic not found: {clinic_id}")
+        raise ClinicNotFoundError(f"Clinic not found: {clinic_id}")
     if not clinic.is_active:
-        raise ApiError(403, "clinic_inactive", inactive_message(clinic_id))
+        raise ClinicInactiveError(inactive_message(clinic_id))
     return clinic
 
 
@@ -155,12 +147,11 @@ def inactive_message(clinic_id: UUID) -> str:
 
 
 def check_metrics_token(expected: str | None, authorization: str | None) -> None:
-    """Pass when no token is configured or the bearer token is it; else ApiError 401."""
+    """Pass when no token is configured or the bearer token is it; else a MetricsTokenError."""
     if expected is None:
         return
-    challenge = {"WWW-Authenticate": "Bearer"}
     if not authorization or not authorization.startswith(BEARER):
-        raise ApiError(401, "missing_metrics_token", MISSING_METRICS_TOKEN, headers=challenge)
+        raise MissingMetricsTokenError(MISSING_METRICS_TOKEN)
     presented = authorization.removeprefix(BEARER).strip().encode("utf-8", "surrogateescape")
     if not hmac.compare_digest(presented, expected.encode("utf-8")):
-        raise ApiError(401, "invalid_metrics_token", INVALID_METRICS_TOKEN, headers=challenge)
+        raise MetricsTokenError(INVALID_METRICS_TOKEN)

@@ -3,8 +3,10 @@
 Every error answer is an `ErrorBody` (`shapes/errors.py`): `{"success": false, "error":
 "<message>", "code": "<machine_code>", "timestamp": "<ISO>"}` (+ `validationErrors` on 400s,
 `syncId` when a run is concerned).
-Domain errors are mapped by class through `STATUS_BY_ERROR`: add a row there
-when a new error family needs its own status.
+Errors are mapped by class through `STATUS_BY_ERROR` (and `HEADERS_BY_ERROR`): add a
+row there when a new error family needs its own status. Every error class lives in
+`errors.py`; the refusals decided here at the edge (API key, permission, clinic scope,
+metrics token, stream slots) are classes there too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pims_sync import errors
 from pims_sync.shapes.errors import ErrorBody, FieldProblem
-from pims_sync.sync.service import ServiceStoppingError
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
     (errors.PimsBudgetExhaustedError, 429),  # the clinic's PIMS requests of the UTC day
-    (ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
+    (errors.TooManyStreamsError, 429),  # SSE_MAX_STREAMS_PER_KEY event streams already open
+    (errors.AuthenticationError, 401),  # no API key (or metrics token), or a refused one
+    (errors.PermissionDeniedError, 403),  # a permission the key lacks, another clinic
+    (errors.ServiceStoppingError, 503),  # shutting down: another replica (or a retry) takes it
     (errors.StorageUnavailableError, 503),  # the database cannot work: disk full, unreachable
     (errors.PimsBrowserUnavailableError, 503),  # Chromium would not start, or died mid-login
     (errors.NotFoundError, 404),
@@ -47,6 +51,12 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.InvalidInputError, 400),
     (errors.PimsAuthError, 502),  # pims_auth_failed: the clinic's PIMS login was refused
     (errors.PimsError, 502),  # pims_unavailable and the rest of the PIMS family
+)
+
+# Headers an answer carries with its status: how to authenticate, when to try again.
+HEADERS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], Mapping[str, str]], ...] = (
+    (errors.MetricsTokenError, {"WWW-Authenticate": "Bearer"}),
+    (errors.TooManyStreamsError, {"Retry-After": "5"}),
 )
 
 CODE_BY_STATUS = {
@@ -62,26 +72,6 @@ CODE_BY_STATUS = {
     500: "internal_error",
     503: "service_unavailable",
 }
-
-
-class ApiError(Exception):
-    """An answer decided at the HTTP edge (auth, scope): status, code and message."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        sync_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-        self.sync_id = sync_id
 
 
 def clipped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -128,6 +118,14 @@ def status_for(error: errors.PimsSyncError) -> int:
     return 500
 
 
+def headers_for(error: errors.PimsSyncError) -> dict[str, str]:
+    """The headers of a domain error's answer (none for most)."""
+    for kind, headers in HEADERS_BY_ERROR:
+        if isinstance(error, kind):
+            return dict(headers)
+    return {}
+
+
 def _field(location: Sequence[Any]) -> str:
     return ".".join(str(part) for part in location)
 
@@ -140,13 +138,6 @@ def validation_errors(raw: Sequence[Any]) -> list[FieldProblem]:
         )
         for item in raw
     ]
-
-
-async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
-    error = cast(ApiError, exc)
-    return error_response(
-        error.status, error.code, error.message, headers=error.headers, sync_id=error.sync_id
-    )
 
 
 def run_concerned(error: errors.PimsSyncError) -> str | None:
@@ -162,7 +153,9 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = status_for(error)
     if status >= 500:
         logger.error("request failed: %s (%s)", error.code, type(error).__name__)
-    return error_response(status, error.code, error.message, sync_id=run_concerned(error))
+    return error_response(
+        status, error.code, error.message, headers=headers_for(error), sync_id=run_concerned(error)
+    )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -195,7 +188,6 @@ def internal_error_response() -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every known error into the envelope."""
-    app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(errors.PimsSyncError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

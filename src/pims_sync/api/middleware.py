@@ -10,7 +10,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pims_sync.api.errors import error_response, internal_error_response
-from pims_sync.metrics import Metrics
+from pims_sync.ports.metrics import MetricsSink
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def route_of(scope: Scope) -> str:
 class ObserveMiddleware:
     """Count every answer by route and status; turn an unexpected exception into a 500."""
 
-    def __init__(self, app: ASGIApp, metrics_of: Callable[[], Metrics | None]) -> None:
+    def __init__(self, app: ASGIApp, metrics_of: Callable[[], MetricsSink]) -> None:
         self.app = app
         self.metrics_of = metrics_of
 
@@ -140,14 +140,12 @@ class ObserveMiddleware:
                 raise
             await internal_error_response()(scope, receive, observed_send)
         finally:
-            metrics = self.metrics_of()
-            if metrics is not None:
-                metrics.observe_http(
-                    method=scope["method"],
-                    route=route_of(scope),
-                    status=status,
-                    seconds=time.perf_counter() - started,
-                )
+            self.metrics_of().observe_http(
+                method=scope["method"],
+                route=route_of(scope),
+                status=status,
+                seconds=time.perf_counter() - started,
+            )
 
 
 class SecurityHeadersMiddleware:

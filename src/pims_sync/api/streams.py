@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from pims_sync.api.errors import ApiError
+from pims_sync.errors import TooManyStreamsError
 
 TOO_MANY = "Too many open event streams for this API key (at most {limit}); close one first"
 
@@ -31,10 +31,10 @@ class StreamSlots:
         return self._open[key_id]
 
     def take(self, key_id: UUID) -> None:
-        """Take a slot for the key, or ApiError 429 when it has `limit` open."""
+        """Take a slot for the key, or TooManyStreamsError when it has `limit` open."""
         if self._open[key_id] >= self.limit:
             message = TOO_MANY.format(limit=self.limit)
-            raise ApiError(429, "too_many_streams", message, headers={"Retry-After": "5"})
+            raise TooManyStreamsError(message)
         self._open[key_id] += 1
 
     def give_back(self, key_id: UUID) -> None:

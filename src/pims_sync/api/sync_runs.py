@@ -8,11 +8,11 @@ from uuid import UUID
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from pims_sync.api.errors import ApiError
 from pims_sync.api.sync_schemas import SyncBody
 from pims_sync.bootstrap import Services
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import SyncType, Trigger
+from pims_sync.errors import SyncNotFoundError
 from pims_sync.shapes.results import Queued, RunResult
 from pims_sync.shapes.runs import RunDetail
 
@@ -52,7 +52,7 @@ async def find_run(services: Services, clinic_id: UUID, run_id: UUID) -> RunDeta
     """The run's detail (with its phases for a full run), or 404."""
     record = await services.runs.get(clinic_id=clinic_id, run_id=run_id)
     if record is None:
-        raise ApiError(404, "sync_not_found", f"Sync run not found: {run_id}")
+        raise SyncNotFoundError(f"Sync run not found: {run_id}")
     phases = []  # always a list, so clients read one shape; only a full run has phases
     if record.sync_type is SyncType.FULL:
         phases = await services.runs.children(clinic_id=clinic_id, parent_id=record.id)

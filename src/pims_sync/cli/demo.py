@@ -31,6 +31,7 @@ from pims_sync.bootstrap import build_services
 from pims_sync.cli.common import fail, settings_or_exit
 from pims_sync.cli.sync import ProgressBars, print_result
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.errors import DemoError
 from pims_sync.logs import configure_logging
 from pims_sync.settings import Settings
 from pims_sync.shapes.results import FullResult
@@ -46,10 +47,6 @@ HOST = "127.0.0.1"  # the demo prints a key: it is not for other machines to rea
 DEMO_RATE_LIMIT_PER_SECOND = 50.0
 DEMO_SYNC = {"async": True, "daysAhead": 7, "lookbackDays": 7}
 TERMINAL = frozenset({"completed", "failed"})
-
-
-class DemoError(Exception):
-    """The demo could not go on; the message says why and what to try."""
 
 
 class _Server(uvicorn.Server):

@@ -1,8 +1,9 @@
 """A process's background parts: the scheduler, the job worker, crash recovery, shutdown.
 
-`serve` and `worker` build one Runtime beside the services. On SQLite the queue is
-in-process (jobs are asyncio tasks of this process); on Postgres it is procrastinate,
-shared by every process on every machine.
+`serve` and `worker` build one Runtime beside the services. The job queue comes from
+`bootstrap.build_job_queue` (in-process on SQLite, procrastinate on Postgres, shared by
+every process on every machine); the runtime only drives its lifecycle: open, run a
+worker, close.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pims_sync.adapters.queue.inprocess import InProcessQueue
-from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
-from pims_sync.bootstrap import Services
+from pims_sync.bootstrap import Services, build_job_queue
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
@@ -66,19 +65,6 @@ class SyncLauncher:
         return LaunchedRun(run_id=handle.run_id, result=_result(handle.task))
 
 
-def _queue(services: Services, runner: JobRunner) -> InProcessQueue | ProcrastinateQueue:
-    """In-process on SQLite; procrastinate (shared by every process) on Postgres."""
-    settings = services.settings
-    if settings.is_sqlite:
-        return InProcessQueue(runner)
-    return ProcrastinateQueue(
-        settings.database_url,
-        runner,
-        stale_seconds=settings.run_stale_seconds,
-        pool_size=settings.worker_concurrency + 3,
-    )
-
-
 class Runtime:
     """The scheduler and/or worker of one process, started and stopped together."""
 
@@ -98,7 +84,7 @@ class Runtime:
             now=_now,
             heartbeat_seconds=min(15.0, self._stale / 4),
         )
-        self.queue = _queue(services, runner)
+        self.queue = build_job_queue(settings, runner)
         self.scheduler = Scheduler(
             schedules=services.schedules,
             fires=services.fires,
@@ -120,9 +106,8 @@ class Runtime:
 
     def _observe(self, report: TickReport) -> None:
         """Publish the scheduled jobs by type (`pims_sync_scheduler_jobs`)."""
-        gauge = self._services.metrics.scheduler_jobs
-        for sync_type in SyncType:
-            gauge.labels(sync_type.value).set(report.jobs_by_type.get(sync_type.value, 0))
+        by_type = {kind.value: report.jobs_by_type.get(kind.value, 0) for kind in SyncType}
+        self._services.metrics.scheduled_jobs(by_type)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(work, name=name))
@@ -130,19 +115,14 @@ class Runtime:
     async def start(self) -> None:
         """Recover after crashed processes, then start the parts asked for."""
         self._loop = asyncio.get_running_loop()
-        if isinstance(self.queue, ProcrastinateQueue):
-            await self.queue.open()
+        await self.queue.open()
         await self.scheduler.recover()  # runs left in progress by a dead process
         # The loop also recovers on every tick: a survivor cleans up after a crash.
         self._spawn(self.scheduler.run(plan=self._want_scheduler), "scheduler")
         self._services.scheduler_running = self._want_scheduler
-        if self._want_worker and isinstance(self.queue, ProcrastinateQueue):
-            worker = self.queue.run_worker(
-                concurrency=self._services.settings.worker_concurrency,
-                name=self.name,
-                graceful_seconds=self._grace + 10,
-            )
-            self._spawn(worker, "worker")
+        if self._want_worker:
+            concurrency = self._services.settings.worker_concurrency
+            self._spawn(self.queue.run_worker(concurrency=concurrency, name=self.name), "worker")
         log.info(
             "runtime started: scheduler %s, worker %s, queue %s",
             "on" if self._want_scheduler else "off",
@@ -168,18 +148,23 @@ class Runtime:
     async def _stop(self) -> None:
         self.scheduler.stop()
         self._services.scheduler_running = False
-        parts: list[Coroutine[Any, Any, None]] = []
+        # The pipeline interrupts runs past the grace while the queue waits for its jobs
+        # to end (a little longer), stops its worker and lets go of its connections.
+        parts: list[Coroutine[Any, Any, None]] = [self._close_queue()]
         if self._services.sync_service is not None:
             parts.append(self._services.sync_service.shutdown(self._grace))
-        if isinstance(self.queue, InProcessQueue):
-            parts.append(self.queue.close(timeout=self._grace + 10))
-        for task in self._tasks:
-            if task.get_name() == "worker":
-                task.cancel()  # procrastinate stops fetching and waits for its jobs
         await asyncio.gather(*parts, return_exceptions=True)
-        for task in self._tasks:
+        await self._settle(*self._tasks)
+        log.info("runtime stopped")
+
+    async def _close_queue(self) -> None:
+        # The scheduler's last tick may still be queueing a job: it ends first.
+        await self._settle(*(task for task in self._tasks if task.get_name() == "scheduler"))
+        await self.queue.close()
+
+    @staticmethod
+    async def _settle(*tasks: asyncio.Task[None]) -> None:
+        """Wait for the tasks to end; their failures were logged where they happened."""
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if isinstance(self.queue, ProcrastinateQueue):
-            await self.queue.close()
-        log.info("runtime stopped")

@@ -21,7 +21,8 @@ from pims_sync.cli.common import (
 )
 from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
+from pims_sync.domain.schedules import ScheduleRules, parse_schedule
+from pims_sync.errors import ScheduleError
 from pims_sync.ports.schedules import ClinicScheduleConfig
 from pims_sync.scheduling.status import jobs, problems
 

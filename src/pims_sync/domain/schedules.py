@@ -13,6 +13,7 @@ from croniter import CroniterError, croniter
 
 from pims_sync.domain.run_options import SCHEDULE_OPTIONS, OptionError
 from pims_sync.domain.runs import SyncType
+from pims_sync.errors import ScheduleError
 
 # A cron is short and plain: parsing one is cheap, whoever wrote it (a clinic key can).
 MAX_CRON_LENGTH = 100
@@ -72,10 +73,6 @@ class ScheduleRules:
 
 
 DEFAULT_RULES = ScheduleRules()
-
-
-class ScheduleError(ValueError):
-    """An entry of `sync_schedules` is not valid."""
 
 
 def cron_fields(expression: str) -> int:

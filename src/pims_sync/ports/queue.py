@@ -8,13 +8,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import PimsSyncError
-
-
-class JobRefusedError(PimsSyncError):
-    """The queue refused the job (the same run is already queued, or it is shutting down)."""
-
-    code = "job_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +66,22 @@ class JobQueue(Protocol):
 
     async def recover_stalled(self) -> list[SyncJob]:
         """Fail the jobs of workers that died (their locks would block the clinic); return them."""
+        ...
+
+
+class WorkerQueue(JobQueue, Protocol):
+    """A JobQueue with its lifecycle, as a process runs it: open, run a worker, close."""
+
+    async def open(self) -> None:
+        """Get ready to take jobs (connections); before any other call."""
+        ...
+
+    async def run_worker(self, *, concurrency: int, name: str) -> None:
+        """Execute this process's share of the jobs until the queue is closed."""
+        ...
+
+    async def close(self) -> None:
+        """Take no more jobs; give running ones the queue's grace, then stop them; release."""
         ...
 
 

@@ -19,7 +19,8 @@ from uuid import UUID
 
 from pims_sync.domain.runs import RunRecord, Trigger
 from pims_sync.domain.schedules import DEFAULT_RULES, ClinicSchedules, ScheduleRules
-from pims_sync.ports.queue import JobQueue, JobRefusedError, SyncJob
+from pims_sync.errors import JobRefusedError
+from pims_sync.ports.queue import JobQueue, SyncJob
 from pims_sync.ports.schedules import (
     ClinicScheduleConfig,
     FireStatus,

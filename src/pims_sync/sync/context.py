@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.stats import StatsT
-from pims_sync.metrics import Metrics
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import PimsSession
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.sync.events import EventBus, RunEvent
@@ -74,7 +74,7 @@ class RunEnv:
     events: EventBus
     now: Callable[[], datetime]
     batch_size: int
-    metrics: Metrics | None = None
+    metrics: MetricsSink = NO_METRICS
     calendar: CalendarCache = field(default_factory=CalendarCache)
     state: RunState = field(default_factory=RunState)
     progress_clock: Callable[[], float] = time.monotonic
@@ -131,5 +131,4 @@ class PhaseContext(Reported[StatsT]):
 
     def written(self, operation: str, count: int) -> None:
         """Count cases written for the metrics."""
-        if self.env.metrics is not None:
-            self.env.metrics.cases_written_by(operation, count)
+        self.env.metrics.cases_written_by(operation, count)

@@ -87,10 +87,7 @@ async def execute(ctx: PhaseContext[StatsT], body: PhaseBody[StatsT]) -> None:
         try:
             await body(ctx)
         finally:
-            if env.metrics is not None:
-                env.metrics.phase_finished(
-                    phase=ctx.phase.value, seconds=time.monotonic() - started
-                )
+            env.metrics.phase_finished(phase=ctx.phase.value, seconds=time.monotonic() - started)
         stats = stats_json(ctx.report.stats)
         await env.publish("phase", phase=ctx.phase.value, status="completed", stats=stats)
 

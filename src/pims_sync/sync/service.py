@@ -17,12 +17,13 @@ from pims_sync.errors import (
     ClinicInactiveError,
     NotFoundError,
     PimsSyncError,
+    ServiceStoppingError,
     SyncTimeoutError,
 )
 from pims_sync.logs import log_context
-from pims_sync.metrics import Metrics
 from pims_sync.ports.clinics import ClinicDirectory
 from pims_sync.ports.credentials import CredentialSource
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.store import CaseStore, RunStore
@@ -52,12 +53,6 @@ log = logging.getLogger("pims_sync.sync")
 HEARTBEAT_SECONDS = 30.0
 
 
-class ServiceStoppingError(PimsSyncError):
-    """The service is shutting down and takes no new runs; try again shortly."""
-
-    code = "service_unavailable"
-
-
 @dataclass(frozen=True, slots=True)
 class RunHandle:
     """A started run: its id (the syncId) and the task that ends with its outcome."""
@@ -77,7 +72,7 @@ class SyncService:
         provider: PimsProvider,
         cases: CaseStore,
         runs: RunStore,
-        metrics: Metrics | None = None,
+        metrics: MetricsSink = NO_METRICS,
         timeout_seconds: float = 300,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch_size: int = 200,
@@ -180,16 +175,14 @@ class SyncService:
     ) -> SyncOutcome:
         started = _Started(time.monotonic(), opened)
         state.begun = True
-        if self._metrics is not None:
-            self._metrics.active_runs.inc()
+        self._metrics.run_started()
         beat = asyncio.create_task(self._heartbeat(run_id), name=f"heartbeat-{run_id}")
         try:
             with log_context(clinic_id=clinic.id, sync_id=run_id, phase=request.sync_type.value):
                 return await self._guarded(request, clinic, run_id, state, started)
         finally:
             beat.cancel()
-            if self._metrics is not None:
-                self._metrics.active_runs.dec()
+            self._metrics.run_stopped()
 
     async def _heartbeat(self, run_id: UUID) -> None:
         """Keep the top row alive while phases write progress to their own rows."""
@@ -363,12 +356,11 @@ class SyncService:
         return at, max(0, round((at - started.opened).total_seconds() * 1000))
 
     def _count(self, request: SyncRequest, outcome: str, started: _Started) -> None:
-        if self._metrics is not None:
-            self._metrics.run_finished(
-                sync_type=request.sync_type.value,
-                outcome=outcome,
-                seconds=time.monotonic() - started.monotonic,
-            )
+        self._metrics.run_finished(
+            sync_type=request.sync_type.value,
+            outcome=outcome,
+            seconds=time.monotonic() - started.monotonic,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from pims_sync.api.app import create_app
-from pims_sync.api.errors import ApiError
+from pims_sync.api.errors import headers_for, status_for
 from pims_sync.api.streams import StreamSlots
 from pims_sync.bootstrap import Services
 from pims_sync.domain.clinics import Clinic
-from pims_sync.errors import ConfigError
+from pims_sync.errors import ConfigError, TooManyStreamsError
 from pims_sync.settings import load_settings
 from tests.integration.api.conftest import ENCRYPTION_KEY, client_for, insert_key
 
@@ -65,9 +65,9 @@ def test_stream_slots_count_per_key_and_come_back() -> None:
     mine, theirs = uuid.uuid4(), uuid.uuid4()
     slots.take(mine)
     slots.take(mine)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(TooManyStreamsError) as refused:
         slots.take(mine)
-    assert (refused.value.status, refused.value.code) == (429, "too_many_streams")
+    assert (status_for(refused.value), headers_for(refused.value)) == (429, {"Retry-After": "5"})
     slots.take(theirs)
     slots.give_back(mine)
     slots.take(mine)

@@ -12,9 +12,15 @@ import pytest
 from pydantic import Field
 
 from pims_sync.api.app import create_app
-from pims_sync.api.errors import ApiError
 from pims_sync.api.schemas import CamelModel
-from pims_sync.errors import InvalidInputError, NotFoundError, PimsAuthError, PimsSyncError
+from pims_sync.errors import (
+    InvalidInputError,
+    MissingMetricsTokenError,
+    NotFoundError,
+    PimsAuthError,
+    PimsSyncError,
+    RunInProgressError,
+)
 from tests.integration.api.conftest import api_settings, client_for
 
 MIB = 1024 * 1024
@@ -45,7 +51,8 @@ async def client(tmp_path: Any) -> AsyncIterator[httpx.AsyncClient]:
         "invalid": InvalidInputError("endDate is before startDate"),
         "pims-auth": PimsAuthError("Invalid username or password"),
         "other-domain": PimsSyncError("something of ours"),
-        "edge": ApiError(409, "sync_in_progress", "A sync is already running", sync_id="s-1"),
+        "busy": RunInProgressError("A sync is already running", run_id="s-1"),
+        "edge": MissingMetricsTokenError("Missing the metrics token"),
         "crash": RuntimeError("password=hunter2 leaked in a message"),
     }
 
@@ -144,16 +151,21 @@ async def test_chunked_body_over_1_mib_is_413(client: httpx.AsyncClient) -> None
         ("invalid", 400, "invalid_input", "endDate is before startDate"),
         ("pims-auth", 502, "pims_auth_failed", "PIMS login failed: Invalid username or password"),
         ("other-domain", 500, "internal_error", "something of ours"),
-        ("edge", 409, "sync_in_progress", "A sync is already running"),
+        ("busy", 409, "sync_in_progress", "A sync is already running"),
+        ("edge", 401, "missing_metrics_token", "Missing the metrics token"),
     ],
 )
 async def test_domain_errors_map_by_class(
     client: httpx.AsyncClient, kind: str, status: int, code: str, message: str
 ) -> None:
-    body = envelope_of(await client.get(f"/test/fail/{kind}"), status, code)
+    response = await client.get(f"/test/fail/{kind}")
+    body = envelope_of(response, status, code)
     assert body["error"] == message
-    if kind == "edge":
+    assert ("syncId" in body) == (kind == "busy")
+    if kind == "busy":
         assert body["syncId"] == "s-1"
+    # An edge refusal carries its header: how to authenticate.
+    assert response.headers.get("www-authenticate") == ("Bearer" if kind == "edge" else None)
 
 
 async def test_unexpected_error_is_a_generic_500_and_logged(

@@ -460,7 +460,7 @@ class SlowProvider(FakeProvider):
 def test_status_codes_of_run_errors() -> None:
     from pims_sync import errors
     from pims_sync.api.errors import run_concerned, status_for
-    from pims_sync.sync.service import ServiceStoppingError
+    from pims_sync.errors import ServiceStoppingError
 
     busy = errors.RunInProgressError(run_id=uuid.UUID(int=1))
     assert (status_for(busy), run_concerned(busy)) == (409, str(uuid.UUID(int=1)))

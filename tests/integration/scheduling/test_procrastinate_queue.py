@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 import psycopg
@@ -12,7 +11,8 @@ import pytest
 from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue, conninfo
 from pims_sync.adapters.sql.migrate import upgrade_database
 from pims_sync.domain.runs import SyncType
-from pims_sync.ports.queue import JobRefusedError, SyncJob
+from pims_sync.errors import JobRefusedError
+from pims_sync.ports.queue import SyncJob
 
 pytestmark = pytest.mark.postgres
 
@@ -37,26 +37,24 @@ async def test_jobs_are_locked_per_clinic_and_duplicates_refused(database: str) 
         running.discard(job.clinic_id)
         done.append((job.clinic_id, job.sync_type))
 
-    queue = ProcrastinateQueue(database, handler, stale_seconds=5)
+    queue = ProcrastinateQueue(database, handler, stale_seconds=5, grace_seconds=5)
     await queue.open()
+    worker: asyncio.Task[None] | None = None
     try:
         await queue.enqueue(SyncJob(clinic, SyncType.INBOUND, options={"daysAhead": 2}))
         with pytest.raises(JobRefusedError, match="already queued"):
             await queue.enqueue(SyncJob(clinic, SyncType.INBOUND))
         await queue.enqueue(SyncJob(clinic, SyncType.CASES))
         await queue.enqueue(SyncJob(other, SyncType.INBOUND))
-        worker = asyncio.create_task(
-            queue.run_worker(concurrency=4, name="test", graceful_seconds=5)
-        )
+        worker = asyncio.create_task(queue.run_worker(concurrency=4, name="test"))
         for _ in range(100):
             if len(done) == 3:
                 break
             await asyncio.sleep(0.1)
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
     finally:
-        await queue.close()
+        await queue.close()  # stops the worker: run_worker returns
+    assert worker is not None
+    await asyncio.wait_for(worker, 10)
     assert sorted(done, key=str) == sorted(
         [(clinic, SyncType.INBOUND), (clinic, SyncType.CASES), (other, SyncType.INBOUND)], key=str
     )

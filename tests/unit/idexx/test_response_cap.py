@@ -11,6 +11,7 @@ from pims_sync.adapters.idexx.api import IdexxApi
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.domain.retry import RetryPolicy
 from pims_sync.errors import PimsPayloadError
+from pims_sync.ports.metrics import NO_METRICS, NoMetrics
 
 BASE = "https://us.idexxneo.test"
 CAP = 1000
@@ -28,11 +29,21 @@ class Chunks(httpx.AsyncByteStream):
             yield self.chunk
 
 
+class SeenRequests(NoMetrics):
+    """Metrics that remember each PIMS request's endpoint and status."""
+
+    def __init__(self, seen: list[tuple[str, int | str]]) -> None:
+        self.seen = seen
+
+    def pims_request(self, *, endpoint: str, status: int | str, seconds: float) -> None:
+        self.seen.append((endpoint, status))
+
+
 def api_answering(
     response: httpx.Response, seen: list[tuple[str, int | str]] | None = None
 ) -> IdexxApi:
     return IdexxApi(
-        observer=None if seen is None else lambda name, status, _: seen.append((name, status)),
+        metrics=NO_METRICS if seen is None else SeenRequests(seen),
         base_url=BASE,
         limiter=RateLimiter(concurrency=5, rate=1000),
         retry=RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002),

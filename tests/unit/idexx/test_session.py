@@ -22,6 +22,7 @@ from pims_sync.domain.credentials import PimsCredentials, session_binding
 from pims_sync.domain.retry import RetryPolicy
 from pims_sync.errors import PimsRequestRejectedError
 from pims_sync.metrics import Metrics
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import ClinicLogin
 
 BASE = "https://us.idexxneo.test"
@@ -60,7 +61,7 @@ def logins(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def make_provider(
     handler: Callable[[httpx.Request], httpx.Response],
     cache: InMemorySessionCache | None = None,
-    metrics: Metrics | None = None,
+    metrics: MetricsSink = NO_METRICS,
 ) -> IdexxProvider:
     options = IdexxOptions(base_url=BASE, retry=RetryPolicy(base_delay=0.001, max_delay=0.001))
     return IdexxProvider(
@@ -109,6 +110,27 @@ async def test_expiry_is_renewed_once_then_fails_clearly(logins: list[int]) -> N
         with pytest.raises(PimsRequestRejectedError, match="again right after a fresh login"):
             await session.fetch_consultation("7")
     assert cookies == ["neo_session=token-1", "neo_session=token-2"]
+    assert len(logins) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "how"),
+    [
+        (httpx.Response(302, headers={"Location": "/login"}), "redirected to the login page"),
+        (httpx.Response(401), "HTTP 401"),
+        (httpx.Response(200, text="<html>Sign in</html>"), "HTML where JSON was expected"),
+    ],
+)
+async def test_the_refusal_after_a_fresh_login_says_how_the_pims_refused(
+    logins: list[int], answer: httpx.Response, how: str
+) -> None:
+    provider = make_provider(lambda _: answer)
+    async with provider.session(LOGIN) as session:
+        with pytest.raises(PimsRequestRejectedError) as refused:
+            await session.fetch_consultation("7")
+    assert refused.value.message == (
+        f"IDEXX Neo page-data rejected the session again right after a fresh login: {how}"
+    )
     assert len(logins) == 2
 
 

@@ -17,13 +17,13 @@ from pims_sync.adapters.memory.schedules import (
 from pims_sync.adapters.memory.stores import MemoryRunStore
 from pims_sync.domain.schedules import (
     MAX_CRON_LENGTH,
-    ScheduleError,
     ScheduleRules,
     parse_schedule,
     parse_schedules,
     shortest_interval,
     validate_cron,
 )
+from pims_sync.errors import ScheduleError
 from pims_sync.ports.queue import SyncJob
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions
 

@@ -18,8 +18,8 @@ from pims_sync.adapters.memory.schedules import (
 from pims_sync.adapters.memory.stores import MemoryRunStore
 from pims_sync.adapters.queue.inprocess import InProcessQueue
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import RunInProgressError
-from pims_sync.ports.queue import JobRefusedError, LaunchedRun, RunResult, SyncJob
+from pims_sync.errors import JobRefusedError, RunInProgressError
+from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
 from pims_sync.ports.schedules import FireStatus
 from pims_sync.scheduling.runner import JobRunner
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions
@@ -280,13 +280,15 @@ async def test_in_process_queue_runs_a_clinics_jobs_one_at_a_time() -> None:
         running.discard(job.clinic_id)
         done.append(job.sync_type)
 
-    queue = InProcessQueue(handler)
+    queue = InProcessQueue(handler, grace_seconds=5)
     await queue.enqueue(SyncJob(clinic, SyncType.INBOUND))
     await queue.enqueue(SyncJob(clinic, SyncType.CASES))
     await queue.enqueue(SyncJob(other, SyncType.INBOUND))
     with pytest.raises(JobRefusedError, match="already queued"):
         await queue.enqueue(SyncJob(clinic, SyncType.CASES))
-    await queue.close(timeout=5)
+    worker = asyncio.create_task(queue.run_worker(concurrency=1, name="test"))
+    await queue.close()
+    await asyncio.wait_for(worker, 1)  # the worker lasts until the queue closes
     assert overlaps == []
     assert len(done) == 3
     with pytest.raises(JobRefusedError, match="shutting down"):

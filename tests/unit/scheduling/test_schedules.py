@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ScheduleError, parse_schedule, parse_schedules, validate_cron
+from pims_sync.domain.schedules import parse_schedule, parse_schedules, validate_cron
+from pims_sync.errors import ScheduleError
 
 
 def test_valid_entries_keep_their_options() -> None:

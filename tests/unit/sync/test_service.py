@@ -17,11 +17,12 @@ from pims_sync.errors import (
     PimsAuthError,
     PimsUnavailableError,
     RunInProgressError,
+    ServiceStoppingError,
     SyncTimeoutError,
 )
 from pims_sync.sync.events import RunEvent
 from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome
-from pims_sync.sync.service import ServiceStoppingError, SyncRequest
+from pims_sync.sync.service import SyncRequest
 
 from .conftest import CLINIC_ID, TODAY, World, appointment, consultation, make_world
 

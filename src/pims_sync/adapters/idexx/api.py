@@ -32,13 +32,12 @@ from pims_sync.errors import (
     PimsSessionExpiredError,
     PimsUnavailableError,
 )
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.request_budget import RequestMeter
 
 log = logging.getLogger(__name__)
 
 Cookie = dict[str, object]
-# Told about every request: endpoint name, HTTP status (or "timeout"/"network"), seconds.
-RequestObserver = Callable[[str, int | str, float], None]
 # No answer is read into memory past this (callers may ask for less): a month of calendar
 # at the plausible 400 events a day is ~15 MB.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -59,7 +58,7 @@ class IdexxApi:
         retry: RetryPolicy,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
-        observer: RequestObserver | None = None,
+        metrics: MetricsSink = NO_METRICS,
         user_agent: str = USER_AGENT,
         meter: RequestMeter | None = None,
     ) -> None:
@@ -78,7 +77,7 @@ class IdexxApi:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
         self.requests_sent = 0
-        self._observer = observer
+        self._metrics = metrics  # told of every request: endpoint, status or error kind
         self._meter = meter
 
     def use_cookies(self, cookies: list[Cookie]) -> None:
@@ -210,8 +209,7 @@ class IdexxApi:
             "pims request",
             extra={"endpoint": endpoint, "status": status, "duration_ms": round(seconds * 1000)},
         )
-        if self._observer is not None:
-            self._observer(endpoint, status, seconds)
+        self._metrics.pims_request(endpoint=endpoint, status=status, seconds=seconds)
 
     def _classify(
         self,
@@ -222,7 +220,7 @@ class IdexxApi:
     ) -> object:
         status = response.status_code
         if status in (401, 403):
-            raise PimsSessionExpiredError(f"IDEXX Neo {endpoint}: HTTP {status}", endpoint=endpoint)
+            raise _session_expired(endpoint, f"HTTP {status}")
         if status == 404:
             raise PimsNotFoundError(f"IDEXX Neo {endpoint}: not found", endpoint=endpoint)
         if status == 429 or status >= 500:
@@ -249,9 +247,7 @@ class IdexxApi:
                 endpoint=endpoint,
             )
         if endpoints.is_login_path(target.path):
-            raise PimsSessionExpiredError(
-                f"IDEXX Neo {endpoint}: redirected to the login page", endpoint=endpoint
-            )
+            raise _session_expired(endpoint, "redirected to the login page")
         return str(target)
 
     async def aclose(self) -> None:
@@ -275,6 +271,14 @@ async def _bounded_body(endpoint: str, response: httpx.Response, max_bytes: int)
     return b"".join(chunks)
 
 
+def _session_expired(
+    endpoint: str, symptom: str, message: str | None = None
+) -> PimsSessionExpiredError:
+    """The session refused: `symptom` is how the PIMS showed it (kept apart from the text)."""
+    message = message or f"IDEXX Neo {endpoint}: {symptom}"
+    return PimsSessionExpiredError(message, endpoint=endpoint, symptom=symptom)
+
+
 def _too_large(endpoint: str, max_bytes: int) -> PimsPayloadError:
     return PimsPayloadError(
         f"IDEXX Neo {endpoint}: response larger than {max_bytes} bytes; not read",
@@ -294,9 +298,10 @@ def _json_body(endpoint: str, response: httpx.Response, raw: bytes) -> object:
     content_type = response.headers.get("content-type", "").lower()
     # The site answers an expired session on XHR with its login page (200 + HTML).
     if body[:1] == b"<" or ("html" in content_type and body[:1] not in (b"{", b"[")):
-        raise PimsSessionExpiredError(
-            f"IDEXX Neo {endpoint}: HTML where JSON was expected (session expired?)",
-            endpoint=endpoint,
+        # Only a guess that the session expired: the message says so.
+        symptom = "HTML where JSON was expected"
+        raise _session_expired(
+            endpoint, symptom, f"IDEXX Neo {endpoint}: {symptom} (session expired?)"
         )
     raise PimsPayloadError(f"IDEXX Neo {endpoint}: response is not JSON")
 

@@ -28,7 +28,6 @@ from playwright.async_api import Error as PlaywrightError
 
 from pims_sync.adapters.idexx.browser_errors import (
     LAUNCH_TIMEOUT_SECONDS,
-    BrowserCrashedError,
     cannot_start,
     check_executable,
     context_alive,
@@ -37,7 +36,7 @@ from pims_sync.adapters.idexx.browser_errors import (
 )
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.guard import Blocked, ContextGuard, Origin
-from pims_sync.errors import ConfigError
+from pims_sync.errors import BrowserCrashedError, ConfigError
 
 log = logging.getLogger(__name__)
 

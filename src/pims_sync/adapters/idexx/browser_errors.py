@@ -15,7 +15,7 @@ from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from pims_sync.errors import PimsBrowserUnavailableError, PimsUnavailableError
+from pims_sync.errors import BrowserCrashedError, PimsBrowserUnavailableError
 
 # What an operator does about a Chromium that will not start (docs/troubleshooting.md).
 BROWSER_FIX = "set BROWSER_EXECUTABLE_PATH to a Chromium binary or run scripts/ensure-chromium.sh"
@@ -27,18 +27,11 @@ _CHROMIUM_SAID = re.compile(r"\[pid=\d+\]\[err\] *(.+)")
 _EXIT_CODE = re.compile(r"exitCode=(\d+)")
 
 
-class BrowserCrashedError(PimsUnavailableError):
-    """Chromium died during a login: retried once (the pool relaunches it), then typed."""
-
-    def __init__(self, cause: str = "the browser closed") -> None:
-        super().__init__(f"Chromium stopped during the IDEXX Neo login ({cause})", endpoint="login")
-        self.cause = cause
-
-    def unavailable(self) -> PimsBrowserUnavailableError:
-        """The typed, final error: the relaunched Chromium died as well."""
-        return PimsBrowserUnavailableError(
-            f"Chromium stopped during the IDEXX Neo login, twice ({self.cause}): {CRASH_FIX}"
-        )
+def crashed_twice(error: BrowserCrashedError) -> PimsBrowserUnavailableError:
+    """The typed, final error: the relaunched Chromium died during the login as well."""
+    return PimsBrowserUnavailableError(
+        f"Chromium stopped during the IDEXX Neo login, twice ({error.cause}): {CRASH_FIX}"
+    )
 
 
 def cannot_start(path: str | None, reason: str) -> PimsBrowserUnavailableError:

@@ -22,7 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from pims_sync.adapters.idexx import endpoints
-from pims_sync.adapters.idexx.browser_errors import BrowserCrashedError, browser_gone, first_line
+from pims_sync.adapters.idexx.browser_errors import browser_gone, first_line
 from pims_sync.adapters.idexx.guard import BLOCKED_FAILURE, Origin
 from pims_sync.adapters.idexx.trace import (
     CODE_INPUT_ON_LANDING,
@@ -34,6 +34,7 @@ from pims_sync.adapters.idexx.trace import (
 )
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import (
+    BrowserCrashedError,
     PimsAuthError,
     PimsLoginPageChangedError,
     PimsTwoFactorRequiredError,

@@ -27,7 +27,7 @@ from pims_sync.domain.appointments import (
     RejectedEvent,
     overlaps,
 )
-from pims_sync.errors import PimsPayloadError
+from pims_sync.errors import PimsPayloadError, UnreadableEventError
 
 CALENDAR_ENVELOPES = ("appointments", "data", "events")
 DEFAULT_DURATION = timedelta(minutes=15)
@@ -75,10 +75,6 @@ MAX_STAY = timedelta(days=60)
 
 Json = Mapping[str, object]
 Window = tuple[datetime, datetime]
-
-
-class UnreadableEventError(ValueError):
-    """One calendar event cannot be read; the message is the reason (no personal data)."""
 
 
 def text(value: object) -> str | None:

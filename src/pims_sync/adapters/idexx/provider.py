@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -18,10 +18,9 @@ from pims_sync.adapters.idexx.api import (
     MAX_RESPONSE_BYTES,
     Cookie,
     IdexxApi,
-    RequestObserver,
 )
 from pims_sync.adapters.idexx.browser import BrowserPool
-from pims_sync.adapters.idexx.browser_errors import BrowserCrashedError
+from pims_sync.adapters.idexx.browser_errors import crashed_twice
 from pims_sync.adapters.idexx.budget import BodyCheck, JsonBudget, calendar_max_bytes
 from pims_sync.adapters.idexx.config import IdexxOptions
 from pims_sync.adapters.idexx.login import log_in
@@ -34,12 +33,13 @@ from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import session_binding
 from pims_sync.domain.retry import call_with_retry
 from pims_sync.errors import (
+    BrowserCrashedError,
     PimsRequestRejectedError,
     PimsRetriesExhaustedError,
     PimsSessionExpiredError,
     PimsUnavailableError,
 )
-from pims_sync.metrics import Metrics
+from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import ClinicLogin, check_window
 from pims_sync.ports.session_cache import SessionCache
 
@@ -63,13 +63,13 @@ class IdexxProvider:
         session_cache: SessionCache | None = None,
         pool: BrowserPool | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        metrics: Metrics | None = None,
+        metrics: MetricsSink = NO_METRICS,
     ) -> None:
         self.options = options
         self.session_cache = session_cache
-        self.pool = pool or BrowserPool(options, on_change=_context_gauge(metrics))
+        self.pool = pool or BrowserPool(options, on_change=metrics.browser_contexts_open)
         self.transport = transport
-        self.observer = _request_counter(metrics)
+        self.metrics = metrics
         self.logins = 0
         self._limiters: dict[UUID, RateLimiter] = {}
 
@@ -122,7 +122,7 @@ class IdexxSession:
             retry=options.retry,
             timeout=options.request_timeout_seconds,
             transport=provider.transport,
-            observer=provider.observer,
+            metrics=provider.metrics,
             user_agent=options.user_agent,  # the login browser's, for cached sessions too
             meter=login.meter,  # the clinic's daily PIMS request budget
         )
@@ -164,14 +164,14 @@ class IdexxSession:
             except BrowserCrashedError as error:
                 crashes += 1
                 if crashes > 1:  # the relaunched Chromium died too: a third would as well
-                    raise error.unavailable() from error
+                    raise crashed_twice(error) from error
                 log.warning("browser stopped during the login; relaunching it for one retry")
                 raise
 
         try:
             cookies = await call_with_retry(self._options.retry, attempt)
         except BrowserCrashedError as error:  # a policy of one attempt: no retry was left
-            raise error.unavailable() from error
+            raise crashed_twice(error) from error
         except PimsUnavailableError as error:
             raise PimsRetriesExhaustedError(
                 f"IDEXX Neo login still failing after {self._options.retry.max_attempts} "
@@ -322,8 +322,8 @@ def _rejected_after_login(
     endpoint: str, error: PimsSessionExpiredError
 ) -> PimsRequestRejectedError:
     """The PIMS refused a session it had just opened; the message says how it refused."""
-    # The "(session expired?)" guess no longer holds: the session is brand new.
-    how = str(error).removeprefix(f"IDEXX Neo {endpoint}: ").removesuffix(" (session expired?)")
+    # How, not why: an expired session is no explanation for one that is brand new.
+    how = error.symptom or "the session was refused"
     return PimsRequestRejectedError(
         f"IDEXX Neo {endpoint} rejected the session again right after a fresh login: {how}",
         endpoint=endpoint,
@@ -341,17 +341,3 @@ def _cookie_list(cached: str) -> list[Cookie] | None:
     ):
         return None
     return cookies
-
-
-def _request_counter(metrics: Metrics | None) -> RequestObserver | None:
-    if metrics is None:
-        return None
-
-    def observe(endpoint: str, status: int | str, seconds: float) -> None:
-        metrics.pims_request(endpoint=endpoint, status=status, seconds=seconds)
-
-    return observe
-
-
-def _context_gauge(metrics: Metrics | None) -> Callable[[int], None] | None:
-    return None if metrics is None else metrics.browser_contexts.set

@@ -7,24 +7,33 @@ import logging
 from collections import defaultdict
 from uuid import UUID
 
-from pims_sync.ports.queue import JobHandler, JobRefusedError, SyncJob
+from pims_sync.errors import JobRefusedError
+from pims_sync.ports.queue import JobHandler, SyncJob
 
 log = logging.getLogger("pims_sync.queue")
 
 
 class InProcessQueue:
-    """Runs jobs as tasks of this process; the same locks as the procrastinate queue."""
+    """Runs jobs as tasks of this process; the same locks as the procrastinate queue.
 
-    def __init__(self, handler: JobHandler) -> None:
+    A job starts as soon as it is queued (only this process can run it), so the worker
+    has nothing to fetch: `run_worker` just lasts until the queue closes.
+    """
+
+    def __init__(self, handler: JobHandler, *, grace_seconds: float | None = None) -> None:
         self._handler = handler
+        self._grace = grace_seconds
         self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._closed = asyncio.Event()
+
+    async def open(self) -> None:
+        """Nothing to open: the jobs live in this process."""
 
     async def enqueue(self, job: SyncJob) -> None:
         """Start the job's task; JobRefusedError if its clinic and type is already waiting."""
-        if self._closed:
+        if self._closed.is_set():
             raise JobRefusedError("the service is shutting down")
         if job.queueing_lock in self._waiting:
             raise JobRefusedError(f"a {job.sync_type.value} run of this clinic is already queued")
@@ -47,17 +56,21 @@ class InProcessQueue:
         """Nothing to recover: a crashed process's tasks died with it."""
         return []
 
+    async def run_worker(self, *, concurrency: int, name: str) -> None:  # noqa: ARG002
+        """Last until the queue closes (the jobs run as their own tasks)."""
+        await self._closed.wait()
+
     @property
     def pending(self) -> int:
         """Jobs waiting or running."""
         return len(self._tasks)
 
-    async def close(self, timeout: float | None = None) -> None:
-        """Take no more jobs; wait for the running ones (the pipeline bounds them)."""
-        self._closed = True
+    async def close(self) -> None:
+        """Take no more jobs; wait for the running ones (the grace), then cancel them."""
+        self._closed.set()
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
         for task in pending:
             task.cancel()
         if pending:

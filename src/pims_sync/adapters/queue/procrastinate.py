@@ -10,6 +10,8 @@ worker's heartbeat is older than the stale timeout, so the clinic's next job can
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -18,7 +20,8 @@ from procrastinate.exceptions import AlreadyEnqueued, ProcrastinateException
 from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
-from pims_sync.ports.queue import JobHandler, JobRefusedError, SyncJob
+from pims_sync.errors import JobRefusedError
+from pims_sync.ports.queue import JobHandler, SyncJob
 
 log = logging.getLogger("pims_sync.queue")
 
@@ -43,6 +46,7 @@ class ProcrastinateQueue:
         *,
         stale_seconds: float = 120.0,
         pool_size: int = 4,
+        grace_seconds: float = 30.0,
     ) -> None:
         connector = PsycopgConnector(
             conninfo=conninfo(database_url), min_size=1, max_size=max(pool_size, 2)
@@ -50,6 +54,8 @@ class ProcrastinateQueue:
         self.app = App(connector=connector)
         self._handler = handler
         self._stale = stale_seconds
+        self._grace = grace_seconds
+        self._worker: asyncio.Task[None] | None = None
 
         async def run_sync(**payload: Any) -> None:
             await self._handler(SyncJob.from_payload(payload))
@@ -61,7 +67,11 @@ class ProcrastinateQueue:
         await self.app.open_async()
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Stop the worker (running jobs get the grace), then close the connection pool."""
+        if self._worker is not None:
+            self._worker.cancel()  # procrastinate stops fetching and waits for its jobs
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._worker
         await self.app.close_async()
 
     async def enqueue(self, job: SyncJob) -> None:
@@ -93,16 +103,25 @@ class ProcrastinateQueue:
             log.warning("job %s of a dead worker marked failed (lock %s freed)", job.id, job.lock)
         return freed
 
-    async def run_worker(self, *, concurrency: int, name: str, graceful_seconds: float) -> None:
-        """Execute jobs until cancelled; on cancel, running jobs get `graceful_seconds`."""
-        await self.app.run_worker_async(
-            queues=[QUEUE_NAME],
-            concurrency=concurrency,
-            name=name,
-            install_signal_handlers=False,
-            shutdown_graceful_timeout=graceful_seconds,
-            update_heartbeat_interval=max(self._stale / 4, 1.0),
-            stalled_worker_timeout=self._stale,
-            fetch_job_polling_interval=2.0,
-            delete_jobs="successful",
+    async def run_worker(self, *, concurrency: int, name: str) -> None:
+        """Execute jobs until the queue closes (or this is cancelled)."""
+        self._worker = asyncio.create_task(
+            self.app.run_worker_async(
+                queues=[QUEUE_NAME],
+                concurrency=concurrency,
+                name=name,
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=self._grace,
+                update_heartbeat_interval=max(self._stale / 4, 1.0),
+                stalled_worker_timeout=self._stale,
+                fetch_job_polling_interval=2.0,
+                delete_jobs="successful",
+            ),
+            name=f"procrastinate-worker-{name}",
         )
+        try:
+            await self._worker
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this call was cancelled (its worker with it), not closed

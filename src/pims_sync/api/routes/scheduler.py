@@ -19,8 +19,8 @@ from pims_sync.api.deps import ApiKeyDep, ServicesDep, request_clinic
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
 from pims_sync.domain.run_options import SCHEDULE_OPTIONS, options_hint
 from pims_sync.domain.runs import SyncType
-from pims_sync.domain.schedules import ScheduleError, ScheduleRules, parse_schedule
-from pims_sync.errors import InvalidInputError
+from pims_sync.domain.schedules import ScheduleRules, parse_schedule
+from pims_sync.errors import InvalidInputError, ScheduleError
 from pims_sync.scheduling.status import jobs, status_of
 from pims_sync.shapes.base import CamelModel
 from pims_sync.shapes.scheduler import ScheduleChanged, SchedulerStatus

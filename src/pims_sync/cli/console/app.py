@@ -12,12 +12,13 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from pims_sync import __version__
-from pims_sync.cli.console.client import ServiceClient, ServiceError
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.console.screens.health import HealthScreen
 from pims_sync.cli.console.screens.history import HistoryScreen
 from pims_sync.cli.console.screens.run_sync import RunSyncScreen
 from pims_sync.cli.console.screens.scheduler import SchedulerScreen
 from pims_sync.cli.console.screens.status import StatusScreen
+from pims_sync.errors import ServiceError
 
 MENU = (
     ("run", "1. Run Sync (with progress)"),

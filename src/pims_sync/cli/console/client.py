@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pims_sync.errors import KeyRejectedError, ServiceError, ServiceUnreachableError
 from pims_sync.shapes.clinics import ClinicInfo
 from pims_sync.shapes.results import Queued
 from pims_sync.shapes.runs import History, RunDetail
@@ -33,24 +34,6 @@ TERMINAL_EVENTS = frozenset({"completed", "failed"})
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 TIMEOUT = httpx.Timeout(10.0)
 Shape = TypeVar("Shape", bound=BaseModel)
-
-
-class ServiceError(Exception):
-    """The service answered with an error (its envelope's message), or not at all."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-
-class ServiceUnreachableError(ServiceError):
-    """No answer from the service's address."""
-
-
-class KeyRejectedError(ServiceError):
-    """The service refused the API key (401)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from pims_sync.domain.run_options import (
     OptionError,
 )
 from pims_sync.domain.runs import SyncType
+from pims_sync.errors import FormError
 from pims_sync.shapes.scheduler import LastRun
 
 # Menu label → (API route, audit type); the route is what `POST /api/sync/<route>` takes.
@@ -39,15 +40,6 @@ BAR_WIDTH = 30
 OK, RUNNING, FAILED = "✓", "⟳", "✗"
 REQUESTS_SAMPLE = "pims_sync_http_requests_total"
 MIB = 1024 * 1024
-
-
-class FormError(ValueError):
-    """A form field's value was refused; `field` names it, the message says why."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

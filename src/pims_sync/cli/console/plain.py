@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 from pims_sync import __version__
-from pims_sync.cli.console.client import ServiceClient, ServiceError
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.console.model import (
     FORM_FIELDS,
     SYNC_TYPES,
-    FormError,
     RateMeter,
     RunTracker,
     duration,
@@ -30,6 +29,7 @@ from pims_sync.cli.console.views import (
     scheduler_summary,
     summary,
 )
+from pims_sync.errors import FormError, ServiceError
 from pims_sync.shapes.scheduler import Job
 
 MENU_TEXT = f"""

@@ -31,13 +31,7 @@ from pims_sync.adapters.sql.defaults import install_trigger, live_triggers
 from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
 from pims_sync.adapters.sql.schema import TableGaps, partial_where, table_gaps
 from pims_sync.adapters.sql.tables import metadata as model
-from pims_sync.errors import FatalError
-
-
-class UnsafeMigrationError(FatalError):
-    """The migration would have to change or delete existing data; it stopped instead."""
-
-    code = "unsafe_migration"
+from pims_sync.errors import UnsafeMigrationError
 
 
 def ensure_table(table: Table) -> None:

@@ -8,10 +8,11 @@ from collections import deque
 from textual.app import ComposeResult
 from textual.widgets import Footer, Sparkline, Static
 
-from pims_sync.cli.console.client import ServiceClient, ServiceError
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.console.model import MIB, RateMeter, requests_total
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import health_lines
+from pims_sync.errors import ServiceError
 
 WINDOW_SECONDS = 300
 CSS = """

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from pims_sync.cli.console.client import ServiceError
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import LIMIT, STATUSES, TYPES, history_rows, summary
+from pims_sync.errors import ServiceError
 
 
 class HistoryScreen(ServiceScreen):

@@ -9,13 +9,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from pims_sync.cli.console.client import ServiceClient, ServiceError
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.console.model import (
     FAILED,
     FORM_FIELDS,
     OK,
     SYNC_TYPES,
-    FormError,
     RunTracker,
     clip,
     duration,
@@ -23,6 +22,7 @@ from pims_sync.cli.console.model import (
     sync_request,
 )
 from pims_sync.cli.console.screens.base import ServiceScreen
+from pims_sync.errors import FormError, ServiceError
 from pims_sync.shapes.runs import RunDetail
 
 FIELD_IDS = {"type": "kind"} | {field.label: field.key for field in FORM_FIELDS}

@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from pims_sync.cli.console.client import ServiceClient, ServiceError
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import CHANGE_HINT, job_rows, scheduler_summary
+from pims_sync.errors import ServiceError
 from pims_sync.shapes.scheduler import Job
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
-from pims_sync.cli.console.client import ServiceError
 from pims_sync.cli.console.screens.base import ServiceScreen
 from pims_sync.cli.console.views import run_lines
+from pims_sync.errors import ServiceError
 
 
 class StatusScreen(ServiceScreen):
