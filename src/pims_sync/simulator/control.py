@@ -14,21 +14,14 @@ from starlette.routing import Route
 
 from pims_sync.simulator.corruption import Corruptions, ItemCorruption
 from pims_sync.simulator.dataset import Clinic, Visit
+from pims_sync.simulator.errors import ControlError, UnknownClinicError
 from pims_sync.simulator.feeds import calendar_events, listed_event, parse_wall_clock
 from pims_sync.simulator.simulation import Simulation
 from pims_sync.simulator.state import Stats
-from pims_sync.simulator.world import NewAppointment, UnknownClinicError
+from pims_sync.simulator.world import NewAppointment
 
 PREFIX = "/__sim__"
 Body = dict[str, Any]
-
-
-class ControlError(Exception):
-    """A refused control call: becomes a JSON error with this status."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,10 @@ from pims_sync.simulator.dataset import (
     locate_appointment,
     seeded,
 )
+from pims_sync.simulator.errors import UnknownClinicError
 from pims_sync.simulator.stays import STAY_DAYS, locate_stay, stays_starting
 
 MAX_RANGE_DAYS = 400  # refuse absurd windows rather than generate years of data
-
-
-class UnknownClinicError(LookupError):
-    """No clinic has this company id."""
 
 
 @dataclass
