@@ -6,6 +6,7 @@ final event). A live run of another process (another replica, the CLI) is follow
 reading its audit rows every `POLL_SECONDS`, emitting `phase` and `progress` changes in
 the bus's shapes. A comment line goes out every `KEEPALIVE_SECONDS` so proxies keep the
 connection open; the stream stops when the client goes away (Starlette cancels it).
+Each event is written by FastAPI's own SSE encoder (`fastapi.sse.format_sse_event`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+from fastapi.sse import format_sse_event
+
 from pims_sync.bootstrap import Services
 from pims_sync.domain.runs import RunRecord, RunStatus, SyncType
 from pims_sync.sync.events import RunEvent
 
 KEEPALIVE_SECONDS = 15.0
 POLL_SECONDS = 0.5
-KEEPALIVE = ": keep-alive\n\n"
+KEEPALIVE = format_sse_event(comment="keep-alive")
 TERMINAL = frozenset({"completed", "failed"})
 
 
-def sse(event_type: str, data: dict[str, Any]) -> str:
-    """One event in the text/event-stream format."""
-    return f"event: {event_type}\ndata: {json.dumps(data, default=str)}\n\n"
+def sse(event_type: str, data: dict[str, Any]) -> bytes:
+    """One event in the text/event-stream format: its type and its data as JSON."""
+    return format_sse_event(event=event_type, data_str=json.dumps(data, default=str))
 
 
-def final_event(record: RunRecord) -> str:
+def final_event(record: RunRecord) -> bytes:
     """The run's terminal event, in the bus's shape: `{result}` or `{result, error, code}`."""
     result = record.result or {"success": record.status is RunStatus.COMPLETED}
     if record.status is RunStatus.COMPLETED:
@@ -43,8 +46,8 @@ def final_event(record: RunRecord) -> str:
     return sse("failed", data)
 
 
-async def event_stream(services: Services, clinic_id: UUID, run_id: UUID) -> AsyncIterator[str]:
-    """The run's events as SSE text chunks, ending with its final event."""
+async def event_stream(services: Services, clinic_id: UUID, run_id: UUID) -> AsyncIterator[bytes]:
+    """The run's events as SSE chunks, ending with its final event."""
     record = await services.runs.get(clinic_id=clinic_id, run_id=run_id)
     if record is None:
         return
@@ -64,7 +67,7 @@ async def _pump(events: AsyncIterator[RunEvent], queue: asyncio.Queue[RunEvent])
 
 async def _relay(
     services: Services, record: RunRecord, events: AsyncIterator[RunEvent]
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
     """The bus's events; on each quiet interval a keep-alive and a look at the audit row."""
     queue: asyncio.Queue[RunEvent] = asyncio.Queue()
     # A separate task, so waiting with a timeout never cancels the bus iterator itself.
@@ -96,7 +99,7 @@ def _current_phase(phases: list[RunRecord]) -> RunRecord | None:
     return phases[-1] if phases else None
 
 
-async def _poll(services: Services, record: RunRecord) -> AsyncIterator[str]:
+async def _poll(services: Services, record: RunRecord) -> AsyncIterator[bytes]:
     """Follow the audit rows of a run that lives in another process."""
     seen_phases: set[UUID] = set()
     last_progress: tuple[int, int, int] | None = None
@@ -139,9 +142,9 @@ async def _changes(
     record: RunRecord,
     seen_phases: set[UUID],
     last_progress: tuple[int, int, int] | None,
-) -> tuple[list[str], tuple[int, int, int]]:
+) -> tuple[list[bytes], tuple[int, int, int]]:
     """`phase` events for phases not seen before, `progress` when the reading moved."""
-    chunks: list[str] = []
+    chunks: list[bytes] = []
     row = await _progress_row(services, record)
     if row.id != record.id and row.id not in seen_phases:
         seen_phases.add(row.id)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterable, Mapping
 from uuid import UUID
 
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from pims_sync.errors import TooManyStreamsError
@@ -44,20 +44,19 @@ class StreamSlots:
             del self._open[key_id]
 
 
-class LeasedStream(StreamingResponse):
-    """A streaming answer that holds one of its key's slots until it ends."""
+class LeasedStream(EventSourceResponse):
+    """An event stream (text/event-stream) that holds one of its key's slots until it ends."""
 
     def __init__(
         self,
-        content: AsyncIterable[str],
+        content: AsyncIterable[bytes],
         *,
         slots: StreamSlots,
         key_id: UUID,
-        media_type: str,
         headers: Mapping[str, str],
     ) -> None:
         slots.take(key_id)
-        super().__init__(content, media_type=media_type, headers=headers)
+        super().__init__(content, headers=headers)
         self._slots = slots
         self._key_id = key_id
 

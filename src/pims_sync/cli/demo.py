@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 import uvicorn
 from rich.console import Console
@@ -29,15 +27,15 @@ from pims_sync.adapters.sql.migrate import display_url, upgrade_database
 from pims_sync.api.app import create_app
 from pims_sync.bootstrap import build_services
 from pims_sync.cli.common import fail, settings_or_exit
+from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.sync import ProgressBars, print_result
 from pims_sync.domain.credentials import PimsCredentials
-from pims_sync.errors import DemoError
+from pims_sync.errors import DemoError, ServiceError
 from pims_sync.logs import configure_logging
 from pims_sync.settings import Settings
 from pims_sync.shapes.results import FullResult
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
-from pims_sync.sync.events import RunEvent
 
 DEMO_DATABASE = Path("pims-sync-demo.db")
 CLINIC_NAME = "Demo Veterinary Clinic"
@@ -45,8 +43,7 @@ CLINIC_TIMEZONE = "America/Los_Angeles"
 HOST = "127.0.0.1"  # the demo prints a key: it is not for other machines to reach
 # The simulator is local and fast; the production limit (10/s) protects the real IDEXX.
 DEMO_RATE_LIMIT_PER_SECOND = 50.0
-DEMO_SYNC = {"async": True, "daysAhead": 7, "lookbackDays": 7}
-TERMINAL = frozenset({"completed", "failed"})
+DEMO_SYNC = {"daysAhead": 7, "lookbackDays": 7}
 
 
 class _Server(uvicorn.Server):
@@ -115,38 +112,22 @@ async def create_demo_clinic(settings: Settings, simulator: BackgroundSimulator)
     return str(clinic.id), key
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[RunEvent]:
-    """Parse a text/event-stream into events (comments and keep-alives skipped)."""
-    event_type, data = "message", ""
-    async for line in lines:
-        if line.startswith("event:"):
-            event_type = line.removeprefix("event:").strip()
-        elif line.startswith("data:"):
-            data += line.removeprefix("data:").strip()
-        elif not line and data:
-            yield RunEvent(event_type, json.loads(data))  # type: ignore[arg-type]
-            event_type, data = "message", ""
-
-
 async def full_sync_over_http(base: str, key: str, bars: ProgressBars) -> dict[str, Any]:
-    """POST /api/sync/full (async), follow its events, then GET the finished run."""
-    timeout = httpx.Timeout(30.0, read=None)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"X-API-Key": key}, timeout=timeout
-    ) as http:
-        started = await http.post("/api/sync/full", json=DEMO_SYNC)
-        if started.status_code != 202:
-            raise DemoError(f"the API refused the sync: {started.text}")
-        queued = started.json()
-        async with http.stream("GET", queued["eventsUrl"]) as stream:
-            with bars.shown():
-                async for event in sse_events(stream.aiter_lines()):
-                    bars.show(event)
-                    if event.type in TERMINAL:
-                        break
-        run = await http.get(queued["statusUrl"])
-        detail: dict[str, Any] = run.json()
-        return detail
+    """POST /api/sync/full (async), follow its events, then GET the finished run.
+
+    Through the console's client: the same calls, events and error messages.
+    """
+    client = ServiceClient(base, key)
+    try:
+        started = await client.start_sync("full", DEMO_SYNC)
+        with bars.shown():
+            async for event in client.events(str(started["syncId"])):
+                bars.show(event)
+        return await client.run(str(started["syncId"]))
+    except ServiceError as error:
+        raise DemoError(f"the sync through the API failed: {error.message}") from None
+    finally:
+        await client.aclose()
 
 
 def print_intro(console: Console, settings: Settings, simulator: str, generated_key: bool) -> None:

@@ -19,6 +19,7 @@ from pims_sync.cli.common import (
     with_services,
 )
 from pims_sync.domain.api_keys import ApiKey, parse_permissions
+from pims_sync.domain.instants import assume_utc
 from pims_sync.errors import NotFoundError
 
 app = typer.Typer(name="keys", help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -30,8 +31,7 @@ def parse_expiry(value: str, now: datetime) -> datetime:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         fail(f"--expires must be an ISO 8601 date or datetime, got {value!r}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = assume_utc(moment)
     if moment <= now:
         fail(f"--expires must be in the future, got {moment.isoformat()}")
     return moment

@@ -28,6 +28,7 @@ from pims_sync.cli.common import (
     settings_or_exit,
     with_services,
 )
+from pims_sync.cli.console.client import Event
 from pims_sync.domain.run_options import (
     DAYS_AHEAD,
     DRY_RUN,
@@ -160,7 +161,7 @@ class ProgressBars:
             self.bars[phase] = self.progress.add_task(phase, total=100, action="")
         return self.bars[phase]
 
-    def show(self, event: RunEvent) -> None:
+    def show(self, event: RunEvent | Event) -> None:
         """Reflect one event: bars for phases and progress, lines for messages."""
         data = event.data
         # Bars are for the three phases; a full run's own events are lines only.

@@ -7,13 +7,14 @@ Every writer merges into the stored metadata: keys it does not own (another phas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import Appointment
 from pims_sync.domain.cases import map_type
 from pims_sync.domain.consultations import FINAL_STATUSES, Consultation, html_to_text
+from pims_sync.domain.instants import iso
 
 SYNC_SOURCE = "IDEXX Neo"
 REMOVED_FROM_PIMS = "removed_from_pims"
@@ -29,11 +30,6 @@ _SPECIES_WORDS = (
 )
 
 Metadata = dict[str, Any]
-
-
-def iso(instant: datetime) -> str:
-    """An instant as ISO 8601 UTC with milliseconds (`…Z`), as the original wrote them."""
-    return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalise_species(raw: str | None) -> str:

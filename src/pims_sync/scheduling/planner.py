@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError
 
+from pims_sync.domain.instants import utc
 from pims_sync.domain.schedules import SyncSchedule, compiled_cron
 
 MAX_CATCH_UP = timedelta(hours=1)
@@ -32,12 +33,6 @@ class Fire:
     schedule: SyncSchedule
     fire_at: datetime
     missed: tuple[datetime, ...] = ()
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("the planner works on aware datetimes only")
-    return value.astimezone(UTC)
 
 
 def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -72,7 +67,7 @@ def fire_times(
     schedule: SyncSchedule, zone: ZoneInfo, after: datetime, until: datetime
 ) -> list[datetime]:
     """The schedule's fire instants (UTC) in (after, until], ascending, each once."""
-    after, until = _aware(after), _aware(until)
+    after, until = utc(after), utc(until)
     if until <= after:
         return []
     slack = _slack(after, until, zone)
@@ -99,7 +94,7 @@ def due_fires(
     Several fire times in one window (the service was down, or the cron is faster than
     the tick) run once: the latest; the earlier ones come back as `missed`.
     """
-    after = max(_aware(after), _aware(until) - max_catch_up)
+    after = max(utc(after), utc(until) - max_catch_up)
     due: list[Fire] = []
     for schedule in schedules:
         if not schedule.enabled:
@@ -115,7 +110,7 @@ def next_fire(schedule: SyncSchedule, zone: ZoneInfo, after: datetime) -> dateti
     """The schedule's first fire instant after `after` (None if disabled or never)."""
     if not schedule.enabled:
         return None
-    after = _aware(after)
+    after = utc(after)
     start = _wall(after, zone) - _slack(after, after, zone)
     best: datetime | None = None
     for wall in _walls(schedule.cron, start):

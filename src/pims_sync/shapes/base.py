@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from pims_sync.domain.case_metadata import iso
+from pims_sync.domain.instants import iso
 
 # An instant on the wire: ISO 8601 UTC with milliseconds (`2026-06-11T06:00:00.000Z`).
 Instant = Annotated[

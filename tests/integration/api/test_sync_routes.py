@@ -349,7 +349,7 @@ async def test_live_events_come_from_the_bus(wired: Services, clinic: Clinic) ->
     handle = await wired.sync.start(SyncRequest(clinic_id=clinic.id, sync_type=SyncType.FULL))
     chunks = [chunk async for chunk in event_stream(wired, clinic.id, handle.run_id)]
     await handle.task
-    kinds = [kind for kind, _ in events_of("".join(chunks))]
+    kinds = [kind for kind, _ in events_of(b"".join(chunks).decode())]
     assert kinds[-1] == "completed"
     assert {"phase", "progress"} <= set(kinds)
 
@@ -367,7 +367,7 @@ async def test_polling_follows_a_run_of_another_process(
         triggered_by=Trigger.CLI,
         at=datetime.now(UTC),
     )
-    chunks: list[str] = []
+    chunks: list[bytes] = []
 
     async def follow() -> None:
         async for chunk in run_events.event_stream(wired, clinic.id, record.id):
@@ -389,7 +389,7 @@ async def test_polling_follows_a_run_of_another_process(
         at=datetime.now(UTC),
     )
     await asyncio.wait_for(following, 5)
-    events = events_of("".join(chunks))
+    events = events_of(b"".join(chunks).decode())
     assert (
         "progress",
         {"phase": "inbound", "percentage": 50, "processed": 2, "total": 4},

@@ -21,6 +21,7 @@ import httpx
 from pims_sync.adapters.idexx import endpoints
 from pims_sync.adapters.idexx.config import USER_AGENT
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
+from pims_sync.domain.instants import assume_utc
 from pims_sync.domain.retry import RetryPolicy, call_with_retry
 from pims_sync.errors import (
     PimsNotFoundError,
@@ -348,9 +349,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (assume_utc(when) - (now or datetime.now(UTC))).total_seconds())
 
 
 def _origin(url: str) -> str:

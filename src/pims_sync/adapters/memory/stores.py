@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from pims_sync.domain.instants import utc
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.errors import RunInProgressError
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
@@ -23,14 +24,8 @@ def _json_copy(value: Mapping[str, Any]) -> dict[str, Any]:
     return copied
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a timestamptz column")
-    return value.astimezone(UTC)
-
-
 def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _aware(value)
+    return None if value is None else utc(value)
 
 
 class MemoryCaseStore:
@@ -44,7 +39,7 @@ class MemoryCaseStore:
         self, *, clinic_id: UUID, start: datetime, end: datetime, source_prefix: str = "pims:"
     ) -> list[StoredCase]:
         """Cases whose `scheduled_at` is in [start, end) and `source` starts with the prefix."""
-        start_utc, end_utc = _aware(start), _aware(end)
+        start_utc, end_utc = utc(start), utc(end)
         found = [
             case
             for (owner, _), case in self._cases.items()
@@ -125,7 +120,7 @@ class MemoryRunStore:
         at: datetime,
     ) -> RunRecord:
         """Create an `in_progress` row; `RunInProgressError` if the clinic has a live one."""
-        at = _aware(at)
+        at = utc(at)
         if parent_id is None:
             live = await self.active(clinic_id=clinic_id)
             if live is not None:
@@ -157,13 +152,13 @@ class MemoryRunStore:
             total_items=total_items,
             processed_items=processed_items,
             progress_percentage=percentage,
-            last_progress_update=_aware(at),
-            heartbeat_at=_aware(at),
+            last_progress_update=utc(at),
+            heartbeat_at=utc(at),
         )
 
     async def heartbeat(self, *, run_id: UUID, at: datetime) -> None:
         """Say the run is still alive."""
-        self._update(run_id, heartbeat_at=_aware(at))
+        self._update(run_id, heartbeat_at=utc(at))
 
     async def finish(
         self,
@@ -182,7 +177,7 @@ class MemoryRunStore:
             counters=counters,
             error_message=error_message,
             result=None if result is None else _json_copy(result),
-            completed_at=_aware(at),
+            completed_at=utc(at),
         )
 
     async def get(self, *, clinic_id: UUID, run_id: UUID) -> RunRecord | None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import JSON, TypeEngine
 
 from pims_sync.adapters.sql.upsert import insert_for
+from pims_sync.domain.instants import utc
 
 
 def _record_type(col: Column[Any]) -> TypeEngine[Any]:
@@ -26,9 +27,7 @@ def _json_value(value: object) -> str:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a timestamptz column")
-        return value.isoformat()
+        return utc(value).isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a batch upsert")
 
 

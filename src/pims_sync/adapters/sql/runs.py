@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import case_sync_audits as audits
+from pims_sync.domain.instants import utc
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.errors import RunInProgressError, StorageUnavailableError
 
@@ -52,12 +53,6 @@ def _record(row: Any) -> RunRecord:
     )
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a timestamptz column")
-    return value.astimezone(UTC)
-
-
 def _live(clinic_id: UUID) -> Any:
     return select(audits).where(
         scoped(audits, clinic_id),
@@ -83,7 +78,7 @@ class SqlRunStore:
         at: datetime,
     ) -> RunRecord:
         """Create an `in_progress` row; `RunInProgressError` if the clinic has a live one."""
-        at = _aware(at)
+        at = utc(at)
         run = RunRecord(
             id=uuid.uuid4(),
             clinic_id=clinic_id,

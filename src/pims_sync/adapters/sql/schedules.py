@@ -15,17 +15,12 @@ from pims_sync.adapters.sql.tables import case_sync_audits as audits
 from pims_sync.adapters.sql.tables import clinic_schedule_configs as configs
 from pims_sync.adapters.sql.tables import clinics, schedule_fires
 from pims_sync.adapters.sql.upsert import insert_for
+from pims_sync.domain.instants import utc
 from pims_sync.domain.runs import RunStatus, SyncType
 from pims_sync.ports.schedules import ClinicScheduleConfig, FireRecord, FireStatus
 
 ABANDONED = "abandoned"
 LOST_CLAIM = "abandoned: the process that claimed it stopped before queueing it"
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a timestamptz column")
-    return value.astimezone(UTC)
 
 
 def _entries(value: Any) -> list[Any]:
@@ -123,11 +118,11 @@ class SqlFireStore:
                 "id": uuid.uuid4(),
                 "clinic_id": clinic_id,
                 "sync_type": SyncType(sync_type).value,
-                "fire_at": _aware(fire_at),
+                "fire_at": utc(fire_at),
                 "status": FireStatus.CLAIMED.value,
                 "claimed_by": by,
-                "claimed_at": _aware(at),
-                "updated_at": _aware(at),
+                "claimed_at": utc(at),
+                "updated_at": utc(at),
             }
         )
 
@@ -147,13 +142,13 @@ class SqlFireStore:
                 "id": uuid.uuid4(),
                 "clinic_id": clinic_id,
                 "sync_type": SyncType(sync_type).value,
-                "fire_at": _aware(fire_at),
+                "fire_at": utc(fire_at),
                 "status": FireStatus.SKIPPED.value,
                 "claimed_by": by,
-                "claimed_at": _aware(at),
+                "claimed_at": utc(at),
                 "reason": reason,
-                "finished_at": _aware(at),
-                "updated_at": _aware(at),
+                "finished_at": utc(at),
+                "updated_at": utc(at),
             }
         )
         return inserted is not None
@@ -170,7 +165,7 @@ class SqlFireStore:
         if_open: bool = False,
     ) -> None:
         """Move a fire to a new status (`if_open`: only if it has not ended yet)."""
-        values: dict[str, Any] = {"status": FireStatus(status).value, "updated_at": _aware(at)}
+        values: dict[str, Any] = {"status": FireStatus(status).value, "updated_at": utc(at)}
         if reason is not None:
             values["reason"] = reason
         if run_id is not None:
@@ -178,7 +173,7 @@ class SqlFireStore:
         if run_by is not None:
             values["run_by"] = run_by
         if status in FINAL:
-            values["finished_at"] = _aware(at)
+            values["finished_at"] = utc(at)
         query = update(schedule_fires).where(schedule_fires.c.id == fire_id)
         if if_open:
             query = query.where(schedule_fires.c.status.not_in([s.value for s in FINAL]))
@@ -211,7 +206,7 @@ class SqlFireStore:
     ) -> list[FireRecord]:
         """Fires with fire_at in [start, end), in time order."""
         query = select(schedule_fires).where(
-            schedule_fires.c.fire_at >= _aware(start), schedule_fires.c.fire_at < _aware(end)
+            schedule_fires.c.fire_at >= utc(start), schedule_fires.c.fire_at < utc(end)
         )
         if clinic_id is not None:
             query = query.where(schedule_fires.c.clinic_id == clinic_id)
@@ -232,7 +227,7 @@ class SqlRunRecovery:
 
     async def abandon_stale(self, *, at: datetime, stale_after: timedelta) -> list[UUID]:
         """Mark live runs silent for `stale_after` failed ('abandoned'); return their ids."""
-        at = _aware(at)
+        at = utc(at)
         failed = {
             "status": RunStatus.FAILED.value,
             "error_message": ABANDONED,
@@ -258,7 +253,7 @@ class SqlRunRecovery:
 
     async def settle_fires(self, *, at: datetime, stale_after: timedelta) -> int:
         """Close fires a crashed process left open (started with an ended run; long claimed)."""
-        at = _aware(at)
+        at = utc(at)
         ended = (
             select(audits.c.status, audits.c.error_message)
             .where(audits.c.id == schedule_fires.c.run_id)

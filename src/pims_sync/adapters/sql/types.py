@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from pims_sync.domain.instants import assume_utc, utc
 
 # JSONB on Postgres (as Supabase has it), JSON text on SQLite.
 JsonDocument: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
@@ -27,15 +29,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         """Refuse naive datetimes; store UTC."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a timestamptz column")
-        value = value.astimezone(UTC)
+        value = utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
         """Give back an aware UTC datetime."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else assume_utc(value)

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.sse import EventSourceResponse
 
 from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic, require
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses, sync_responses
@@ -183,6 +184,8 @@ async def sync_status(
 @router.get(
     "/{syncId:uuid}/events",
     summary="Server-Sent Events of a run",
+    # Not EventSourceResponse: the schema would then list the JSON error answers as
+    # text/event-stream. The answer itself is one (LeasedStream).
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **STREAM_ERRORS},
 )
@@ -192,7 +195,7 @@ async def sync_events(
     key: ApiKeyDep,
     clinic: QueryClinicDep,
     sync_id: SyncIdPath,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """`phase`, `progress`, `log` events, then `completed` or `failed`; keep-alives every 15 s.
 
     A key has at most SSE_MAX_STREAMS_PER_KEY streams open (429 `too_many_streams`).
@@ -202,6 +205,5 @@ async def sync_events(
         event_stream(services, clinic.id, sync_id),
         slots=request.app.state.stream_slots,
         key_id=key.id,
-        media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -1,4 +1,4 @@
-"""A small typed async client for the service's HTTP API, the console's only link to it."""
+"""A small typed async client for the service's HTTP API: the console's and the demo's link."""
 
 from __future__ import annotations
 
@@ -44,18 +44,40 @@ class Event:
     data: dict[str, Any]
 
 
+def _event(event_type: str, data: str) -> Event:
+    """The event, its data read as JSON (the service's); other text as `{"value": text}`."""
+    try:
+        parsed: object = json.loads(data)
+    except ValueError:
+        parsed = data
+    return Event(event_type or "message", parsed if isinstance(parsed, dict) else {"value": parsed})
+
+
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
-    """Parse a text/event-stream into events (comments and keep-alives skipped)."""
-    event_type, data = "message", ""
-    async for line in lines:
-        if line.startswith("event:"):
-            event_type = line.removeprefix("event:").strip()
-        elif line.startswith("data:"):
-            data += line.removeprefix("data:").strip()
-        elif not line and data:
-            parsed = json.loads(data)
-            yield Event(event_type, parsed if isinstance(parsed, dict) else {"value": parsed})
-            event_type, data = "message", ""
+    """Parse a text/event-stream into events, as the SSE format defines it.
+
+    `field: value` lines build an event (one space after the colon is not part of the
+    value); its `data` lines are joined with newlines; a blank line dispatches it, unless
+    it has no data; `:` lines are comments (the keep-alives); `id` and `retry` are unused.
+    An event the stream ends in the middle of is dropped.
+    """
+    event_type, data = "", list[str]()
+    first = True
+    async for raw in lines:
+        line = raw.removeprefix("\ufeff") if first else raw  # a byte order mark may open it
+        first = False
+        if not line:
+            if data:
+                yield _event(event_type, "\n".join(data))
+            event_type, data = "", []
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            event_type = value
+        elif name == "data":
+            data.append(value)
 
 
 def key_hint(api_key: str | None) -> str:
