@@ -62,7 +62,7 @@ class Services:
             self.credential_vault = SqlCredentialVault(
                 self.engine,
                 self.settings.require_encryption_key(),
-                self.settings.encryption_key_previous,
+                self.settings.previous_encryption_key(),
                 allow_private_base_url=self.settings.pims_allow_private_base_url,
             )
         return self.credential_vault

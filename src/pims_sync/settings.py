@@ -1,13 +1,24 @@
-"""Settings from the environment and `.env`, validated once by the entry point."""
+"""Settings from the environment and `.env`, validated once by the entry point.
+
+Secrets (the encryption keys, METRICS_TOKEN) are `SecretStr`: shown as `**********` in a
+repr, a log line or an error, read only where used, with `.get_secret_value()`.
+"""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pims_sync.errors import ConfigError
@@ -28,10 +39,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "SUPABASE_DB_URL")
     )
-    encryption_key: str | None = Field(
+    encryption_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ENCRYPTION_KEY", "IDEXX_ENCRYPTION_KEY")
     )
-    encryption_key_previous: str | None = Field(
+    encryption_key_previous: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ENCRYPTION_KEY_PREVIOUS")
     )
     port: int = Field(3001, ge=1, le=65535, validation_alias=AliasChoices("PORT"))
@@ -87,7 +98,7 @@ class Settings(BaseSettings):
     supabase_url: str | None = Field(None, validation_alias=AliasChoices("SUPABASE_URL"))
     # The HTTP edge (docs/security.md): who may read metrics, the docs pages, and what a
     # client may hold open.
-    metrics_token: str | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
     api_docs: bool | None = Field(None, validation_alias=AliasChoices("API_DOCS"))
     sse_max_streams_per_key: int = Field(
         10, ge=1, le=1000, validation_alias=AliasChoices("SSE_MAX_STREAMS_PER_KEY")
@@ -112,17 +123,18 @@ class Settings(BaseSettings):
 
     @field_validator("encryption_key", "encryption_key_previous")
     @classmethod
-    def _long_enough(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < MIN_KEY_LENGTH:
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_LENGTH:
             raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters")
         return value
 
     @field_validator("metrics_token")
     @classmethod
-    def _token_long_enough(cls, value: str | None) -> str | None:
-        if not value:
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        token = "" if value is None else value.get_secret_value()
+        if not token:
             return None  # METRICS_TOKEN= (empty) leaves /metrics open, as unset does
-        if len(value) < MIN_TOKEN_LENGTH:
+        if len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
         return value
 
@@ -159,13 +171,18 @@ class Settings(BaseSettings):
         return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     def require_encryption_key(self) -> str:
-        """The encryption key, or a ConfigError saying it is needed."""
-        if not self.encryption_key:
+        """The encryption key's value, or a ConfigError saying it is needed."""
+        if self.encryption_key is None:
             raise ConfigError(
                 "ENCRYPTION_KEY is required (at least 32 characters; "
                 "generate one with: openssl rand -base64 32)"
             )
-        return self.encryption_key
+        return self.encryption_key.get_secret_value()
+
+    def previous_encryption_key(self) -> str | None:
+        """ENCRYPTION_KEY_PREVIOUS's value, when a key rotation is under way."""
+        previous = self.encryption_key_previous
+        return None if previous is None else previous.get_secret_value()
 
     def browser_path(self) -> str | None:
         """The Chromium to launch: the configured one, else the first found."""
@@ -201,13 +218,28 @@ ENV_NAMES = {
 }
 
 
+def _secret_names() -> frozenset[str]:
+    """The SecretStr settings, by field name and by every variable name they are read from."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        if SecretStr in get_args(field.annotation):
+            names.add(name)
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(str(choice) for choice in field.validation_alias.choices)
+    return frozenset(names)
+
+
+# A bad value of a secret is described without being repeated.
+SECRET_NAMES = _secret_names()
+
+
 def _describe(error: dict[str, object]) -> str:
     """One line for one invalid value, named as the user wrote it (the env variable)."""
     loc = error.get("loc") or ("?",)
     field = str(loc[0]) if isinstance(loc, tuple) else str(loc)
     name = ENV_NAMES.get(field, field.upper())
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    if name.endswith(("_KEY", "_KEY_PREVIOUS", "_TOKEN")):
+    if field in SECRET_NAMES:
         return f"{name} {message}"  # never echo a secret back
     return f"{name}: {message} (got {error.get('input')!r})"
 

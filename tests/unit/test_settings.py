@@ -48,8 +48,22 @@ def test_aliases_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NODE_ENV", "production")
     settings = load_settings()
     assert settings.database_url.startswith("postgresql://")
-    assert settings.encryption_key == KEY
+    assert settings.require_encryption_key() == KEY
     assert settings.environment == "production"
+
+
+def test_secrets_never_show_in_a_repr_or_a_dump() -> None:
+    token = "metrics-token-of-the-test-0042"
+    settings = load_settings(
+        encryption_key=KEY, encryption_key_previous="p" * 32, metrics_token=token
+    )
+    shown = f"{settings!r} {settings} {settings.model_dump()}"
+    for secret in (KEY, "p" * 32, token):
+        assert secret not in shown
+    assert settings.require_encryption_key() == KEY
+    assert settings.previous_encryption_key() == "p" * 32
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == token
 
 
 def test_short_key_gives_the_spec_message(monkeypatch: pytest.MonkeyPatch) -> None:

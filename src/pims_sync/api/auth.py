@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from pydantic import SecretStr
+
 from pims_sync.domain.api_keys import ApiKey, hashes_match, key_prefix, normalise_permission
 from pims_sync.domain.clinics import Clinic
 from pims_sync.errors import (
@@ -146,12 +148,12 @@ def inactive_message(clinic_id: UUID) -> str:
     return f"Clinic is deactivated: {clinic_id}"
 
 
-def check_metrics_token(expected: str | None, authorization: str | None) -> None:
+def check_metrics_token(expected: SecretStr | None, authorization: str | None) -> None:
     """Pass when no token is configured or the bearer token is it; else a MetricsTokenError."""
     if expected is None:
         return
     if not authorization or not authorization.startswith(BEARER):
         raise MissingMetricsTokenError(MISSING_METRICS_TOKEN)
     presented = authorization.removeprefix(BEARER).strip().encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(presented, expected.encode("utf-8")):
+    if not hmac.compare_digest(presented, expected.get_secret_value().encode("utf-8")):
         raise MetricsTokenError(INVALID_METRICS_TOKEN)

@@ -73,7 +73,7 @@ def demo_settings(database_url: str, port: int) -> tuple[Settings, bool]:
         "pims_rate_limit_per_second": DEMO_RATE_LIMIT_PER_SECOND,
     }
     settings = settings_or_exit(**overrides)
-    if settings.encryption_key:
+    if settings.encryption_key is not None:
         return settings, False
     return settings_or_exit(**overrides, encryption_key=secrets.token_urlsafe(32)), True
 

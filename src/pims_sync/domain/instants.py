@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-NAIVE = "naive datetime: an instant must carry its time zone"
+NAIVE = "naive datetime: every instant must be timezone-aware"
 
 
 def utc(instant: datetime) -> datetime:
