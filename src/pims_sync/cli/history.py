@@ -10,7 +10,6 @@ from pims_sync.bootstrap import Services
 from pims_sync.cli.common import (
     JsonOption,
     emit_json,
-    fail,
     format_time,
     parse_id,
     print_table,
@@ -21,46 +20,26 @@ from pims_sync.domain.runs import RunRecord, RunStatus, SyncType
 from pims_sync.shapes.runs import History
 
 
-def _sync_type(value: str | None) -> SyncType | None:
-    if value is None:
-        return None
-    try:
-        return SyncType(value.strip().lower())
-    except ValueError:
-        fail(f"--type must be one of {', '.join(member.value for member in SyncType)}")
-
-
-def _status(value: str | None) -> RunStatus | None:
-    if value is None:
-        return None
-    try:
-        return RunStatus(value.strip().lower())
-    except ValueError:
-        fail(f"--status must be one of {', '.join(member.value for member in RunStatus)}")
-
-
 def history(
     clinic: Annotated[str, typer.Option("--clinic", help="The clinic's id.")],
     limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many runs.")] = 20,
     sync_type: Annotated[
-        str | None, typer.Option("--type", help="inbound, cases, reconciliation or full.")
+        SyncType | None, typer.Option("--type", case_sensitive=False, help="The runs' type.")
     ] = None,
     status: Annotated[
-        str | None, typer.Option("--status", help="in_progress, completed or failed.")
+        RunStatus | None, typer.Option("--status", case_sensitive=False, help="Their status.")
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """List a clinic's recent runs, newest first."""
     clinic_id = parse_id(clinic, "--clinic")
-    wanted_type = _sync_type(sync_type)
-    wanted_status = _status(status)
 
     async def _list(services: Services) -> list[RunRecord]:
         return await services.runs.history(
             clinic_id=clinic_id,
             limit=limit,
-            sync_type=wanted_type,
-            status=wanted_status,
+            sync_type=sync_type,
+            status=status,
         )
 
     records = with_services(_list, upgrade_sqlite=True)

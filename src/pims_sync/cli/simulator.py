@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from pims_sync.simulator.config import DEFAULTS, MAX_CLINICS, PROFILES, SimulatorConfig
+from pims_sync.simulator.config import DEFAULTS, MAX_CLINICS, Profile, SimulatorConfig
 
 
 def register(root: typer.Typer) -> None:
@@ -28,16 +30,14 @@ def simulator(
         DEFAULTS.latency_ms, min=0, help="Base latency added to every data endpoint."
     ),
     timezone: str = typer.Option(DEFAULTS.timezone, help="The clinics' IANA time zone."),
-    profile: str = typer.Option(
-        DEFAULTS.profile,
-        help="standard, or wild: every trait of the real site on (see docs/simulator.md).",
-    ),
+    profile: Annotated[
+        Profile,
+        typer.Option(help="standard, or wild: every trait of the real site on (docs/simulator.md)"),
+    ] = DEFAULTS.profile,
 ) -> None:
     """Serve a local IDEXX Neo look-alike (login form, calendar, page-data, control API)."""
     from pims_sync.simulator.server import serve
 
-    if profile not in PROFILES:
-        raise typer.BadParameter(f"must be one of {', '.join(PROFILES)}", param_hint="--profile")
     config = SimulatorConfig(
         host=host,
         port=port,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 LoginVariant = Literal["standard", "no-company-field", "2fa", "changed"]
 CalendarEnvelope = Literal["array", "events"]
@@ -33,7 +33,7 @@ WILD_TRAITS: dict[str, Any] = {
     "list_notes": True,
     "refuse_unfinished": True,
 }
-PROFILES: tuple[str, ...] = ("standard", "wild")
+PROFILES: tuple[str, ...] = get_args(Profile)
 # Enough for the load test (50) and then some; ids stay unique (docs/simulator.md).
 MAX_CLINICS = 100
 
