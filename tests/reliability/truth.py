@@ -27,13 +27,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.case_metadata import REMOVED_FROM_PIMS
 from pims_sync.domain.cases import CaseStatus, external_id, map_status, map_type
-from pims_sync.sync.windows import DateWindow, around_today
+from pims_sync.sync.windows import DateWindow
 
 WALL_CLOCK = "%Y-%m-%d %H:%M:%S"
 
@@ -41,6 +41,11 @@ WALL_CLOCK = "%Y-%m-%d %H:%M:%S"
 def wall_instant(text: str, zone: ZoneInfo) -> datetime:
     """A simulator wall-clock time (clinic zone) as the true instant, in UTC."""
     return datetime.strptime(text, WALL_CLOCK).replace(tzinfo=zone).astimezone(UTC)
+
+
+def around(today: date, *, back: int, ahead: int) -> DateWindow:
+    """today − back … today + ahead: the window the docs promise, computed here on its own."""
+    return DateWindow(today - timedelta(days=back), today + timedelta(days=ahead))
 
 
 def _text(value: object) -> str | None:
@@ -153,14 +158,12 @@ class Truth:
     @property
     def inbound(self) -> DateWindow:
         """The full run's inbound window."""
-        return around_today(
-            today=self.today, days_back=self.lookback_days, days_ahead=self.days_ahead
-        )
+        return around(self.today, back=self.lookback_days, ahead=self.days_ahead)
 
     @property
     def reconciliation(self) -> DateWindow:
         """The full run's reconciliation window: the lookback up to today."""
-        return around_today(today=self.today, days_back=self.lookback_days, days_ahead=0)
+        return around(self.today, back=self.lookback_days, ahead=0)
 
     def in_window(self) -> list[PimsAppointment]:
         """The appointments that start inside the inbound window (what inbound reads)."""

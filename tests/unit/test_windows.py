@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pims_sync.sync.windows import DateWindow, around_today, clinic_today
+from pims_sync.sync.windows import DateWindow, clinic_today
 
 LA = ZoneInfo("America/Los_Angeles")
 
@@ -36,8 +36,8 @@ def test_clinic_today_differs_from_utc_in_the_evening() -> None:
     assert clinic_today(evening_in_la, LA) == date(2026, 1, 22)
 
 
-def test_around_today_and_reversed_window() -> None:
-    window = around_today(today=date(2026, 1, 22), days_back=7, days_ahead=7)
-    assert (window.first, window.last, window.days) == (date(2026, 1, 15), date(2026, 1, 29), 15)
+def test_a_window_counts_both_ends_and_never_runs_backwards() -> None:
+    window = DateWindow(date(2026, 1, 15), date(2026, 1, 29))
+    assert window.days == 15
     with pytest.raises(ValueError, match="before it starts"):
         DateWindow(date(2026, 1, 2), date(2026, 1, 1))

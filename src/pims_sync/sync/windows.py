@@ -58,8 +58,3 @@ def day_start(day: date, zone: ZoneInfo) -> datetime:
 def clinic_today(now: datetime, zone: ZoneInfo) -> date:
     """The clinic's calendar date at instant `now`."""
     return now.astimezone(zone).date()
-
-
-def around_today(*, today: date, days_back: int, days_ahead: int) -> DateWindow:
-    """Today − `days_back` … today + `days_ahead`."""
-    return DateWindow(today - timedelta(days=days_back), today + timedelta(days=days_ahead))

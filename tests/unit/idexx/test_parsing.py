@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pims_sync.adapters.idexx.page_data import MAX_NOTES_BYTES, parse_consultation
-from pims_sync.adapters.idexx.parsing import EVENT_TEXT_FIELDS, parse_calendar, parse_event
-from pims_sync.errors import PimsPayloadError
+from pims_sync.adapters.idexx.parsing import EVENT_TEXT_FIELDS, parse_calendar, read_event
+from pims_sync.errors import PimsPayloadError, UnreadableEventError
 from tests.unit.idexx.snapshots import assert_snapshot, load_fixture
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -262,9 +262,9 @@ class TestUnreadableEvents:
         assert (rejected.index, rejected.appointment_id) == (1, "1")
         assert rejected.reason == "it repeats the id of event #0 with different details"
 
-    def test_parse_event_still_raises_for_one_event(self) -> None:
-        with pytest.raises(PimsPayloadError, match="calendar event #4: it has no start"):
-            parse_event({"id": 1}, LA, 4)
+    def test_one_unreadable_event_says_why(self) -> None:
+        with pytest.raises(UnreadableEventError, match="it has no start"):
+            read_event({"id": 1}, LA)
 
     def test_non_finite_numbers_are_not_text(self) -> None:
         page = parse_calendar([good(1, phone_number=float("nan"))], LA, window=DAY)

@@ -7,7 +7,6 @@ from datetime import datetime
 from urllib.parse import quote, urlencode
 
 LOGIN_PATH = "/login"
-HOME_PATH = "/"
 CALENDAR_PATH = "/appointments/getCalendarEventData"
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
 

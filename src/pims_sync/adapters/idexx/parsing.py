@@ -341,14 +341,6 @@ def _check_fields(event: Json) -> None:
             raise UnreadableEventError(f"{key} is too long ({len(value)} characters)")
 
 
-def parse_event(event: Json, zone: ZoneInfo, index: int = 0) -> Appointment:
-    """One calendar event → an Appointment; an unreadable event is a PimsPayloadError."""
-    try:
-        return read_event(event, zone)
-    except UnreadableEventError as error:
-        raise PimsPayloadError(f"calendar event #{index}: {error}") from None
-
-
 def read_event(event: Json, zone: ZoneInfo) -> Appointment:
     """One calendar event → an Appointment, or UnreadableEventError naming the reason."""
     _check_fields(event)

@@ -60,11 +60,6 @@ class InProcessQueue:
         """Last until the queue closes (the jobs run as their own tasks)."""
         await self._closed.wait()
 
-    @property
-    def pending(self) -> int:
-        """Jobs waiting or running."""
-        return len(self._tasks)
-
     async def close(self) -> None:
         """Take no more jobs; wait for the running ones (the grace), then cancel them."""
         self._closed.set()

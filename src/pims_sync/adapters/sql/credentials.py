@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pims_sync.adapters.sql.tables import pims_credentials, pims_session_cache
@@ -56,14 +56,3 @@ class SqlCredentialStore:
         query = select(pims_credentials.c.clinic_id, pims_credentials.c.encrypted_data)
         async with self._engine.connect() as conn:
             return [(row.clinic_id, row.encrypted_data) for row in await conn.execute(query)]
-
-    async def replace_all(self, rows: list[tuple[UUID, str]]) -> None:
-        """Write re-encrypted data for many clinics in one transaction."""
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            for clinic_id, data in rows:
-                await conn.execute(
-                    update(pims_credentials)
-                    .where(pims_credentials.c.clinic_id == clinic_id)
-                    .values(encrypted_data=data, updated_at=now)
-                )

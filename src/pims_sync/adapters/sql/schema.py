@@ -238,11 +238,6 @@ def schema_report(connection: Connection, metadata: MetaData = model) -> SchemaR
     return SchemaReport(problems, manual)
 
 
-def schema_problems(connection: Connection, metadata: MetaData = model) -> list[str]:
-    """The lines of `schema_report`: empty when the database has everything."""
-    return schema_report(connection, metadata).problems
-
-
 def database_report(url: str) -> SchemaReport:
     """Connect to the database at `url` and report what it lacks (see `schema_report`)."""
     path = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None

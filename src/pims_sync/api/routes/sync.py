@@ -21,7 +21,7 @@ from pims_sync.api.run_events import event_stream
 from pims_sync.api.streams import LeasedStream
 from pims_sync.api.sync_runs import find_run, start_run
 from pims_sync.api.sync_schemas import CasesBody, FullBody, InboundBody, ReconcileBody
-from pims_sync.domain.api_keys import ApiKey
+from pims_sync.domain.api_keys import FULL_SYNC_PERMISSIONS, ApiKey
 from pims_sync.domain.runs import RunStatus, SyncType
 from pims_sync.shapes.results import (
     CasesResult,
@@ -34,9 +34,8 @@ from pims_sync.shapes.runs import History, RunDetail
 
 router = APIRouter(prefix="/api/sync", tags=["sync"])
 
-INBOUND = "sync:inbound"
-CASES = "sync:cases"
-RECONCILE = "sync:reconcile"
+# The permission of each phase; a full run needs the three.
+INBOUND, CASES, RECONCILE = FULL_SYNC_PERMISSIONS
 
 # Only UUID-shaped ids match (`:uuid`): any other `/api/sync/<word>` is an unknown path,
 # 404 for every method, rather than a 405 or 400 from a route it was never meant for.
@@ -138,7 +137,7 @@ async def sync_full(
     request: Request,
     response: Response,
     services: ServicesDep,
-    key: Annotated[ApiKey, Depends(require(INBOUND, CASES, RECONCILE))],
+    key: Annotated[ApiKey, Depends(require(*FULL_SYNC_PERMISSIONS))],
     body: Annotated[FullBody, Body(default_factory=FullBody)],
 ) -> RunResult | JSONResponse:
     """All three phases with one PIMS login; 207 when a phase failed."""
