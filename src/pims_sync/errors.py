@@ -333,6 +333,18 @@ class TooManyStreamsError(PimsSyncError):
 # --- Errors that never reach an API answer. ---
 
 
+class OptionError(ValueError):
+    """A run option's value was refused: `option` names it, `rule` says what it must be.
+
+    Each entry point words it its own way (a 400, a CLI line, a form message).
+    """
+
+    def __init__(self, option: str, rule: str) -> None:
+        super().__init__(f"{option} {rule}")
+        self.option = option
+        self.rule = rule
+
+
 class ScheduleError(ValueError):
     """An entry of `sync_schedules` is not valid."""
 

@@ -10,13 +10,12 @@ import pytest
 from pims_sync.domain.run_options import (
     DAYS_AHEAD,
     START_DATE,
-    OptionError,
     attribute,
     check_window,
     parse_typed,
 )
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import InvalidInputError
+from pims_sync.errors import InvalidInputError, OptionError
 from pims_sync.sync.request import SyncRequest, request_from_options, validate
 
 CLINIC = uuid.uuid4()

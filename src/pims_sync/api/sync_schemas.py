@@ -26,11 +26,11 @@ from pims_sync.domain.run_options import (
     PARALLEL_BATCH_SIZE,
     START_DATE,
     CountOption,
-    OptionError,
     RunOption,
     check_window,
 )
 from pims_sync.domain.runs import SyncType, Trigger
+from pims_sync.errors import OptionError
 from pims_sync.sync.request import SyncRequest
 
 Flag = Annotated[bool, Strict()]

@@ -39,13 +39,12 @@ from pims_sync.domain.run_options import (
     START_DATE,
     CountOption,
     FlagOption,
-    OptionError,
     RunOption,
     attribute,
     parse_typed,
 )
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import ConfigError
+from pims_sync.errors import ConfigError, OptionError
 from pims_sync.logs import configure_logging
 from pims_sync.shapes.results import AnyPhaseResult, FullResult, RunResult, stats_json
 from pims_sync.sync.events import RunEvent

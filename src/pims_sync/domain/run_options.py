@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from pims_sync.domain.runs import SyncType
+from pims_sync.errors import OptionError
 
 # A window given by dates: one year, leap day included. Longer is almost always a typo,
 # and would mean thousands of PIMS requests.
@@ -25,15 +26,6 @@ MAX_YEARS_AWAY = 10
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Digits enough for any bound; a longer number is refused without converting it.
 _WHOLE = re.compile(r"[+-]?[0-9]{1,9}")
-
-
-class OptionError(ValueError):
-    """A run option's value was refused: `option` names it, `rule` says what it must be."""
-
-    def __init__(self, option: str, rule: str) -> None:
-        super().__init__(f"{option} {rule}")
-        self.option = option
-        self.rule = rule
 
 
 def attribute(name: str) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
-from pims_sync.domain.run_options import SCHEDULE_OPTIONS, OptionError
+from pims_sync.domain.run_options import SCHEDULE_OPTIONS
 from pims_sync.domain.runs import SyncType
-from pims_sync.errors import ScheduleError
+from pims_sync.errors import OptionError, ScheduleError
 
 # A cron is short and plain: parsing one is cheap, whoever wrote it (a clinic key can).
 MAX_CRON_LENGTH = 100

@@ -20,11 +20,10 @@ from pims_sync.domain.run_options import (
     OPTIONS,
     OPTIONS_BY_TYPE,
     PARALLEL_BATCH_SIZE,
-    OptionError,
     attribute,
 )
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import InvalidInputError
+from pims_sync.errors import InvalidInputError, OptionError
 from pims_sync.sync.windows import DateWindow
 
 

@@ -21,10 +21,9 @@ from pims_sync.domain.run_options import (
     START_DATE,
     CountOption,
     DayOption,
-    OptionError,
 )
 from pims_sync.domain.runs import SyncType
-from pims_sync.errors import FormError
+from pims_sync.errors import FormError, OptionError
 from pims_sync.shapes.scheduler import LastRun
 
 # Menu label → (API route, audit type); the route is what `POST /api/sync/<route>` takes.
