@@ -17,7 +17,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -34,6 +34,7 @@ from pims_sync.errors import DemoError, ServiceError
 from pims_sync.logs import configure_logging
 from pims_sync.settings import Settings
 from pims_sync.shapes.results import FullResult
+from pims_sync.shapes.runs import RunDetail
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.server import BackgroundSimulator
 
@@ -112,7 +113,7 @@ async def create_demo_clinic(settings: Settings, simulator: BackgroundSimulator)
     return str(clinic.id), key
 
 
-async def full_sync_over_http(base: str, key: str, bars: ProgressBars) -> dict[str, Any]:
+async def full_sync_over_http(base: str, key: str, bars: ProgressBars) -> RunDetail:
     """POST /api/sync/full (async), follow its events, then GET the finished run.
 
     Through the console's client: the same calls, events and error messages.
@@ -121,9 +122,9 @@ async def full_sync_over_http(base: str, key: str, bars: ProgressBars) -> dict[s
     try:
         started = await client.start_sync("full", DEMO_SYNC)
         with bars.shown():
-            async for event in client.events(str(started["syncId"])):
+            async for event in client.events(str(started.sync_id)):
                 bars.show(event)
-        return await client.run(str(started["syncId"]))
+        return await client.run(str(started.sync_id))
     except ServiceError as error:
         raise DemoError(f"the sync through the API failed: {error.message}") from None
     finally:
@@ -159,16 +160,16 @@ def print_outro(console: Console, base: str, key: str, clinic_id: str) -> None:
     sys.stdout.flush()
 
 
-def report_run(console: Console, detail: dict[str, Any]) -> None:
+def report_run(console: Console, detail: RunDetail) -> None:
     """The finished run's stats; DemoError saying why when it did not succeed."""
-    result = detail.get("result")
+    result = detail.result
     if isinstance(result, dict) and "inboundResult" in result:
         console.print()
         full = FullResult.model_validate(result)
         print_result(full)
         if full.success:
             return
-    error = str(detail.get("error") or detail)
+    error = detail.error or detail.model_dump_json(by_alias=True)
     browser = any(word in error.lower() for word in ("chromium", "browser", "executable"))
     hint = " (is Chromium installed? run scripts/ensure-chromium.sh)" if browser else ""
     raise DemoError(f"the full sync failed: {error}{hint}")
