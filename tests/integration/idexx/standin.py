@@ -8,19 +8,16 @@ browser and the HTTP transport send (user agent, headers, form fields).
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from pims_sync.simulator.server import ThreadedServer
 
 Handler = Callable[[Request], Awaitable[Response]]
 SESSION = "neo_session"
@@ -81,16 +78,9 @@ class StandIn:
         self.seen: list[Seen] = []
         self.forms: list[dict[str, str]] = []
         app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # As BackgroundSimulator: uvicorn gets this socket (proto 0), on which asyncio leaves
-        # Nagle on; accepted connections inherit the option (no ~40 ms delayed-ACK waits).
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="idexx-stand-in", daemon=True)
+        self._server = ThreadedServer(app, host="127.0.0.1", name="idexx-stand-in")
+        self.port: int = self._server.port
+        self.base_url = self._server.base_url
 
     def reset(self) -> None:
         """No pages, nothing seen."""
@@ -128,16 +118,8 @@ class StandIn:
             return PlainTextResponse("not here", status_code=404)
         return await handler(request)
 
-    def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
-
     def __enter__(self) -> StandIn:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the stand-in did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def __exit__(
@@ -146,9 +128,7 @@ class StandIn:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._server.stop()
 
 
 def json_answer(payload: object) -> Handler:
