@@ -6,6 +6,7 @@ See docs/architecture.md#data-model.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -233,6 +234,101 @@ pims_request_usage = Table(
     _clinic_fk(),
     Column("day", Date(), nullable=False),
     Column("requests", Integer(), nullable=False, server_default=text("0")),
+    # PIMS logins of the day (the per-clinic login budget).
+    Column("logins", Integer(), nullable=False, server_default=text("0")),
     _updated_at(),
     UniqueConstraint("clinic_id", "day"),
+)
+
+# The transactional outbox: one row per committed change, numbered per clinic by `seq`.
+sync_events = Table(
+    "sync_events",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("seq", BigInteger(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("subject_id", Text(), nullable=True),
+    Column("payload", JsonDocument, nullable=False, server_default=text("'{}'")),
+    _created_at(),
+    UniqueConstraint("clinic_id", "seq"),
+)
+
+# The last `seq` given to each clinic: the writer locks its row until commit, so a
+# clinic's events commit in `seq` order and a reader never skips a late one.
+sync_event_sequences = Table(
+    "sync_event_sequences",
+    metadata,
+    _id(),
+    _clinic_fk(unique=True),
+    Column("last_seq", BigInteger(), nullable=False, server_default=text("0")),
+)
+
+# Where a clinic's events are delivered; `delivered_seq` is the endpoint's cursor.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("url", Text(), nullable=False),
+    Column("description", Text(), nullable=True),
+    # NULL: every event type.
+    Column("event_types", TextList, nullable=True),
+    Column("encrypted_secret", Text(), nullable=False),
+    Column("is_active", Boolean(), nullable=False, server_default=text("true")),
+    Column("disabled_reason", Text(), nullable=True),
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    Column("delivered_seq", BigInteger(), nullable=False, server_default=text("0")),
+    # Failed attempts at the event after the cursor, and when to try it again.
+    Column("attempt", Integer(), nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("failing_since", UtcDateTime(), nullable=True),
+    _created_at(),
+    _updated_at(),
+    Index(None, "clinic_id"),
+)
+
+# One row per delivery attempt: what the receiver answered, how long it took.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    Column(
+        "endpoint_id",
+        Uuid(),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _clinic_fk(),
+    Column("event_id", Uuid(), nullable=False),
+    Column("seq", BigInteger(), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("outcome", Text(), nullable=False),
+    Column("status_code", Integer(), nullable=True),
+    Column("duration_ms", Integer(), nullable=False, server_default=text("0")),
+    Column("error", Text(), nullable=True),
+    Column("attempted_at", UtcDateTime(), nullable=False, server_default=NOW),
+    Index(None, "endpoint_id", "attempted_at"),
+)
+
+# Freshness and self-protection of each clinic: pause, failures in a row, the status last
+# announced, and per-clinic thresholds (NULL: the service's defaults).
+clinic_sync_health = Table(
+    "clinic_sync_health",
+    metadata,
+    _id(),
+    _clinic_fk(unique=True),
+    Column("paused_at", UtcDateTime(), nullable=True),
+    Column("paused_reason", Text(), nullable=True),
+    Column("consecutive_failures", Integer(), nullable=False, server_default=text("0")),
+    Column("freshness_status", Text(), nullable=True),
+    Column("freshness_changed_at", UtcDateTime(), nullable=True),
+    Column("inbound_threshold_seconds", Integer(), nullable=True),
+    Column("cases_threshold_seconds", Integer(), nullable=True),
+    Column("reconciliation_threshold_seconds", Integer(), nullable=True),
+    Column("warn_after_failures", Integer(), nullable=True),
+    Column("pause_after_failures", Integer(), nullable=True),
+    Column("daily_login_budget", Integer(), nullable=True),
+    _created_at(),
+    _updated_at(),
 )
