@@ -13,6 +13,7 @@ from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
 from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
@@ -21,6 +22,7 @@ from pims_sync.metrics import Metrics
 from pims_sync.ports.api_keys import ApiKeyStore
 from pims_sync.ports.clinics import ClinicStore
 from pims_sync.ports.credentials import CredentialVault
+from pims_sync.ports.events import EventLog
 from pims_sync.ports.provider import PimsProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
@@ -45,6 +47,8 @@ class Services:
     schedules: ScheduleStore
     fires: FireStore
     recovery: RunRecovery
+    # The outbox: the clinics' committed events (the feed, webhooks, clinic.* events).
+    events: EventLog
     credential_vault: CredentialVault | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
@@ -128,6 +132,7 @@ def build_services(settings: Settings) -> Services:
         schedules=SqlScheduleStore(engine),
         fires=SqlFireStore(engine),
         recovery=SqlRunRecovery(engine),
+        events=SqlEventLog(engine),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,3 +48,15 @@ class StoredEvent:
     subject_id: str | None
     payload: Mapping[str, Any]
     created_at: datetime
+
+
+def check_limit(limit: int) -> None:
+    """A page of events holds at least one: a smaller limit is a caller's bug."""
+    if limit < 1:
+        raise ValueError(f"a page of events holds at least one event, not {limit}")
+
+
+def plain_json(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload as stored and read back; TypeError for what is not plain JSON (a bug)."""
+    copied: dict[str, Any] = json.loads(json.dumps(dict(payload), ensure_ascii=False))
+    return copied

@@ -11,6 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 def insert_for(engine: AsyncEngine, table: Table) -> Any:
     """A dialect insert that supports `on_conflict_do_update` on SQLite and Postgres."""
-    if engine.dialect.name == "postgresql":
+    return insert_for_dialect(engine.dialect.name, table)
+
+
+def insert_for_dialect(dialect: str, table: Table) -> Any:
+    """`insert_for` by the dialect's name (for code that holds a connection, not an engine)."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
