@@ -12,12 +12,16 @@ from uuid import UUID
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pims_sync.adapters.memory.events import MemoryEventLog
 from pims_sync.adapters.memory.stores import MemoryCaseStore, MemoryRunStore
 from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.runs import SqlRunStore
+from pims_sync.domain.outbox import StoredEvent
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
+from pims_sync.ports.events import EventLog
 from pims_sync.ports.store import CaseStore, CaseWrite, PatientRow, RunStore
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -32,6 +36,7 @@ class Backend:
     engine: AsyncEngine | None
     cases: MemoryCaseStore | SqlCaseStore
     runs: MemoryRunStore | SqlRunStore
+    events: EventLog
 
     async def clinic(self) -> UUID:
         """A new clinic (a row on SQL: the stores' foreign keys need it)."""
@@ -53,7 +58,7 @@ class Backend:
 
 
 def _shared(store: MemoryRunStore, stale_after: timedelta) -> MemoryRunStore:
-    other = MemoryRunStore(stale_after=stale_after)
+    other = MemoryRunStore(stale_after=stale_after, events=store.events)
     other._runs = store._runs  # same rows, other staleness (test only)
     return other
 
@@ -70,12 +75,13 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def backend(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """Stores of each kind, on an empty (migrated) database."""
     if database_url == MEMORY:
-        yield Backend(MEMORY, None, MemoryCaseStore(), MemoryRunStore())
+        events = MemoryEventLog()
+        yield Backend(MEMORY, None, MemoryCaseStore(events), MemoryRunStore(events=events), events)
         return
     url = str(request.getfixturevalue("migrated_database_url"))
     engine = create_async_db_engine(url)
     try:
-        yield Backend(url, engine, SqlCaseStore(engine), SqlRunStore(engine))
+        yield Backend(url, engine, SqlCaseStore(engine), SqlRunStore(engine), SqlEventLog(engine))
     finally:
         await engine.dispose()
 
@@ -129,3 +135,8 @@ async def finished_run(
 def needs_sql(backend: Backend) -> None:
     if not backend.sql:
         pytest.skip("the memory stores serve one event loop; nothing runs in between")
+
+
+async def events_of(backend: Backend, clinic: UUID) -> list[StoredEvent]:
+    """Every event of the clinic, in seq order."""
+    return await backend.events.after(clinic_id=clinic, after_seq=0, limit=1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -245,15 +246,15 @@ async def test_closing_a_run_outlasts_a_short_database_outage(
     clinic = await backend.clinic()
     run = await start(backend.runs, clinic)
     monkeypatch.setattr(module, "CLOSE_RETRY_DELAYS", (0.01, 0.01, 0.01))
-    real_update, refused = module.SqlRunStore._update, [2]
+    real_close, refused = module.SqlRunStore._close, [2]
 
-    async def update(self: SqlRunStore, action: str, run_id: uuid.UUID, **values: object) -> None:
+    async def close(self: SqlRunStore, run_id: uuid.UUID, *args: Any, **kwargs: Any) -> None:
         if refused[0]:
             refused[0] -= 1
-            raise StorageUnavailableError(f"the database could not {action}: restarting")
-        await real_update(self, action, run_id, **values)
+            raise StorageUnavailableError("the database could not close the run: restarting")
+        await real_close(self, run_id, *args, **kwargs)
 
-    monkeypatch.setattr(module.SqlRunStore, "_update", update)
+    monkeypatch.setattr(module.SqlRunStore, "_close", close)
     await backend.runs.finish(
         run_id=run.id,
         status=RunStatus.FAILED,

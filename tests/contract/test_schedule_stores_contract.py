@@ -27,9 +27,11 @@ from pims_sync.adapters.memory.schedules import (
 from pims_sync.adapters.memory.stores import MemoryRunStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.tables import clinics
+from pims_sync.domain.outbox import EventType
 from pims_sync.domain.runs import RunCounters, RunStatus, SyncType, Trigger
 from pims_sync.ports.schedules import FireStatus, FireStore, RunRecovery, ScheduleStore
 from pims_sync.ports.store import RunStore
@@ -431,6 +433,12 @@ async def test_a_stale_run_is_abandoned_with_its_phases_once(scheduling: Schedul
     kept = await runs.get(clinic_id=alive, run_id=beating.id)
     assert kept is not None
     assert kept.status is RunStatus.IN_PROGRESS
+    assert scheduling.engine is not None
+    outbox = SqlEventLog(scheduling.engine)
+    [event] = await outbox.after(clinic_id=dead, after_seq=0, limit=10)
+    assert (event.type, event.subject_id) == (EventType.SYNC_FAILED, str(top.id))
+    assert event.payload["errorCode"] == "abandoned"
+    assert await outbox.after(clinic_id=alive, after_seq=0, limit=10) == []
 
 
 async def test_settle_closes_the_fires_a_crashed_process_left_open(

@@ -78,7 +78,9 @@ class CaseStore(Protocol):
 
         Writes are upserts on (clinic_id, external_id) in one statement per table, so
         a batch costs a fixed number of round trips whatever its size; a concurrent
-        writer of the same cases waits for the batch (no lost metadata keys).
+        writer of the same cases waits for the batch (no lost metadata keys). The
+        batch's outbox events (`domain/change_events.py`: one per case whose visible
+        state changed) are appended in the same transaction.
         """
         ...
 
@@ -117,8 +119,13 @@ class RunStore(Protocol):
         error_message: str | None,
         result: Mapping[str, Any] | None,
         at: datetime,
+        error_code: str | None = None,
     ) -> None:
-        """Close the run as completed or failed, with its counters and result."""
+        """Close the run as completed or failed, with its counters and result.
+
+        A top-level run whose status changes gets its `sync.completed` or `sync.failed`
+        event (with `error_code`) in the same transaction; phase rows get none.
+        """
         ...
 
     async def get(self, *, clinic_id: UUID, run_id: UUID) -> RunRecord | None:

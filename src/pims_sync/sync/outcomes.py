@@ -170,3 +170,10 @@ def run_error(outcome: SyncOutcome) -> str | None:
         failed = [p for p in outcome.phases if not p.success]
         return "; ".join(f"{p.phase.value}: {p.error}" for p in failed) or None
     return outcome.error
+
+
+def run_error_code(outcome: SyncOutcome) -> str | None:
+    """The machine code of why a finished run did not succeed (a full run: its first failure)."""
+    if isinstance(outcome, FullOutcome):
+        return next((p.error_code for p in outcome.phases if not p.success), None)
+    return outcome.error_code

@@ -32,7 +32,13 @@ from pims_sync.shapes.results import FailedRun
 from pims_sync.sync.context import RunEnv, RunState
 from pims_sync.sync.events import EventBus, RunEvent
 from pims_sync.sync.full import run_full, run_single
-from pims_sync.sync.outcomes import FullOutcome, PhaseOutcome, SyncOutcome, run_error
+from pims_sync.sync.outcomes import (
+    FullOutcome,
+    PhaseOutcome,
+    SyncOutcome,
+    run_error,
+    run_error_code,
+)
 from pims_sync.sync.request import SyncRequest, validate
 from pims_sync.sync.windows import clinic_today
 
@@ -149,7 +155,7 @@ class SyncService:
     async def _close_unstarted(self, run_id: UUID, state: RunState) -> None:
         reason = state.cancel_reason()
         result = FailedRun(sync_id=run_id, error=reason, code="cancelled")
-        await self._close(run_id, RunStatus.FAILED, RunCounters(), reason, result)
+        await self._close(run_id, RunStatus.FAILED, RunCounters(), reason, result, code="cancelled")
         await self.events.publish(run_id, _terminal(False, result=result.wire(), error=reason))
 
     async def shutdown(self, grace_seconds: float = 30) -> None:
@@ -277,7 +283,8 @@ class SyncService:
         else:
             counters = outcome.report.counters()
         status = RunStatus.FAILED if error else RunStatus.COMPLETED
-        await self._close(run_id, status, counters, error, result, at=at)
+        code = run_error_code(outcome) if error else None
+        await self._close(run_id, status, counters, error, result, at=at, code=code)
         published = _terminal(error is None, result=result.wire(), error=error)
         await self.events.publish(run_id, published)
         self._count(request, "completed" if outcome.success else "failed", started)
@@ -299,7 +306,7 @@ class SyncService:
         result = FailedRun(
             sync_id=run_id, error=message, code=code, duration_ms=duration, timestamp=at
         )
-        await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at)
+        await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at, code=code)
         terminal = _terminal(False, result=result.wire(), error=message, code=code)
         await self.events.publish(run_id, terminal)
         self._count(request, "failed", started)
@@ -331,6 +338,7 @@ class SyncService:
         result: CamelModel,
         *,
         at: datetime | None = None,
+        code: str | None = None,
     ) -> None:
         try:
             await self._runs.finish(
@@ -340,6 +348,7 @@ class SyncService:
                 error_message=error,
                 result=result.wire(),
                 at=at or self._now(),
+                error_code=code,
             )
         except Exception:
             # The run's outcome still reaches the caller; a crash-recovery pass marks

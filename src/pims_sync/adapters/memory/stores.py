@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from pims_sync.adapters.memory.events import MemoryEventLog
+from pims_sync.domain.change_events import case_events, run_event
 from pims_sync.domain.instants import utc
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.errors import RunInProgressError
@@ -31,9 +33,11 @@ def _utc(value: datetime | None) -> datetime | None:
 class MemoryCaseStore:
     """Cases and their patient rows in dicts keyed by (clinic_id, external_id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: MemoryEventLog | None = None) -> None:
         self._cases: dict[tuple[UUID, str], StoredCase] = {}
         self._patients: dict[UUID, PatientRow] = {}
+        # The outbox the batches append to (shared with a run store when given).
+        self.events = events if events is not None else MemoryEventLog()
 
     async def cases_between(
         self, *, clinic_id: UUID, start: datetime, end: datetime, source_prefix: str = "pims:"
@@ -72,6 +76,7 @@ class MemoryCaseStore:
         written: list[CaseWrite] = []
         for write in writes:
             written.append(self._upsert(clinic_id, write, now))
+        self.events.append_now(clinic_id=clinic_id, events=case_events(stored, written), at=now)
         return written
 
     async def patient_of(self, *, clinic_id: UUID, external_id: str) -> PatientRow | None:
@@ -106,9 +111,13 @@ class MemoryCaseStore:
 class MemoryRunStore:
     """Audit rows in a list; one live top-level run per clinic, stale ones taken over."""
 
-    def __init__(self, *, stale_after: timedelta = STALE_AFTER) -> None:
+    def __init__(
+        self, *, stale_after: timedelta = STALE_AFTER, events: MemoryEventLog | None = None
+    ) -> None:
         self._runs: dict[UUID, RunRecord] = {}
         self._stale_after = stale_after
+        # The outbox a top-level run's end appends to (shared with a case store when given).
+        self.events = events if events is not None else MemoryEventLog()
 
     async def start(
         self,
@@ -127,8 +136,13 @@ class MemoryRunStore:
                 last_sign = live.heartbeat_at or live.started_at
                 if at - last_sign <= self._stale_after:
                     raise RunInProgressError(run_id=live.id)
-                self._runs[live.id] = dataclasses.replace(
-                    live, status=RunStatus.FAILED, error_message=ABANDONED, completed_at=at
+                self._close(
+                    live.id,
+                    status=RunStatus.FAILED,
+                    error_code=ABANDONED,
+                    at=at,
+                    error_message=ABANDONED,
+                    completed_at=at,
                 )
         run = RunRecord(
             id=uuid4(),
@@ -169,16 +183,44 @@ class MemoryRunStore:
         error_message: str | None,
         result: Mapping[str, Any] | None,
         at: datetime,
+        error_code: str | None = None,
     ) -> None:
-        """Close the run as completed or failed, with its counters and result."""
-        self._update(
+        """Close the run as completed or failed; a top-level run's new status is an event."""
+        self._close(
             run_id,
             status=RunStatus(status),
+            error_code=error_code,
+            at=at,
             counters=counters,
             error_message=error_message,
             result=None if result is None else _json_copy(result),
             completed_at=utc(at),
         )
+
+    def _close(
+        self,
+        run_id: UUID,
+        *,
+        status: RunStatus,
+        error_code: str | None,
+        at: datetime,
+        **changes: Any,
+    ) -> None:
+        before = self._runs.get(run_id)
+        self._update(run_id, status=status, **changes)
+        after = self._runs.get(run_id)
+        if before is None or after is None or before.parent_id is not None:
+            return
+        if before.status is not status:
+            event = run_event(
+                run_id=run_id,
+                sync_type=after.sync_type,
+                triggered_by=after.triggered_by,
+                status=status,
+                counters=after.counters,
+                error_code=error_code,
+            )
+            self.events.append_now(clinic_id=after.clinic_id, events=[event], at=at)
 
     async def get(self, *, clinic_id: UUID, run_id: UUID) -> RunRecord | None:
         """One run of this clinic (None for another clinic's run)."""

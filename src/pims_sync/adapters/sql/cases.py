@@ -1,4 +1,4 @@
-"""CaseStore on SQLite and Postgres: batch upserts in a fixed number of round trips."""
+"""CaseStore on SQLite and Postgres: a batch and its events in a fixed number of round trips."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync.adapters.sql.batch_upsert import BatchUpsert
 from pims_sync.adapters.sql.failures import storage_failures
+from pims_sync.adapters.sql.outbox import append_events
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import cases, patients
+from pims_sync.domain.change_events import case_events
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
 
 # Bound parameters one SELECT may carry: psycopg's protocol limit is 65535; SQLite's is
@@ -147,10 +149,15 @@ class SqlCaseStore:
             # Duplicate external ids in one statement would be an error on Postgres
             # ("cannot affect row a second time"); the last write wins, as in memory.
             writes = list({w.external_id: w for w in plan(stored)}.values())
-            ids = await self._upsert_cases(conn, clinic_id, writes)
-            await self._upsert_patients(conn, clinic_id, writes, ids)
+            now = datetime.now(UTC)
+            ids = await self._upsert_cases(conn, clinic_id, writes, now)
+            await self._upsert_patients(conn, clinic_id, writes, ids, now)
+            written = [replace(w, id=ids[w.external_id]) for w in writes]
+            # Last, in the same transaction: an event exists iff its change is committed.
+            events = case_events(stored, written)
+            await append_events(conn, clinic_id=clinic_id, events=events, at=now)
             await conn.commit()
-        return [replace(w, id=ids[w.external_id]) for w in writes]
+        return written
 
     async def patient_of(self, *, clinic_id: UUID, external_id: str) -> PatientRow | None:
         """The patient row of a case (for tests)."""
@@ -176,10 +183,9 @@ class SqlCaseStore:
         return found
 
     async def _upsert_cases(
-        self, conn: AsyncConnection, clinic_id: UUID, writes: Sequence[CaseWrite]
+        self, conn: AsyncConnection, clinic_id: UUID, writes: Sequence[CaseWrite], now: datetime
     ) -> dict[str, UUID]:
         """Upsert every case of the batch in one statement; their stored ids."""
-        now = datetime.now(UTC)
         rows = [_case_values(clinic_id, write, now) for write in writes]
         # The stored id wins on conflict: patients must point at it.
         return {row.external_id: row.id for row in await self._case_upsert.run(conn, rows)}
@@ -190,9 +196,9 @@ class SqlCaseStore:
         clinic_id: UUID,
         writes: Sequence[CaseWrite],
         ids: dict[str, UUID],
+        now: datetime,
     ) -> None:
         """Upsert the patient rows of the batch in one statement."""
-        now = datetime.now(UTC)
         rows = [
             _patient_values(clinic_id, ids[w.external_id], w.patient, now)
             for w in writes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +12,15 @@ from uuid import UUID
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync.adapters.sql.failures import storage_failures
+from pims_sync.adapters.sql.outbox import append_events
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import case_sync_audits as audits
+from pims_sync.domain.change_events import run_event
 from pims_sync.domain.instants import utc
+from pims_sync.domain.outbox import NewEvent
 from pims_sync.domain.runs import RunCounters, RunRecord, RunStatus, SyncType, Trigger
 from pims_sync.errors import RunInProgressError, StorageUnavailableError
 
@@ -51,6 +54,43 @@ def _record(row: Any) -> RunRecord:
         heartbeat_at=row.heartbeat_at,
         result=row.result,
     )
+
+
+# What a run's event needs of its row, as an UPDATE … RETURNING gives it back.
+EVENT_COLUMNS = (
+    audits.c.id,
+    audits.c.clinic_id,
+    audits.c.parent_id,
+    audits.c.sync_type,
+    audits.c.triggered_by,
+    audits.c.status,
+    *(audits.c[name] for name in COUNTERS),
+)
+
+
+async def append_run_events(
+    conn: AsyncConnection, rows: Sequence[Any], *, error_code: str | None, at: datetime
+) -> None:
+    """`sync.*` events of top-level rows just closed (EVENT_COLUMNS), clinic by clinic.
+
+    In the caller's transaction, last: clinics in one order, so two such transactions
+    never wait on each other's sequence rows in a cycle.
+    """
+    by_clinic: dict[UUID, list[NewEvent]] = {}
+    for row in rows:
+        if row.parent_id is None:
+            by_clinic.setdefault(row.clinic_id, []).append(
+                run_event(
+                    run_id=row.id,
+                    sync_type=SyncType(row.sync_type),
+                    triggered_by=Trigger(row.triggered_by),
+                    status=RunStatus(row.status),
+                    counters=RunCounters(**{name: getattr(row, name) for name in COUNTERS}),
+                    error_code=error_code,
+                )
+            )
+    for clinic_id in sorted(by_clinic):
+        await append_events(conn, clinic_id=clinic_id, events=by_clinic[clinic_id], at=at)
 
 
 def _live(clinic_id: UUID) -> Any:
@@ -132,7 +172,7 @@ class SqlRunStore:
         # Conditional: a heartbeat that arrived since we read it keeps the run alive,
         # and of two processes taking over at once only one marks it.
         async with self._engine.begin() as conn:
-            await conn.execute(
+            taken = await conn.execute(
                 update(audits)
                 .where(scoped(audits, clinic_id), audits.c.id == live.id)
                 .where(audits.c.status == RunStatus.IN_PROGRESS.value)
@@ -143,7 +183,9 @@ class SqlRunStore:
                     completed_at=at,
                     updated_at=at,
                 )
+                .returning(*EVENT_COLUMNS)
             )
+            await append_run_events(conn, list(taken), error_code=ABANDONED, at=at)
         return True
 
     async def progress(
@@ -173,10 +215,14 @@ class SqlRunStore:
         error_message: str | None,
         result: Mapping[str, Any] | None,
         at: datetime,
+        error_code: str | None = None,
     ) -> None:
         """Close the run as completed or failed, with its counters and result.
 
-        Retried for a few seconds when the database is unavailable (e.g. restarting).
+        A top-level run whose status changes gets its `sync.*` event in the same
+        transaction. Retried for a few seconds when the database is unavailable (e.g.
+        restarting): a retry after a commit that did happen finds the status already
+        set, so it adds no second event.
         """
         values = {
             "status": RunStatus(status).value,
@@ -187,12 +233,34 @@ class SqlRunStore:
         }
         for delay in (*CLOSE_RETRY_DELAYS, None):
             try:
-                await self._update("close the run's audit row", run_id, **values)
+                await self._close(run_id, values, error_code=error_code, at=at)
                 return
             except StorageUnavailableError:
                 if delay is None:
                     raise
                 await asyncio.sleep(delay)
+
+    async def _close(
+        self, run_id: UUID, values: dict[str, Any], *, error_code: str | None, at: datetime
+    ) -> None:
+        """One transaction: the row closed and, if its status changed, its event."""
+        async with storage_failures("close the run's audit row"), self._engine.begin() as conn:
+            changes = {**values, "updated_at": datetime.now(UTC)}
+            # A write first (SQLite takes its write lock here); it matches only when the
+            # status changes, so that is when the run's event is due.
+            changed = (
+                await conn.execute(
+                    update(audits)
+                    .where(audits.c.id == run_id, audits.c.status != values["status"])
+                    .values(**changes)
+                    .returning(*EVENT_COLUMNS)
+                )
+            ).first()
+            if changed is None:
+                # Same status again (a retried close): the row is rewritten, no event.
+                await conn.execute(update(audits).where(audits.c.id == run_id).values(**changes))
+                return
+            await append_run_events(conn, [changed], error_code=error_code, at=at)
 
     async def _update(self, action: str, run_id: UUID, **values: Any) -> None:
         # The port names runs by their random id alone: the caller got it from start().

@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pims_sync.adapters.sql.runs import EVENT_COLUMNS, append_run_events
 from pims_sync.adapters.sql.tables import case_sync_audits as audits
 from pims_sync.adapters.sql.tables import clinic_schedule_configs as configs
 from pims_sync.adapters.sql.tables import clinics, schedule_fires
@@ -238,17 +239,21 @@ class SqlRunRecovery:
         async with self._engine.begin() as conn:
             # The heartbeat condition is in the UPDATE itself: a run that beat since we
             # looked stays alive, and two processes recovering at once mark it once.
-            stale = await conn.execute(
-                update(audits)
-                .where(live, audits.c.parent_id.is_(None), at - stale_after > LAST_SIGN)
-                .values(**failed)
-                .returning(audits.c.id)
+            stale = list(
+                await conn.execute(
+                    update(audits)
+                    .where(live, audits.c.parent_id.is_(None), at - stale_after > LAST_SIGN)
+                    .values(**failed)
+                    .returning(*EVENT_COLUMNS)
+                )
             )
-            ids = list(stale.scalars())
+            ids = [row.id for row in stale]
             if ids:
                 await conn.execute(
                     update(audits).where(live, audits.c.parent_id.in_(ids)).values(**failed)
                 )
+                # Each abandoned run's `sync.failed`, last in the transaction.
+                await append_run_events(conn, stale, error_code=ABANDONED, at=at)
         return ids
 
     async def settle_fires(self, *, at: datetime, stale_after: timedelta) -> int:
