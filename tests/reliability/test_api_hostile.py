@@ -429,6 +429,7 @@ HOSTILE_KEYS: list[tuple[bytes, str]] = [
         *[("POST", route) for route in SYNC_ROUTES],
         ("PATCH", SCHEDULES),
         ("GET", "/api/sync/history?limit=5"),
+        ("GET", "/api/events?limit=5"),
         ("GET", "/api/clinic"),
         ("GET", "/api/scheduler/status"),
         ("GET", "/api/sync/00000000-0000-4000-8000-000000000000"),

@@ -188,6 +188,21 @@ async def history(world: World, method: str, path: str) -> None:
     await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
 
 
+async def event_feed(world: World, method: str, path: str) -> None:
+    """The event feed holds the key's clinic's events only (B's runs' events never)."""
+    route = f"{method} {path}"
+    for headers, params in ((world.key_a, {}), (world.service, {"clinicId": str(world.a.id)})):
+        feed = _json(await world.http.get(path, params=params, headers=headers))
+        subjects = {event["subjectId"] for event in feed.get("events", [])}
+        world.expect(route, feed.get("clinicId") == str(world.a.id), f"feed of {feed}")
+        # Positive control: A's finished full run is in A's feed.
+        world.expect(route, world.runs_a[0] in subjects, f"A's feed has {subjects}")
+        world.expect(route, not subjects & set(world.runs_b), "B's runs in A's feed")
+        world.expect_clean(route, await world.http.get(path, params=params, headers=headers))
+    await _foreign_query(world, route, path)
+    await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+
+
 async def scheduler_status(world: World, method: str, path: str) -> None:
     """Status lists the key's clinic's jobs only; a service key may list every clinic."""
     route = f"{method} {path}"
@@ -268,6 +283,7 @@ CASES: dict[tuple[str, str], Case] = {
     **{("POST", path): start_sync for path in SYNC_POSTS},
     **{("GET", path): read_run for path in RUN_PATHS},
     ("GET", "/api/sync/history"): history,
+    ("GET", "/api/events"): event_feed,
     ("GET", "/api/scheduler/status"): scheduler_status,
     ("PATCH", "/api/scheduler/schedules"): change_schedule,
 }

@@ -179,6 +179,7 @@ def deactivated(
 AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/clinic", None),
     ("GET", "/api/sync/history", None),
+    ("GET", "/api/events", None),
     ("GET", "/api/scheduler/status", None),
     ("GET", "/api/sync/{run}", None),
     ("GET", "/api/sync/{run}/events", None),

@@ -12,7 +12,9 @@ from uuid import UUID
 
 PREFIX_LENGTH = 8
 
-PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile", "appointments:write")
+# Reading the clinic's outbox events (`GET /api/events`).
+EVENTS_READ = "events:read"
+PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile", "appointments:write", EVENTS_READ)
 FULL_SYNC_PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
 ALIASES = {"sync:reconciliation": "sync:reconcile"}
 

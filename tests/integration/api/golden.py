@@ -27,8 +27,9 @@ UPDATE_ENV = "UPDATE_SNAPSHOTS"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-# Documents read back from the database, whose key order is the database's.
-STORED = frozenset({"result"})
+# Documents read back from the database, whose key order is the database's (a run's
+# result, an event's payload).
+STORED = frozenset({"result", "payload"})
 MEBIBYTES = re.compile(r"\d+MB")
 # Measured or random, never the same twice: only their JSON type is kept.
 VOLATILE = frozenset(

@@ -405,3 +405,25 @@ async def test_unhealthy_and_not_ready(dead_client: httpx.AsyncClient) -> None:
         if check["name"] == "database":
             check["message"] = "Database unreachable: <driver message>"
     golden("health-unhealthy", record(health, body))
+
+
+async def test_event_feed(world: World) -> None:
+    """Every case event type and both run events, as the polling feed shows them."""
+    first = (today() - timedelta(days=4)).isoformat()
+    assert (await post(world, "/api/sync/inbound", {"startDate": first})).status_code == 200
+    assert (await post(world, "/api/sync/cases")).status_code == 200
+    world.provider.appointments.pop("700004")
+    world.provider.move("700003", status="Cancelled")
+    assert (await post(world, "/api/sync/reconcile")).status_code == 200
+    world.provider.appointments["700004"] = _appointment(4, today() - timedelta(days=3))
+    assert (await post(world, "/api/sync/reconcile")).status_code == 200
+    world.provider.fail_next("calendar", PimsRequestRejectedError("calendar refused"))
+    assert (await post(world, "/api/sync/inbound")).status_code == 502
+
+    feed = await get(world, "/api/events")
+    golden("event-feed", feed)
+    golden("event-feed-page", await get(world, "/api/events?afterSeq=2&limit=2"))
+    last = feed.json()["nextSeq"]
+    golden("event-feed-caught-up", await get(world, f"/api/events?afterSeq={last}"))
+    golden("error-400-event-feed-limit", await get(world, "/api/events?limit=0"))
+    golden("error-400-event-feed-past-end", await get(world, f"/api/events?afterSeq={last + 1}"))

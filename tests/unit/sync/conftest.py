@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pims_sync.adapters.memory.events import MemoryEventLog
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.adapters.memory.stores import MemoryCaseStore, MemoryRunStore
 from pims_sync.domain.appointments import Appointment, Client, Patient
@@ -116,7 +117,9 @@ def make_world(
     batch_size: int = 200,
 ) -> World:
     provider = FakeProvider(appointments=appointments, consultations=consultations)
-    cases, runs, clock, metrics = MemoryCaseStore(), MemoryRunStore(), Clock(), Metrics()
+    events = MemoryEventLog()  # the outbox both stores write to, as one database
+    cases, runs = MemoryCaseStore(events), MemoryRunStore(events=events)
+    clock, metrics = Clock(), Metrics()
     service = SyncService(
         clinics=Clinics(Clinic(id=CLINIC_ID, name="Demo", timezone="America/Los_Angeles")),
         credentials=Credentials(),

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from pims_sync.domain.outbox import EventType
 from pims_sync.domain.runs import SyncType
 from pims_sync.errors import PimsUnavailableError, ReconciliationGuardError
 from pims_sync.sync.outcomes import PhaseOutcome
@@ -106,9 +107,13 @@ async def test_deleting_more_than_half_and_more_than_five_is_refused() -> None:
 async def test_dry_run_reports_and_writes_nothing(world: World) -> None:
     await world.run(SyncType.INBOUND)
     before = await world.all_cases()
+    seen = await world.cases.events.last_seq(clinic_id=CLINIC_ID)
     del world.provider.appointments["1"]
     world.provider.move("2", status="Cancelled")
     result = (await reconcile(world, dry_run=True)).result().wire()
+    # No case event: only the run's own end.
+    after = await world.cases.events.after(clinic_id=CLINIC_ID, after_seq=seen, limit=10)
+    assert [e.type for e in after] == [EventType.SYNC_COMPLETED]
     assert result["dryRun"] is True
     assert [c["externalId"] for c in result["wouldDelete"]] == ["pims-appt-idexx-neo-1"]
     assert result["wouldDelete"][0]["reason"] == "removed_from_pims"
