@@ -231,6 +231,18 @@ class PimsBudgetExhaustedError(FatalError):
     code = "pims_budget_exhausted"
 
 
+class WebhookNotFoundError(NotFoundError):
+    """No webhook endpoint with this id for this clinic."""
+
+    code = "webhook_not_found"
+
+
+class WebhookUrlRefusedError(InvalidInputError):
+    """A webhook URL the service will not deliver to (form, scheme or where it leads)."""
+
+    code = "webhook_url_refused"
+
+
 class JobRefusedError(PimsSyncError):
     """The queue refused the job (the same run is already queued, or it is shutting down)."""
 

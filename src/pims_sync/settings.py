@@ -92,6 +92,23 @@ class Settings(BaseSettings):
     pims_allow_private_base_url: bool = Field(
         False, validation_alias=AliasChoices("PIMS_ALLOW_PRIVATE_BASE_URL")
     )
+    # Webhooks (docs/webhooks.md): private targets, the receiver's time, how often due
+    # deliveries are looked for, delivery jobs at once per worker, and a test-only scale.
+    webhooks_allow_private: bool = Field(
+        False, validation_alias=AliasChoices("WEBHOOKS_ALLOW_PRIVATE")
+    )
+    webhooks_timeout_seconds: float = Field(
+        10, ge=1, le=60, validation_alias=AliasChoices("WEBHOOKS_TIMEOUT_SECONDS")
+    )
+    webhooks_poll_seconds: float = Field(
+        1, ge=0.05, le=60, validation_alias=AliasChoices("WEBHOOKS_POLL_SECONDS")
+    )
+    webhooks_concurrency: int = Field(
+        4, ge=1, le=100, validation_alias=AliasChoices("WEBHOOKS_CONCURRENCY")
+    )
+    webhooks_retry_scale: float = Field(
+        1, gt=0, le=1, validation_alias=AliasChoices("WEBHOOKS_RETRY_SCALE")
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", validation_alias=AliasChoices("LOG_LEVEL")
     )
@@ -211,6 +228,11 @@ ENV_NAMES = {
     "schedule_min_interval_seconds": "SCHEDULE_MIN_INTERVAL_SECONDS",
     "pims_daily_request_budget": "PIMS_DAILY_REQUEST_BUDGET",
     "pims_allow_private_base_url": "PIMS_ALLOW_PRIVATE_BASE_URL",
+    "webhooks_allow_private": "WEBHOOKS_ALLOW_PRIVATE",
+    "webhooks_timeout_seconds": "WEBHOOKS_TIMEOUT_SECONDS",
+    "webhooks_poll_seconds": "WEBHOOKS_POLL_SECONDS",
+    "webhooks_concurrency": "WEBHOOKS_CONCURRENCY",
+    "webhooks_retry_scale": "WEBHOOKS_RETRY_SCALE",
     "sse_max_streams_per_key": "SSE_MAX_STREAMS_PER_KEY",
     "http_max_connections": "HTTP_MAX_CONNECTIONS",
     "http_request_timeout_seconds": "HTTP_REQUEST_TIMEOUT_SECONDS",

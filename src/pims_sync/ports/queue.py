@@ -1,10 +1,10 @@
-"""The job queue port: scheduled (and queued) sync runs, executed one clinic at a time."""
+"""The job queue port: sync runs (one clinic at a time) and webhook deliveries (one endpoint at a time)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from pims_sync.domain.runs import SyncType, Trigger
@@ -20,10 +20,17 @@ class SyncJob:
     options: Mapping[str, Any] = field(default_factory=dict)
     fire_id: UUID | None = None
 
+    kind: ClassVar[str] = "sync"
+
     @property
     def lock(self) -> str:
         """One job of a clinic runs at a time."""
         return f"clinic:{self.clinic_id}"
+
+    @property
+    def refusal(self) -> str:
+        """Why a second one is refused while this one waits."""
+        return f"a {self.sync_type.value} run of this clinic is already queued"
 
     @property
     def queueing_lock(self) -> str:
@@ -53,18 +60,57 @@ class SyncJob:
         )
 
 
-# What a queue calls to execute a job (scheduling.runner.JobRunner).
-JobHandler = Callable[[SyncJob], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class DeliveryJob:
+    """Deliver an endpoint's due events, in `seq` order (never inside a sync run)."""
+
+    endpoint_id: UUID
+    clinic_id: UUID
+    kind: ClassVar[str] = "delivery"
+
+    @property
+    def lock(self) -> str:
+        """One delivery job of an endpoint runs at a time: its events go out in order."""
+        return f"webhook:{self.endpoint_id}"
+
+    @property
+    def queueing_lock(self) -> str:
+        """At most one waits: a waiting job delivers whatever is due when it runs."""
+        return f"webhook:{self.endpoint_id}"
+
+    @property
+    def refusal(self) -> str:
+        """Why a second one is refused while this one waits."""
+        return "a delivery job of this endpoint is already queued"
+
+    def payload(self) -> dict[str, Any]:
+        """JSON-safe arguments."""
+        return {"endpoint_id": str(self.endpoint_id), "clinic_id": str(self.clinic_id)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> DeliveryJob:
+        """The job back from its payload."""
+        return cls(
+            endpoint_id=UUID(str(payload["endpoint_id"])),
+            clinic_id=UUID(str(payload["clinic_id"])),
+        )
+
+
+# Every kind of job the queue carries.
+Job = SyncJob | DeliveryJob
+
+# What a queue calls to execute a job (the runtime's dispatcher: runs and deliveries).
+JobHandler = Callable[[Job], Awaitable[None]]
 
 
 class JobQueue(Protocol):
     """Where jobs wait; one job per clinic runs at a time, wherever the workers are."""
 
-    async def enqueue(self, job: SyncJob) -> None:
-        """Queue the job; JobRefusedError if one of its clinic and type is already waiting."""
+    async def enqueue(self, job: Job) -> None:
+        """Queue the job; JobRefusedError if one with its queueing lock is already waiting."""
         ...
 
-    async def recover_stalled(self) -> list[SyncJob]:
+    async def recover_stalled(self) -> list[Job]:
         """Fail the jobs of workers that died (their locks would block the clinic); return them."""
         ...
 

@@ -122,7 +122,8 @@ class Scheduler:
         # Fires of ended runs take the run's outcome first; then jobs of dead workers.
         await self._recovery.settle_fires(at=now, stale_after=self._options.stale_after)
         for job in await self._queue.recover_stalled():
-            if job.fire_id is not None:
+            # A freed delivery job needs nothing: its endpoint's row says what is due.
+            if isinstance(job, SyncJob) and job.fire_id is not None:
                 await self._fires.mark(
                     job.fire_id,
                     status=FireStatus.FAILED,

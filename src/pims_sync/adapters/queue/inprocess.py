@@ -1,14 +1,12 @@
-"""The embedded job queue: asyncio tasks, one clinic's jobs one at a time (SQLite mode)."""
+"""The embedded job queue: asyncio tasks, one job per lock at a time (SQLite mode)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
-from uuid import UUID
-
 from pims_sync.errors import JobRefusedError
-from pims_sync.ports.queue import JobHandler, SyncJob
+from pims_sync.ports.queue import Job, JobHandler
 
 log = logging.getLogger("pims_sync.queue")
 
@@ -23,7 +21,7 @@ class InProcessQueue:
     def __init__(self, handler: JobHandler, *, grace_seconds: float | None = None) -> None:
         self._handler = handler
         self._grace = grace_seconds
-        self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._waiting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
@@ -31,20 +29,20 @@ class InProcessQueue:
     async def open(self) -> None:
         """Nothing to open: the jobs live in this process."""
 
-    async def enqueue(self, job: SyncJob) -> None:
-        """Start the job's task; JobRefusedError if its clinic and type is already waiting."""
+    async def enqueue(self, job: Job) -> None:
+        """Start the job's task; JobRefusedError if one with its queueing lock is waiting."""
         if self._closed.is_set():
             raise JobRefusedError("the service is shutting down")
         if job.queueing_lock in self._waiting:
-            raise JobRefusedError(f"a {job.sync_type.value} run of this clinic is already queued")
+            raise JobRefusedError(job.refusal)
         self._waiting.add(job.queueing_lock)
         task = asyncio.create_task(self._execute(job), name=f"job-{job.queueing_lock}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _execute(self, job: SyncJob) -> None:
+    async def _execute(self, job: Job) -> None:
         try:
-            async with self._locks[job.clinic_id]:
+            async with self._locks[job.lock]:
                 self._waiting.discard(job.queueing_lock)
                 await self._handler(job)
         except Exception:
@@ -52,7 +50,7 @@ class InProcessQueue:
         finally:
             self._waiting.discard(job.queueing_lock)
 
-    async def recover_stalled(self) -> list[SyncJob]:
+    async def recover_stalled(self) -> list[Job]:
         """Nothing to recover: a crashed process's tasks died with it."""
         return []
 

@@ -6,6 +6,11 @@ second waiting job of the same clinic and type is refused: AlreadyEnqueued). Job
 not retried: the next fire time is the retry. A worker that dies mid-job leaves its job
 `doing`, holding the clinic's lock; `recover_stalled` fails such jobs once their
 worker's heartbeat is older than the stale timeout, so the clinic's next job can run.
+
+A webhook delivery job is deferred with `lock` and `queueing_lock` `"webhook:<endpoint
+id>"` (one at a time per endpoint: its events go out in order; one waiting). Deliveries
+are in the same app and job table as the syncs, in a queue of their own (`webhooks`)
+served by a worker of their own, so a few long syncs never hold a delivery back.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
@@ -21,12 +27,14 @@ from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
 from pims_sync.errors import JobRefusedError
-from pims_sync.ports.queue import JobHandler, SyncJob
+from pims_sync.ports.queue import DeliveryJob, Job, JobHandler, SyncJob
 
 log = logging.getLogger("pims_sync.queue")
 
 TASK_NAME = "pims_sync.run_sync"
 QUEUE_NAME = "sync"
+DELIVERY_TASK_NAME = "pims_sync.deliver_webhooks"
+DELIVERY_QUEUE_NAME = "webhooks"
 
 
 def conninfo(database_url: str) -> str:
@@ -47,6 +55,7 @@ class ProcrastinateQueue:
         stale_seconds: float = 120.0,
         pool_size: int = 4,
         grace_seconds: float = 30.0,
+        delivery_concurrency: int = 4,
     ) -> None:
         connector = PsycopgConnector(
             conninfo=conninfo(database_url), min_size=1, max_size=max(pool_size, 2)
@@ -55,12 +64,24 @@ class ProcrastinateQueue:
         self._handler = handler
         self._stale = stale_seconds
         self._grace = grace_seconds
-        self._worker: asyncio.Task[None] | None = None
+        self._delivery_concurrency = delivery_concurrency
+        self._workers: list[asyncio.Task[None]] = []
 
         async def run_sync(**payload: Any) -> None:
             await self._handler(SyncJob.from_payload(payload))
 
+        async def deliver_webhooks(**payload: Any) -> None:
+            await self._handler(DeliveryJob.from_payload(payload))
+
         self._task = self.app.task(name=TASK_NAME, queue=QUEUE_NAME, retry=False)(run_sync)
+        # Not retried by procrastinate: the endpoint's row holds the retry schedule.
+        self._delivery_task = self.app.task(
+            name=DELIVERY_TASK_NAME, queue=DELIVERY_QUEUE_NAME, retry=False
+        )(deliver_webhooks)
+        self._tasks: dict[str, Callable[[Mapping[str, Any]], Job]] = {
+            TASK_NAME: SyncJob.from_payload,
+            DELIVERY_TASK_NAME: DeliveryJob.from_payload,
+        }
 
     async def open(self) -> None:
         """Open the connection pool."""
@@ -68,30 +89,31 @@ class ProcrastinateQueue:
 
     async def close(self) -> None:
         """Stop the worker (running jobs get the grace), then close the connection pool."""
-        if self._worker is not None:
-            self._worker.cancel()  # procrastinate stops fetching and waits for its jobs
+        for worker in self._workers:
+            worker.cancel()  # procrastinate stops fetching and waits for its jobs
+        for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._worker
+                await worker
         await self.app.close_async()
 
-    async def enqueue(self, job: SyncJob) -> None:
-        """Defer the job; JobRefusedError if one of its clinic and type is already waiting."""
-        configured = self._task.configure(lock=job.lock, queueing_lock=job.queueing_lock)
+    async def enqueue(self, job: Job) -> None:
+        """Defer the job; JobRefusedError if one with its queueing lock is already waiting."""
+        task = self._task if isinstance(job, SyncJob) else self._delivery_task
+        configured = task.configure(lock=job.lock, queueing_lock=job.queueing_lock)
         try:
             await configured.defer_async(**job.payload())
         except AlreadyEnqueued:
-            raise JobRefusedError(
-                f"a {job.sync_type.value} run of this clinic is already queued"
-            ) from None
+            raise JobRefusedError(job.refusal) from None
 
-    async def recover_stalled(self) -> list[SyncJob]:
-        """Fail the jobs of workers whose heartbeat stopped (freeing their clinic locks)."""
+    async def recover_stalled(self) -> list[Job]:
+        """Fail the jobs of workers whose heartbeat stopped (freeing their locks)."""
         manager = self.app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            seconds_since_heartbeat=self._stale, task_name=TASK_NAME
-        )
-        freed: list[SyncJob] = []
+        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=self._stale)
+        freed: list[Job] = []
         for job in stalled:
+            parse = self._tasks.get(job.task_name)
+            if parse is None:
+                continue  # not one of ours
             try:
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             except ProcrastinateException:
@@ -99,15 +121,29 @@ class ProcrastinateQueue:
             except Exception:  # the job is no longer `doing` (a race with its worker)
                 log.debug("stalled job %s already finished", job.id, exc_info=True)
                 continue
-            freed.append(SyncJob.from_payload(job.task_kwargs))
+            freed.append(parse(job.task_kwargs))
             log.warning("job %s of a dead worker marked failed (lock %s freed)", job.id, job.lock)
         return freed
 
     async def run_worker(self, *, concurrency: int, name: str) -> None:
-        """Execute jobs until the queue closes (or this is cancelled)."""
-        self._worker = asyncio.create_task(
+        """Execute jobs (syncs, and deliveries beside them) until the queue closes."""
+        self._workers = [
+            self._start_worker(QUEUE_NAME, concurrency, name),
+            self._start_worker(DELIVERY_QUEUE_NAME, self._delivery_concurrency, f"{name}:webhooks"),
+        ]
+        try:
+            await asyncio.gather(*self._workers)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                for worker in self._workers:
+                    worker.cancel()
+                raise  # this call was cancelled (its workers with it), not closed
+
+    def _start_worker(self, queue: str, concurrency: int, name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(
             self.app.run_worker_async(
-                queues=[QUEUE_NAME],
+                queues=[queue],
                 concurrency=concurrency,
                 name=name,
                 install_signal_handlers=False,
@@ -119,9 +155,3 @@ class ProcrastinateQueue:
             ),
             name=f"procrastinate-worker-{name}",
         )
-        try:
-            await self._worker
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # this call was cancelled (its worker with it), not closed

@@ -1,0 +1,306 @@
+"""Webhook endpoints (secrets encrypted, bound to their clinic) and their delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from pims_sync import crypto
+from pims_sync.adapters.sql.scope import scoped
+from pims_sync.adapters.sql.tables import sync_event_sequences, webhook_deliveries, webhook_endpoints
+from pims_sync.domain.webhooks import (
+    DeliveryAttempt,
+    DeliveryOutcome,
+    NewEndpoint,
+    WebhookEndpoint,
+)
+from pims_sync.errors import DecryptionError
+
+KEY_HINT = (
+    "check that ENCRYPTION_KEY (or ENCRYPTION_KEY_PREVIOUS, during a key rotation) "
+    "is the key it was stored with; else remove the webhook and add it again"
+)
+
+ep = webhook_endpoints.c
+
+
+def _endpoint(row: Any) -> WebhookEndpoint:
+    types = row.event_types
+    return WebhookEndpoint(
+        id=row.id,
+        clinic_id=row.clinic_id,
+        url=row.url,
+        description=row.description,
+        event_types=None if types is None else tuple(types),
+        is_active=row.is_active,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        delivered_seq=row.delivered_seq,
+        attempt=row.attempt,
+        next_attempt_at=row.next_attempt_at,
+        failing_since=row.failing_since,
+        created_at=row.created_at,
+    )
+
+
+def _attempt(row: Any) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        endpoint_id=row.endpoint_id,
+        clinic_id=row.clinic_id,
+        event_id=row.event_id,
+        seq=row.seq,
+        attempt=row.attempt,
+        outcome=DeliveryOutcome(row.outcome),
+        status_code=row.status_code,
+        duration_ms=row.duration_ms,
+        error=row.error,
+        attempted_at=row.attempted_at,
+    )
+
+
+def _log_row(attempt: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "endpoint_id": attempt.endpoint_id,
+        "clinic_id": attempt.clinic_id,
+        "event_id": attempt.event_id,
+        "seq": attempt.seq,
+        "attempt": attempt.attempt,
+        "outcome": attempt.outcome.value,
+        "status_code": attempt.status_code,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "attempted_at": attempt.attempted_at,
+    }
+
+
+def _mine(endpoint_id: UUID, clinic_id: UUID | None) -> ColumnElement[bool]:
+    """One endpoint, inside one clinic when a clinic is given."""
+    condition = ep.id == endpoint_id
+    return condition if clinic_id is None else and_(condition, scoped(webhook_endpoints, clinic_id))
+
+
+class SqlWebhookStore:
+    """The `WebhookStore` on SQLite and Postgres; one transaction per call."""
+
+    def __init__(
+        self, engine: AsyncEngine, key: Callable[[], str], previous_key: str | None = None
+    ) -> None:
+        # The key is asked for only when a secret is sealed or opened: listing endpoints
+        # and finding due ones work without ENCRYPTION_KEY.
+        self._engine = engine
+        self._key = key
+        self._previous = previous_key
+
+    async def add(
+        self, endpoint: NewEndpoint, *, secret: str, delivered_seq: int, at: datetime
+    ) -> WebhookEndpoint:
+        """Store a new active endpoint whose cursor starts at `delivered_seq`."""
+        endpoint_id = uuid.uuid4()
+        sealed = crypto.encrypt(secret, self._key(), bound_to=str(endpoint.clinic_id))
+        values = {
+            "id": endpoint_id,
+            "clinic_id": endpoint.clinic_id,
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "event_types": None if endpoint.event_types is None else list(endpoint.event_types),
+            "encrypted_secret": sealed,
+            "delivered_seq": delivered_seq,
+            "created_at": at,
+            "updated_at": at,
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(webhook_endpoints).values(**values))
+            return await self._one(conn, endpoint_id)
+
+    @staticmethod
+    async def _one(conn: AsyncConnection, endpoint_id: UUID) -> WebhookEndpoint:
+        row = (await conn.execute(select(webhook_endpoints).where(ep.id == endpoint_id))).one()
+        return _endpoint(row)
+
+    async def list(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
+        """A clinic's endpoints (every clinic's for None), oldest first."""
+        query = select(webhook_endpoints).order_by(ep.created_at, ep.id)
+        if clinic_id is not None:
+            query = query.where(scoped(webhook_endpoints, clinic_id))
+        async with self._engine.connect() as conn:
+            return [_endpoint(row) for row in await conn.execute(query)]
+
+    async def get(
+        self, endpoint_id: UUID, *, clinic_id: UUID | None = None
+    ) -> WebhookEndpoint | None:
+        """One endpoint (only if it is this clinic's, when a clinic is given)."""
+        query = select(webhook_endpoints).where(_mine(endpoint_id, clinic_id))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).one_or_none()
+        return None if row is None else _endpoint(row)
+
+    async def remove(self, *, clinic_id: UUID | None, endpoint_id: UUID) -> bool:
+        """Delete an endpoint and its delivery log; whether it existed (for that clinic)."""
+        async with self._engine.begin() as conn:
+            found = await conn.execute(
+                select(ep.id).where(_mine(endpoint_id, clinic_id)).with_for_update()
+            )
+            if found.one_or_none() is None:
+                return False
+            # SQLite enforces no foreign keys here: the log goes explicitly.
+            await conn.execute(
+                delete(webhook_deliveries).where(webhook_deliveries.c.endpoint_id == endpoint_id)
+            )
+            await conn.execute(delete(webhook_endpoints).where(ep.id == endpoint_id))
+        return True
+
+    async def secret(self, endpoint: WebhookEndpoint) -> str:
+        """The endpoint's signing secret, decrypted with the current (or previous) key."""
+        query = select(ep.encrypted_secret).where(ep.id == endpoint.id)
+        async with self._engine.connect() as conn:
+            sealed = (await conn.execute(query)).scalar_one()
+        try:
+            return crypto.decrypt_with_fallback(
+                sealed, (self._key(), self._previous), bound_to=str(endpoint.clinic_id)
+            )
+        except DecryptionError as error:
+            raise DecryptionError(
+                f"could not decrypt the secret of webhook {endpoint.id}: "
+                f"{error.message.removeprefix('could not decrypt: ')}; {KEY_HINT}",
+                clinic_id=str(endpoint.clinic_id),
+            ) from None
+
+    async def due(self, *, at: datetime, limit: int) -> list[WebhookEndpoint]:
+        """Active endpoints behind their clinic's last seq, with no retry waiting past `at`."""
+        seqs = sync_event_sequences.c
+        query = (
+            select(webhook_endpoints)
+            .join(sync_event_sequences, seqs.clinic_id == ep.clinic_id)
+            .where(ep.is_active.is_(True))
+            .where(ep.delivered_seq < seqs.last_seq)
+            .where(or_(ep.next_attempt_at.is_(None), ep.next_attempt_at <= at))
+            .order_by(ep.next_attempt_at.is_not(None), ep.next_attempt_at, ep.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_endpoint(row) for row in await conn.execute(query)]
+
+    async def skip(self, *, endpoint_id: UUID, cursor: int, to_seq: int, at: datetime) -> bool:
+        """Move the cursor over events the endpoint does not want (no request was made)."""
+        async with self._engine.begin() as conn:
+            return await self._move(conn, endpoint_id, cursor, delivered_seq=to_seq, at=at)
+
+    @staticmethod
+    async def _move(
+        conn: AsyncConnection, endpoint_id: UUID, cursor: int, **values: Any
+    ) -> bool:
+        """Update the endpoint if its cursor is still `cursor` (a replay may have moved it)."""
+        values["updated_at"] = values.pop("at")
+        result = await conn.execute(
+            update(webhook_endpoints)
+            .where(ep.id == endpoint_id)
+            .where(ep.delivered_seq == cursor)
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+    async def delivered(self, attempt: DeliveryAttempt, *, cursor: int) -> bool:
+        """Log a 2xx attempt and move the cursor to its `seq`, clearing the retry state."""
+        async with self._engine.begin() as conn:
+            moved = await self._move(
+                conn,
+                attempt.endpoint_id,
+                cursor,
+                delivered_seq=attempt.seq,
+                attempt=0,
+                next_attempt_at=None,
+                failing_since=None,
+                at=attempt.attempted_at,
+            )
+            await conn.execute(insert(webhook_deliveries).values(**_log_row(attempt)))
+        return moved
+
+    async def failed(
+        self,
+        attempt: DeliveryAttempt,
+        *,
+        cursor: int,
+        next_attempt_at: datetime | None,
+        failing_since: datetime,
+    ) -> bool:
+        """Log a failed attempt and record when to try that event again."""
+        async with self._engine.begin() as conn:
+            moved = await self._move(
+                conn,
+                attempt.endpoint_id,
+                cursor,
+                attempt=attempt.attempt,
+                next_attempt_at=next_attempt_at,
+                failing_since=failing_since,
+                at=attempt.attempted_at,
+            )
+            await conn.execute(insert(webhook_deliveries).values(**_log_row(attempt)))
+        return moved
+
+    async def log_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Log an attempt that moves no cursor (a test event)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(webhook_deliveries).values(**_log_row(attempt)))
+
+    async def disable(self, *, endpoint_id: UUID, reason: str, at: datetime) -> bool:
+        """Stop delivering to an endpoint (its cursor stays); whether it was active."""
+        query = (
+            update(webhook_endpoints)
+            .where(ep.id == endpoint_id)
+            .where(ep.is_active.is_(True))
+            .values(
+                is_active=False,
+                disabled_reason=reason,
+                disabled_at=at,
+                next_attempt_at=None,
+                updated_at=at,
+            )
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(query)).rowcount == 1
+
+    async def replay(
+        self, *, clinic_id: UUID | None, endpoint_id: UUID, from_seq: int, at: datetime
+    ) -> WebhookEndpoint | None:
+        """Deliver again from `from_seq`: cursor to `from_seq - 1`, retry state cleared, active."""
+        query = (
+            update(webhook_endpoints)
+            .where(_mine(endpoint_id, clinic_id))
+            .values(
+                delivered_seq=max(from_seq - 1, 0),
+                attempt=0,
+                next_attempt_at=None,
+                failing_since=None,
+                is_active=True,
+                disabled_reason=None,
+                disabled_at=None,
+                updated_at=at,
+            )
+        )
+        async with self._engine.begin() as conn:
+            if (await conn.execute(query)).rowcount != 1:
+                return None
+            return await self._one(conn, endpoint_id)
+
+    async def deliveries(
+        self, *, clinic_id: UUID | None, endpoint_id: UUID, limit: int
+    ) -> list[DeliveryAttempt]:
+        """The endpoint's latest attempts, newest first."""
+        log = webhook_deliveries.c
+        query = (
+            select(webhook_deliveries)
+            .where(log.endpoint_id == endpoint_id)
+            .order_by(log.attempted_at.desc(), log.seq.desc(), log.attempt.desc())
+            .limit(limit)
+        )
+        if clinic_id is not None:
+            query = query.where(scoped(webhook_deliveries, clinic_id))
+        async with self._engine.connect() as conn:
+            return [_attempt(row) for row in await conn.execute(query)]

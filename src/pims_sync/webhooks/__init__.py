@@ -1,0 +1,1 @@
+"""Webhooks: deliver each clinic's events to its endpoints, signed, in order, at least once."""
