@@ -18,6 +18,9 @@ from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
+from pims_sync.adapters.sql.webhooks import SqlWebhookStore
+from pims_sync.adapters.webhooks.addresses import check_destination
+from pims_sync.adapters.webhooks.http import HttpWebhookSender
 from pims_sync.metrics import Metrics
 from pims_sync.ports.api_keys import ApiKeyStore
 from pims_sync.ports.clinics import ClinicStore
@@ -28,8 +31,11 @@ from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.schedules import FireStore, RunRecovery, ScheduleStore
 from pims_sync.ports.store import CaseStore, RunStore
+from pims_sync.ports.webhooks import WebhookSender, WebhookStore
 from pims_sync.settings import Settings
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
+from pims_sync.webhooks.delivery import Deliverer, DeliveryOptions
+from pims_sync.webhooks.endpoints import WebhookAdmin
 
 QUEUE_GRACE_MARGIN_SECONDS = 10.0
 
@@ -49,7 +55,10 @@ class Services:
     recovery: RunRecovery
     # The outbox: the clinics' committed events (the feed, webhooks, clinic.* events).
     events: EventLog
+    # Webhook endpoints and their delivery log (secrets sealed with ENCRYPTION_KEY).
+    webhooks: WebhookStore
     credential_vault: CredentialVault | None = None
+    webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -105,6 +114,42 @@ class Services:
             )
         return self.sync_service
 
+    @property
+    def webhook_sender(self) -> WebhookSender:
+        """The process's one HTTP client for webhook deliveries, built on first use."""
+        if self.webhook_http is None:
+            self.webhook_http = HttpWebhookSender(
+                timeout_seconds=self.settings.webhooks_timeout_seconds,
+                allow_private=self.settings.webhooks_allow_private,
+            )
+        return self.webhook_http
+
+    @property
+    def webhook_admin(self) -> WebhookAdmin:
+        """Adding, listing, removing, testing and replaying endpoints (CLI and API)."""
+        allow_private = self.settings.webhooks_allow_private
+
+        async def check(url: str) -> str:
+            return await check_destination(url, allow_private=allow_private)
+
+        return WebhookAdmin(
+            store=self.webhooks,
+            events=self.events,
+            sender=self.webhook_sender,
+            check=check,
+            now=lambda: datetime.now(UTC),
+        )
+
+    def deliverer(self) -> Deliverer:
+        """What executes delivery jobs in this process."""
+        return Deliverer(
+            store=self.webhooks,
+            events=self.events,
+            sender=self.webhook_sender,
+            now=lambda: datetime.now(UTC),
+            options=DeliveryOptions(retry_scale=self.settings.webhooks_retry_scale),
+        )
+
     async def ping_database(self) -> None:
         """One real database round trip (`SELECT 1`); raises when the database does not answer."""
         async with self.engine.connect() as conn:
@@ -116,6 +161,8 @@ class Services:
             await self.sync_service.shutdown()
         if self.pims_provider is not None:
             await self.pims_provider.aclose()
+        if self.webhook_http is not None:
+            await self.webhook_http.aclose()
         await self.engine.dispose()
 
 
@@ -133,6 +180,9 @@ def build_services(settings: Settings) -> Services:
         fires=SqlFireStore(engine),
         recovery=SqlRunRecovery(engine),
         events=SqlEventLog(engine),
+        webhooks=SqlWebhookStore(
+            engine, settings.require_encryption_key, settings.previous_encryption_key()
+        ),
     )
 
 
@@ -149,6 +199,7 @@ def build_job_queue(settings: Settings, handler: JobHandler) -> WorkerQueue:
         settings.database_url,
         handler,
         stale_seconds=settings.run_stale_seconds,
-        pool_size=settings.worker_concurrency + 3,
+        pool_size=settings.worker_concurrency + settings.webhooks_concurrency + 3,
         grace_seconds=grace,
+        delivery_concurrency=settings.webhooks_concurrency,
     )

@@ -18,6 +18,7 @@ from pims_sync.cli import (
     serve,
     simulator,
     sync,
+    webhooks,
     worker,
 )
 
@@ -59,6 +60,7 @@ for module in (
     history,
     demo,
     console_command,
+    webhooks,
 ):
     module.register(app)
 

@@ -3,7 +3,8 @@
 `serve` and `worker` build one Runtime beside the services. The job queue comes from
 `bootstrap.build_job_queue` (in-process on SQLite, procrastinate on Postgres, shared by
 every process on every machine); the runtime only drives its lifecycle: open, run a
-worker, close.
+worker, close. The queue carries two kinds of jobs: sync runs (`JobRunner`) and webhook
+deliveries (`Deliverer`), which the delivery pump queues for endpoints with events due.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 from pims_sync.bootstrap import Services, build_job_queue
 from pims_sync.domain.runs import SyncType
 from pims_sync.domain.schedules import ScheduleRules
-from pims_sync.ports.queue import LaunchedRun, RunResult, SyncJob
+from pims_sync.ports.queue import Job, JobHandler, LaunchedRun, RunResult, SyncJob
 from pims_sync.scheduling.runner import INTERRUPTED, JobRunner
 from pims_sync.scheduling.scheduler import Scheduler, SchedulerOptions, TickReport
 from pims_sync.sync.outcomes import run_error
 from pims_sync.sync.request import request_from_options
 from pims_sync.sync.service import SyncOutcome
+from pims_sync.webhooks.delivery import Deliverer
+from pims_sync.webhooks.pump import DeliveryPump
 
 log = logging.getLogger("pims_sync.runtime")
 
@@ -65,6 +68,18 @@ class SyncLauncher:
         return LaunchedRun(run_id=handle.run_id, result=_result(handle.task))
 
 
+def dispatcher(runner: JobRunner, deliverer: Deliverer) -> JobHandler:
+    """What the queue calls: each kind of job to its executor."""
+
+    async def handle(job: Job) -> None:
+        if isinstance(job, SyncJob):
+            await runner(job)
+        else:
+            await deliverer(job)
+
+    return handle
+
+
 class Runtime:
     """The scheduler and/or worker of one process, started and stopped together."""
 
@@ -84,7 +99,13 @@ class Runtime:
             now=_now,
             heartbeat_seconds=min(15.0, self._stale / 4),
         )
-        self.queue = build_job_queue(settings, runner)
+        self.queue = build_job_queue(settings, dispatcher(runner, services.deliverer()))
+        self.pump = DeliveryPump(
+            store=services.webhooks,
+            queue=self.queue,
+            now=_now,
+            interval=settings.webhooks_poll_seconds,
+        )
         self.scheduler = Scheduler(
             schedules=services.schedules,
             fires=services.fires,
@@ -119,6 +140,7 @@ class Runtime:
         await self.scheduler.recover()  # runs left in progress by a dead process
         # The loop also recovers on every tick: a survivor cleans up after a crash.
         self._spawn(self.scheduler.run(plan=self._want_scheduler), "scheduler")
+        self._spawn(self.pump.run(), "webhook-pump")
         self._services.scheduler_running = self._want_scheduler
         if self._want_worker:
             concurrency = self._services.settings.worker_concurrency
@@ -147,6 +169,7 @@ class Runtime:
 
     async def _stop(self) -> None:
         self.scheduler.stop()
+        self.pump.stop()
         self._services.scheduler_running = False
         # The pipeline interrupts runs past the grace while the queue waits for its jobs
         # to end (a little longer), stops its worker and lets go of its connections.
@@ -158,8 +181,9 @@ class Runtime:
         log.info("runtime stopped")
 
     async def _close_queue(self) -> None:
-        # The scheduler's last tick may still be queueing a job: it ends first.
-        await self._settle(*(task for task in self._tasks if task.get_name() == "scheduler"))
+        # The scheduler's last tick (or the pump's pass) may still be queueing a job.
+        queueing = ("scheduler", "webhook-pump")
+        await self._settle(*(task for task in self._tasks if task.get_name() in queueing))
         await self.queue.close()
 
     @staticmethod

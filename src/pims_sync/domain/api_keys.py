@@ -14,7 +14,16 @@ PREFIX_LENGTH = 8
 
 # Reading the clinic's outbox events (`GET /api/events`).
 EVENTS_READ = "events:read"
-PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile", "appointments:write", EVENTS_READ)
+# Adding, removing and replaying the clinic's webhook endpoints (`/api/webhooks`).
+WEBHOOKS_MANAGE = "webhooks:manage"
+PERMISSIONS = (
+    "sync:inbound",
+    "sync:cases",
+    "sync:reconcile",
+    "appointments:write",
+    EVENTS_READ,
+    WEBHOOKS_MANAGE,
+)
 FULL_SYNC_PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
 ALIASES = {"sync:reconciliation": "sync:reconcile"}
 

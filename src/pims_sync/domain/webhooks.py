@@ -16,7 +16,7 @@ from pims_sync.domain.instants import iso
 from pims_sync.domain.outbox import EventType
 from pims_sync.errors import InvalidInputError, WebhookUrlRefusedError
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the form of a secret, not one
 SECRET_BYTES = 32
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 200

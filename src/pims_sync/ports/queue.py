@@ -1,4 +1,4 @@
-"""The job queue port: sync runs (one clinic at a time) and webhook deliveries (one endpoint at a time)."""
+"""The job queue port: sync runs (one per clinic at a time) and webhook deliveries."""
 
 from __future__ import annotations
 

@@ -27,11 +27,13 @@ class WebhookStore(Protocol):
         """Store a new active endpoint whose cursor starts at `delivered_seq`."""
         ...
 
-    async def list(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
+    async def endpoints(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
         """A clinic's endpoints (every clinic's for None), oldest first."""
         ...
 
-    async def get(self, endpoint_id: UUID, *, clinic_id: UUID | None = None) -> WebhookEndpoint | None:
+    async def get(
+        self, endpoint_id: UUID, *, clinic_id: UUID | None = None
+    ) -> WebhookEndpoint | None:
         """One endpoint (only if it is this clinic's, when a clinic is given)."""
         ...
 

@@ -37,7 +37,7 @@ class WebhookBody(CamelModel):
     def made(
         cls,
         *,
-        type: str,  # noqa: A002 - the wire's name
+        type: str,
         timestamp: datetime,
         clinic_id: UUID,
         seq: int,

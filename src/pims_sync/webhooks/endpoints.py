@@ -76,9 +76,9 @@ class WebhookAdmin:
         stored = await self._store.add(endpoint, secret=secret, delivered_seq=start, at=self._now())
         return stored, secret
 
-    async def list(self, clinic_id: UUID | None) -> list[WebhookEndpoint]:
+    async def endpoints(self, clinic_id: UUID | None) -> list[WebhookEndpoint]:
         """A clinic's endpoints (every clinic's for None)."""
-        return await self._store.list(clinic_id)
+        return await self._store.endpoints(clinic_id)
 
     async def get(self, *, clinic_id: UUID | None, endpoint_id: UUID) -> WebhookEndpoint:
         """The endpoint, or WebhookNotFoundError (another clinic's is not found either)."""

@@ -44,7 +44,7 @@ class MemoryWebhookStore:
         self._secrets[stored.id] = secret
         return stored
 
-    async def list(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
+    async def endpoints(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
         """A clinic's endpoints (every clinic's for None), oldest first."""
         found = [e for e in self._endpoints.values() if clinic_id in (None, e.clinic_id)]
         return sorted(found, key=lambda e: (e.created_at, str(e.id)))
@@ -81,7 +81,7 @@ class MemoryWebhookStore:
                 continue
             if endpoint.delivered_seq < await self._events.last_seq(clinic_id=endpoint.clinic_id):
                 found.append(endpoint)
-        found.sort(key=lambda e: (e.next_attempt_at is not None, e.next_attempt_at or at, str(e.id)))
+        found.sort(key=lambda e: (e.next_attempt_at is not None, e.next_attempt_at or at, e.id))
         return found[:limit]
 
     def _move(self, endpoint_id: UUID, cursor: int, **values: Any) -> bool:
@@ -140,7 +140,12 @@ class MemoryWebhookStore:
         return True
 
     async def replay(
-        self, *, clinic_id: UUID | None, endpoint_id: UUID, from_seq: int, at: datetime  # noqa: ARG002
+        self,
+        *,
+        clinic_id: UUID | None,
+        endpoint_id: UUID,
+        from_seq: int,
+        at: datetime,  # noqa: ARG002
     ) -> WebhookEndpoint | None:
         """Deliver again from `from_seq`: cursor to `from_seq - 1`, retry state cleared, active."""
         found = await self.get(endpoint_id, clinic_id=clinic_id)

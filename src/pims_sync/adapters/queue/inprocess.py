@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+
 from pims_sync.errors import JobRefusedError
 from pims_sync.ports.queue import Job, JobHandler
 

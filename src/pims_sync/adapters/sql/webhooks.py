@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync import crypto
 from pims_sync.adapters.sql.scope import scoped
-from pims_sync.adapters.sql.tables import sync_event_sequences, webhook_deliveries, webhook_endpoints
+from pims_sync.adapters.sql.tables import (
+    sync_event_sequences,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from pims_sync.domain.webhooks import (
     DeliveryAttempt,
     DeliveryOutcome,
@@ -124,7 +128,7 @@ class SqlWebhookStore:
         row = (await conn.execute(select(webhook_endpoints).where(ep.id == endpoint_id))).one()
         return _endpoint(row)
 
-    async def list(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
+    async def endpoints(self, clinic_id: UUID | None = None) -> list[WebhookEndpoint]:
         """A clinic's endpoints (every clinic's for None), oldest first."""
         query = select(webhook_endpoints).order_by(ep.created_at, ep.id)
         if clinic_id is not None:
@@ -193,9 +197,7 @@ class SqlWebhookStore:
             return await self._move(conn, endpoint_id, cursor, delivered_seq=to_seq, at=at)
 
     @staticmethod
-    async def _move(
-        conn: AsyncConnection, endpoint_id: UUID, cursor: int, **values: Any
-    ) -> bool:
+    async def _move(conn: AsyncConnection, endpoint_id: UUID, cursor: int, **values: Any) -> bool:
         """Update the endpoint if its cursor is still `cursor` (a replay may have moved it)."""
         values["updated_at"] = values.pop("at")
         result = await conn.execute(
