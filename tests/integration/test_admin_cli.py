@@ -213,7 +213,10 @@ def test_rotate_with_previous_key(cli: Invoke, migrated_database_url: str) -> No
         assert data not in before.values()
         plaintext = crypto.decrypt(data, KEY, bound_to=str(clinic_id))
         assert json.loads(plaintext)["password"] == PASSWORD
-    assert json.loads(_ok(cli("credentials", "rotate", "--json")).stdout) == {"reencrypted": 2}
+    assert json.loads(_ok(cli("credentials", "rotate", "--json")).stdout) == {
+        "reencrypted": 2,
+        "webhookSecrets": 0,
+    }
 
 
 async def test_vault_load_errors_name_the_clinic(migrated_database_url: str) -> None:

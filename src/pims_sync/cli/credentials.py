@@ -131,12 +131,19 @@ def credentials_json(credentials: PimsCredentials) -> dict[str, object]:
 
 @app.command("rotate")
 def rotate(as_json: bool = JsonOption) -> None:
-    """Re-encrypt all credentials under ENCRYPTION_KEY (old rows open with ..._PREVIOUS)."""
-    count = with_services(lambda services: services.vault.rotate(), upgrade_sqlite=True)
+    """Re-encrypt all credentials and webhook secrets under ENCRYPTION_KEY (old: ..._PREVIOUS)."""
+
+    async def _rotate(services: Services) -> tuple[int, int]:
+        return await services.vault.rotate(), await services.webhooks.rotate()
+
+    count, secrets = with_services(_rotate, upgrade_sqlite=True)
     if as_json:
-        emit_json({"reencrypted": count})
+        emit_json({"reencrypted": count, "webhookSecrets": secrets})
     else:
-        typer.echo(f"Re-encrypted {count} credential row(s) under the current ENCRYPTION_KEY.")
+        typer.echo(
+            f"Re-encrypted {count} credential row(s) and {secrets} webhook secret(s) "
+            "under the current ENCRYPTION_KEY."
+        )
 
 
 def register(root: typer.Typer) -> None:

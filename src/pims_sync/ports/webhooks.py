@@ -88,6 +88,10 @@ class WebhookStore(Protocol):
         """The endpoint's latest attempts, newest first."""
         ...
 
+    async def rotate(self) -> int:
+        """Re-seal every secret under the current key (all or none); how many."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SendResult:

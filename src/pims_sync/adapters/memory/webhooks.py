@@ -164,6 +164,10 @@ class MemoryWebhookStore:
         self._endpoints[endpoint_id] = replayed
         return replayed
 
+    async def rotate(self) -> int:
+        """Nothing is sealed in memory: every secret is as good as re-sealed."""
+        return len(self._secrets)
+
     async def deliveries(
         self, *, clinic_id: UUID | None, endpoint_id: UUID, limit: int
     ) -> list[DeliveryAttempt]:

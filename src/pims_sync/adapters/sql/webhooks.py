@@ -291,6 +291,44 @@ class SqlWebhookStore:
                 return None
             return await self._one(conn, endpoint_id)
 
+    async def rotate(self) -> int:
+        """Re-seal every secret under the current key, bound to its clinic; how many.
+
+        One transaction: a secret that opens with neither key aborts the whole rotation.
+        """
+        key, keys = self._key(), (self._key(), self._previous)
+        async with self._engine.begin() as conn:
+            query = select(ep.id, ep.clinic_id, ep.encrypted_secret)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            rows = list(await conn.execute(query))
+            fresh: list[tuple[UUID, str, str]] = []
+            unreadable: list[str] = []
+            for row in rows:
+                bound_to = str(row.clinic_id)
+                try:
+                    secret = crypto.decrypt_with_fallback(
+                        row.encrypted_secret, keys, bound_to=bound_to
+                    )
+                except DecryptionError:
+                    unreadable.append(str(row.id))
+                    continue
+                fresh.append(
+                    (row.id, row.encrypted_secret, crypto.encrypt(secret, key, bound_to=bound_to))
+                )
+            if unreadable:
+                raise DecryptionError(
+                    f"could not decrypt the secret of webhook(s) {', '.join(unreadable)} with "
+                    f"any configured key; nothing was changed; {KEY_HINT}"
+                )
+            for endpoint_id, old, new in fresh:
+                await conn.execute(
+                    update(webhook_endpoints)
+                    .where(ep.id == endpoint_id, ep.encrypted_secret == old)
+                    .values(encrypted_secret=new)
+                )
+        return len(fresh)
+
     async def deliveries(
         self, *, clinic_id: UUID | None, endpoint_id: UUID, limit: int
     ) -> list[DeliveryAttempt]:
