@@ -72,7 +72,8 @@ class CaseState(Protocol):
 
 def _metadata_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changed: list[str] = []
-    for key in sorted(set(before) | set(after)):
+    # Sorted at the end: a write changes a few keys of many, so only those are sorted.
+    for key in before.keys() | after.keys():
         old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
         if key in BOOKKEEPING_KEYS or old == new:
             continue
@@ -80,12 +81,12 @@ def _metadata_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> li
             ignored = BOOKKEEPING_SUBKEYS.get(key, frozenset())
             changed += [
                 f"metadata.{key}.{sub}"
-                for sub in sorted(set(old) | set(new))
+                for sub in old.keys() | new.keys()
                 if sub not in ignored and old.get(sub, _ABSENT) != new.get(sub, _ABSENT)
             ]
         else:
             changed.append(f"metadata.{key}")
-    return changed
+    return sorted(changed)
 
 
 def changed_fields(before: CaseState, after: CaseState) -> list[str]:

@@ -1,4 +1,4 @@
-"""One INSERT (… ON CONFLICT DO UPDATE) statement for a whole batch of rows, per dialect."""
+"""One INSERT … ON CONFLICT DO UPDATE statement for a whole batch of rows, per dialect."""
 
 from __future__ import annotations
 
@@ -78,33 +78,3 @@ class BatchUpsert:
             return list(await conn.execute(self._statement, {"rows": batch}))
         options = {"insertmanyvalues_page_size": len(rows)}
         return list(await conn.execute(self._statement, list(rows), execution_options=options))
-
-
-class BatchInsert:
-    """Inserts many rows of one table in one statement; a conflict is an error, not an update.
-
-    Postgres: the batch travels as one jsonb parameter, as in `BatchUpsert`. SQLite: one
-    `executemany` of one prepared statement (in-process: no round trips to save).
-    """
-
-    def __init__(self, dialect: str, table: Table, *, columns: Sequence[str]) -> None:
-        self._postgres = dialect == "postgresql"
-        if self._postgres:
-            batch = cast(bindparam("rows", type_=Text()), JSONB)
-            typed = (column(name, _record_type(table.c[name])) for name in columns)
-            rows = (
-                func.jsonb_to_recordset(batch).table_valued(*typed).render_derived(with_types=True)
-            )
-            self._statement: Any = table.insert().from_select(list(columns), select(*rows.c))
-        else:
-            self._statement = table.insert()
-
-    async def run(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert these rows (each with every column)."""
-        if not rows:
-            return
-        if self._postgres:
-            batch = json.dumps(list(rows), default=_json_value, ensure_ascii=False)
-            await conn.execute(self._statement, {"rows": batch})
-        else:
-            await conn.execute(self._statement, list(rows))

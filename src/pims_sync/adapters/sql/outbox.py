@@ -10,34 +10,24 @@ takes (no lock-order deadlock with case writes or audit rows).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from pims_sync.adapters.sql.batch_upsert import BatchInsert
 from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import sync_event_sequences as sequences
 from pims_sync.adapters.sql.tables import sync_events as events_table
 from pims_sync.adapters.sql.upsert import insert_for_dialect
 from pims_sync.domain.instants import utc
-from pims_sync.domain.outbox import EventType, NewEvent, StoredEvent, check_limit, plain_json
-
-EVENT_COLUMNS = ("id", "clinic_id", "seq", "type", "subject_id", "payload", "created_at")
-
-# One prepared insert per dialect (a process talks to one database, tests to both).
-_INSERTS: dict[str, BatchInsert] = {}
-
-
-def _insert_for(dialect: str) -> BatchInsert:
-    if dialect not in _INSERTS:
-        _INSERTS[dialect] = BatchInsert(dialect, events_table, columns=EVENT_COLUMNS)
-    return _INSERTS[dialect]
+from pims_sync.domain.outbox import EventType, NewEvent, StoredEvent, check_limit
 
 
 async def _take_seqs(conn: AsyncConnection, clinic_id: UUID, count: int) -> int:
@@ -52,6 +42,85 @@ async def _take_seqs(conn: AsyncConnection, clinic_id: UUID, count: int) -> int:
     return int((await conn.execute(statement)).scalar_one())
 
 
+# Postgres: the numbers taken and the events inserted in ONE statement (one round trip):
+# the sequence upsert is a CTE whose row lock lasts to commit, the events one jsonb batch.
+POSTGRES_APPEND = text(
+    """
+    WITH taken AS (
+        INSERT INTO sync_event_sequences (id, clinic_id, last_seq)
+        VALUES (CAST(:sequence_id AS uuid), CAST(:clinic AS uuid), :count)
+        ON CONFLICT (clinic_id) DO UPDATE
+            SET last_seq = sync_event_sequences.last_seq + excluded.last_seq
+        RETURNING last_seq
+    ), appended AS (
+        INSERT INTO sync_events (id, clinic_id, seq, type, subject_id, payload, created_at)
+        SELECT r.id, CAST(:clinic AS uuid), taken.last_seq - :count + r.n, r.type,
+               r.subject_id, r.payload, :at
+        FROM taken, jsonb_to_recordset(CAST(:rows AS jsonb))
+            AS r(n bigint, id uuid, type text, subject_id text, payload jsonb)
+    )
+    SELECT last_seq FROM taken
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An event about to be inserted: its id and payload fixed, its seq not yet."""
+
+    id: UUID
+    type: EventType
+    subject_id: str | None
+    payload: dict[str, Any]
+
+
+async def _append_postgres(
+    conn: AsyncConnection, clinic_id: UUID, pending: list[_Pending], at: datetime
+) -> int:
+    """One statement; the clinic's last seq after it."""
+    rows = [
+        {
+            "n": n,
+            "id": str(event.id),
+            "type": event.type.value,
+            "subject_id": event.subject_id,
+            "payload": event.payload,
+        }
+        for n, event in enumerate(pending, start=1)
+    ]
+    values = {
+        "sequence_id": str(uuid.uuid4()),
+        "clinic": str(clinic_id),
+        "count": len(pending),
+        "rows": json.dumps(rows, ensure_ascii=False),
+        "at": at,
+    }
+    return int((await conn.execute(POSTGRES_APPEND, values)).scalar_one())
+
+
+async def _append_sqlite(
+    conn: AsyncConnection, clinic_id: UUID, pending: list[_Pending], at: datetime
+) -> int:
+    """Two statements (in-process: no round trips to save); the clinic's last seq after."""
+    last = await _take_seqs(conn, clinic_id, len(pending))
+    first = last - len(pending) + 1
+    rows = [
+        {
+            "id": event.id,
+            "clinic_id": clinic_id,
+            "seq": first + offset,
+            "type": event.type.value,
+            "subject_id": event.subject_id,
+            "payload": event.payload,
+            "created_at": at,
+        }
+        for offset, event in enumerate(pending)
+    ]
+    # One executemany of one prepared statement.
+    await conn.execute(events_table.insert(), rows)
+    return last
+
+
 async def append_events(
     conn: AsyncConnection, *, clinic_id: UUID, events: Sequence[NewEvent], at: datetime
 ) -> list[StoredEvent]:
@@ -59,27 +128,28 @@ async def append_events(
     if not events:
         return []
     at = utc(at)
-    # Before any SQL: a payload that is not plain JSON is a bug, refused on both databases.
-    payloads = [plain_json(event.payload) for event in events]
-    last = await _take_seqs(conn, clinic_id, len(events))
-    first = last - len(events) + 1
-    stored = [
+    pending = [
+        _Pending(uuid.uuid4(), EventType(e.type), e.subject_id, dict(e.payload)) for e in events
+    ]
+    if conn.dialect.name != "postgresql":
+        # Before any SQL: a payload that is not plain JSON is a bug, refused (TypeError)
+        # on both databases (Postgres's batch is dumped the same way, before it is sent).
+        json.dumps([event.payload for event in pending])
+    append = _append_postgres if conn.dialect.name == "postgresql" else _append_sqlite
+    last = await append(conn, clinic_id, pending, at)
+    first = last - len(pending) + 1
+    return [
         StoredEvent(
-            id=uuid.uuid4(),
+            id=event.id,
             clinic_id=clinic_id,
             seq=first + offset,
-            type=EventType(event.type),
+            type=event.type,
             subject_id=event.subject_id,
-            payload=payload,
+            payload=event.payload,
             created_at=at,
         )
-        for offset, (event, payload) in enumerate(zip(events, payloads, strict=True))
+        for offset, event in enumerate(pending)
     ]
-    rows = [{name: getattr(event, name) for name in EVENT_COLUMNS} for event in stored]
-    for row in rows:
-        row["type"] = str(row["type"])
-    await _insert_for(conn.dialect.name).run(conn, rows)
-    return stored
 
 
 def _event(row: Any) -> StoredEvent:
