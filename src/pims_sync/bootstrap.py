@@ -13,6 +13,7 @@ from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
 from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
+from pims_sync.adapters.sql.health import SqlClinicHealth
 from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
@@ -21,11 +22,13 @@ from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.adapters.sql.webhooks import SqlWebhookStore
 from pims_sync.adapters.webhooks.addresses import check_destination
 from pims_sync.adapters.webhooks.http import HttpWebhookSender
+from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.metrics import Metrics
 from pims_sync.ports.api_keys import ApiKeyStore
 from pims_sync.ports.clinics import ClinicStore
 from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.events import EventLog
+from pims_sync.ports.health import ClinicHealthStore
 from pims_sync.ports.provider import PimsProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
@@ -57,6 +60,8 @@ class Services:
     events: EventLog
     # Webhook endpoints and their delivery log (secrets sealed with ENCRYPTION_KEY).
     webhooks: WebhookStore
+    # Pauses, failures in a row, freshness (docs/freshness.md).
+    health: ClinicHealthStore
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
@@ -98,6 +103,7 @@ class Services:
     def sync(self) -> SyncService:
         """The sync pipeline, built on first use (it needs the provider and the vault)."""
         if self.sync_service is None:
+            ledger = SqlRequestLedger(self.engine)
             self.sync_service = SyncService(
                 clinics=self.clinics,
                 credentials=self.vault,
@@ -108,9 +114,10 @@ class Services:
                 timeout_seconds=self.settings.sync_timeout_ms / 1000,
                 # A live run must never look stale, or a recovery pass marks it abandoned.
                 heartbeat_seconds=min(HEARTBEAT_SECONDS, self.settings.run_stale_seconds / 4),
-                budget=DailyBudget(
-                    SqlRequestLedger(self.engine), self.settings.pims_daily_request_budget
-                ),
+                budget=DailyBudget(ledger, self.settings.pims_daily_request_budget),
+                health=self.health,
+                logins=ledger,
+                login_budget=self.settings.pims_daily_login_budget,
             )
         return self.sync_service
 
@@ -183,6 +190,7 @@ def build_services(settings: Settings) -> Services:
         webhooks=SqlWebhookStore(
             engine, settings.require_encryption_key, settings.previous_encryption_key()
         ),
+        health=SqlClinicHealth(engine, ScheduleRules(settings.schedule_min_interval_seconds)),
     )
 
 

@@ -243,6 +243,18 @@ class WebhookUrlRefusedError(InvalidInputError):
     code = "webhook_url_refused"
 
 
+class PimsLoginBudgetExhaustedError(FatalError):
+    """The clinic has made its fresh PIMS logins of the day (its daily login budget)."""
+
+    code = "pims_login_budget_exhausted"
+
+
+class ClinicPausedError(PimsSyncError):
+    """The clinic is paused (its password was refused, or runs kept failing): no runs."""
+
+    code = "clinic_paused"
+
+
 class JobRefusedError(PimsSyncError):
     """The queue refused the job (the same run is already queued, or it is shutting down)."""
 

@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     pims_daily_request_budget: int = Field(
         20_000, ge=1, validation_alias=AliasChoices("PIMS_DAILY_REQUEST_BUDGET")
     )
+    # Fresh PIMS logins one clinic may make per UTC day (a clinic may set its own).
+    pims_daily_login_budget: int = Field(
+        12, ge=0, le=1000, validation_alias=AliasChoices("PIMS_DAILY_LOGIN_BUDGET")
+    )
+    # How often a scheduler decides every clinic's freshness again (stale without a run).
+    freshness_check_seconds: float = Field(
+        60, ge=1, le=3600, validation_alias=AliasChoices("FRESHNESS_CHECK_SECONDS")
+    )
     pims_allow_private_base_url: bool = Field(
         False, validation_alias=AliasChoices("PIMS_ALLOW_PRIVATE_BASE_URL")
     )
@@ -227,6 +235,8 @@ ENV_NAMES = {
     "worker_concurrency": "WORKER_CONCURRENCY",
     "schedule_min_interval_seconds": "SCHEDULE_MIN_INTERVAL_SECONDS",
     "pims_daily_request_budget": "PIMS_DAILY_REQUEST_BUDGET",
+    "pims_daily_login_budget": "PIMS_DAILY_LOGIN_BUDGET",
+    "freshness_check_seconds": "FRESHNESS_CHECK_SECONDS",
     "pims_allow_private_base_url": "PIMS_ALLOW_PRIVATE_BASE_URL",
     "webhooks_allow_private": "WEBHOOKS_ALLOW_PRIVATE",
     "webhooks_timeout_seconds": "WEBHOOKS_TIMEOUT_SECONDS",

@@ -118,8 +118,10 @@ class Runtime:
                 stale_after=timedelta(seconds=self._stale),
                 name=self.name,
                 rules=ScheduleRules(settings.schedule_min_interval_seconds),
+                freshness_every=timedelta(seconds=settings.freshness_check_seconds),
             ),
             observe=self._observe,
+            health=services.health,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping: asyncio.Task[None] | None = None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from pims_sync.domain.run_options import SCHEDULE_OPTIONS
 from pims_sync.domain.runs import SyncType
@@ -22,6 +22,10 @@ MAX_LIST_ITEMS = 24  # per field: every hour of a day, listed one by one, still 
 MAX_ENTRIES = 16
 DEFAULT_MIN_INTERVAL_SECONDS = 300
 DAY_SECONDS = 24 * 3600
+# Fire days are walked from here (a Monday of a leap year) over a year at most.
+DAYS_FROM = datetime(2024, 1, 1, tzinfo=UTC)  # UTC: a wall clock without DST
+DAYS_WALKED = timedelta(days=366)
+MAX_FIRE_DAYS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,54 @@ def shortest_interval(expression: str) -> timedelta:
     if (step := _closest(hours)) is not None:
         gaps.append(step * 3600 - span_m)
     return timedelta(seconds=min(gaps))
+
+
+def _widest(values: list[int]) -> int | None:
+    """The largest step between consecutive values (None for a single value)."""
+    return max((b - a for a, b in pairwise(values)), default=None)
+
+
+def _fire_days(expression: str) -> list[datetime]:
+    """The days a cron fires on, from DAYS_FROM over a year (its day fields alone)."""
+    standard = expression.split()[-5:]  # without a leading seconds field
+    days = croniter(f"0 0 {' '.join(standard[2:])}", DAYS_FROM)
+    found: list[datetime] = []
+    try:
+        while len(found) < MAX_FIRE_DAYS and (len(found) < 2 or found[-1] - found[0] < DAYS_WALKED):
+            found.append(days.get_next(datetime))
+    except CroniterBadDateError:  # no further day matches (e.g. the 30th of February)
+        pass
+    return found
+
+
+@lru_cache(maxsize=1024)
+def longest_interval(expression: str) -> timedelta | None:
+    """The longest wall-clock time between two consecutive fire times of a valid cron.
+
+    Within a day it follows from the cron's second, minute and hour sets (as
+    `shortest_interval`); between two fire days, from the days the cron fires on over a
+    year (a weekday cron's weekend, a monthly cron's longest month). None when the cron
+    fires at most once (no interval). DST shifts are ignored: an hour either way.
+    """
+    days = _fire_days(expression)
+    if len(days) < 2:
+        return None
+    expanded = compiled_cron(expression).expanded
+    minutes, hours = _values(expanded[0], 60), _values(expanded[1], 24)
+    seconds = _values(expanded[5], 60) if len(expanded) > 5 else [0]
+    span_s = seconds[-1] - seconds[0]
+    span_m = (minutes[-1] - minutes[0]) * 60 + span_s
+    span_day = (hours[-1] - hours[0]) * 3600 + span_m
+    widest_days = max((b - a).days for a, b in pairwise(days))
+    gaps = [widest_days * DAY_SECONDS - span_day]
+    for step, unit, span in (
+        (_widest(seconds), 1, 0),
+        (_widest(minutes), 60, span_s),
+        (_widest(hours), 3600, span_m),
+    ):
+        if step is not None:
+            gaps.append(step * unit - span)
+    return timedelta(seconds=max(gaps))
 
 
 def check_rules(expression: str, rules: ScheduleRules) -> None:

@@ -13,6 +13,7 @@ from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import InvalidInputError
+from pims_sync.ports.login_budget import LoginAllowance
 from pims_sync.ports.request_budget import RequestMeter
 
 
@@ -25,6 +26,8 @@ class ClinicLogin:
     timezone: str = "America/Los_Angeles"
     # The run's share of the clinic's daily PIMS request budget (None: not counted).
     meter: RequestMeter | None = None
+    # The run's share of the clinic's daily login budget, spent before each fresh login.
+    logins: LoginAllowance | None = None
 
     @property
     def zone(self) -> ZoneInfo:

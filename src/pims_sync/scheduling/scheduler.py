@@ -4,6 +4,9 @@ Every process that runs the scheduler ticks; they agree on fire times because th
 planner is pure, and the fire table's unique (clinic, type, fire_at) lets exactly one
 of them claim each. Recovery runs beside the tick: runs whose heartbeat stopped (a
 crashed process) are marked abandoned, and jobs held by dead workers are released.
+A paused clinic's schedules fire not at all (docs/freshness.md); every
+`freshness_every` the clinics' freshness is decided again, so a clinic whose runs
+stopped turns stale without a run.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from pims_sync.domain.freshness import ClinicFreshness
 from pims_sync.domain.runs import RunRecord, Trigger
 from pims_sync.domain.schedules import DEFAULT_RULES, ClinicSchedules, ScheduleRules
 from pims_sync.errors import JobRefusedError
+from pims_sync.ports.health import ClinicHealthStore
 from pims_sync.ports.queue import JobQueue, SyncJob
 from pims_sync.ports.schedules import (
     ClinicScheduleConfig,
@@ -45,6 +50,7 @@ class SchedulerOptions:
     max_catch_up: timedelta = MAX_CATCH_UP
     name: str = "scheduler"
     rules: ScheduleRules = DEFAULT_RULES
+    freshness_every: timedelta = timedelta(seconds=60)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class TickReport:
     claimed: int = 0
     queued: int = 0
     skipped: int = 0
+    paused: int = 0  # clinics whose schedules did not fire: paused
     jobs_by_type: Counter[str] = field(default_factory=Counter)
 
 
@@ -71,6 +78,7 @@ class Scheduler:
         now: Callable[[], datetime],
         options: SchedulerOptions | None = None,
         observe: Callable[[TickReport], None] | None = None,
+        health: ClinicHealthStore | None = None,
     ) -> None:
         self._schedules = schedules
         self._fires = fires
@@ -80,6 +88,8 @@ class Scheduler:
         self._now = now
         self._options = options or SchedulerOptions()
         self._observe = observe
+        self._health = health
+        self._watched: datetime | None = None
         self._last: datetime | None = None
         self._reported: dict[object, tuple[str, ...]] = {}
         # Each clinic's entries as last read, parsed: parsed again only when they change.
@@ -96,6 +106,7 @@ class Scheduler:
                     await self.recover()
                     if plan:
                         await self.tick()
+                        await self.watch_freshness()
                 except Exception:
                     log.exception("scheduler tick failed; trying again next tick")
                 with contextlib.suppress(TimeoutError):
@@ -139,7 +150,11 @@ class Scheduler:
         report = TickReport()
         configs = await self._schedules.configs()
         self._forget_gone({config.clinic_id for config in configs})
+        paused = await self._health.paused() if self._health is not None else set()
         for config in configs:
+            if config.clinic_id in paused:
+                report.paused += 1
+                continue  # its fire times pass unclaimed: resuming starts no catch-up
             parsed = self._parse(config)
             self._report_problems(config, tuple(str(p) for p in parsed.problems))
             if not parsed.schedules:
@@ -157,6 +172,17 @@ class Scheduler:
         if self._observe is not None:
             self._observe(report)
         return report
+
+    async def watch_freshness(self) -> list[ClinicFreshness]:
+        """Decide every clinic's freshness again, at most every `freshness_every`."""
+        now = self._now()
+        last = self._watched
+        if self._health is None or (
+            last is not None and now - last < self._options.freshness_every
+        ):
+            return []
+        self._watched = now
+        return await self._health.reassess(at=now)
 
     def _parse(self, config: ClinicScheduleConfig) -> ClinicSchedules:
         """The clinic's schedules, parsed when its entries or zone changed, never per tick."""

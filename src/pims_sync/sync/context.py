@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.stats import StatsT
+from pims_sync.ports.login_budget import LoginAllowance
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import PimsSession
 from pims_sync.ports.store import CaseStore, RunStore
@@ -45,13 +46,14 @@ class CalendarCache:
 
 @dataclass
 class RunState:
-    """Why a run was stopped, for the audit rows its cancellation closes."""
+    """A run's state: its login budget, and why it was stopped (for the rows it closes)."""
 
     deadline: float | None = None
     timeout_ms: int = 0
     stop_reason: str | None = None
     report: PhaseReport[Any] | None = None
     begun: bool = False
+    logins: LoginAllowance | None = None
 
     def cancel_reason(self) -> str:
         """The error message for a run cancelled from outside."""

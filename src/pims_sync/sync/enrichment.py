@@ -21,6 +21,7 @@ from pims_sync.domain.stats import CasesStats
 from pims_sync.errors import (
     PimsAuthError,
     PimsBudgetExhaustedError,
+    PimsLoginBudgetExhaustedError,
     PimsLoginPageChangedError,
     PimsNotFoundError,
     PimsRetriesExhaustedError,
@@ -41,6 +42,7 @@ SESSION_FAILURES = (
     PimsLoginPageChangedError,
     PimsTwoFactorRequiredError,
     PimsBudgetExhaustedError,  # the day's PIMS requests are spent: the rest would fail too
+    PimsLoginBudgetExhaustedError,  # a renewal past the day's logins: no session any more
 )
 
 Fetched = Consultation | PimsSyncError

@@ -15,6 +15,7 @@ from pims_sync.errors import (
     PimsAuthError,
     PimsBrowserUnavailableError,
     PimsBudgetExhaustedError,
+    PimsLoginBudgetExhaustedError,
     PimsLoginPageChangedError,
     PimsSyncError,
     PimsTwoFactorRequiredError,
@@ -37,6 +38,7 @@ LOGIN_FAILURES = (
     PimsLoginPageChangedError,
     PimsTwoFactorRequiredError,
     PimsBudgetExhaustedError,
+    PimsLoginBudgetExhaustedError,
 )
 
 

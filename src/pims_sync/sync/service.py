@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from pims_sync.domain.clinics import Clinic
+from pims_sync.domain.health import DEFAULT_LOGIN_BUDGET, RunEnd
 from pims_sync.domain.runs import RunCounters, RunStatus, SyncType
 from pims_sync.errors import (
     ClinicInactiveError,
@@ -23,6 +24,8 @@ from pims_sync.errors import (
 from pims_sync.logs import log_context
 from pims_sync.ports.clinics import ClinicDirectory
 from pims_sync.ports.credentials import CredentialSource
+from pims_sync.ports.health import ClinicHealthStore
+from pims_sync.ports.login_budget import LoginLedger, allowance
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.request_budget import DailyBudget
@@ -32,6 +35,7 @@ from pims_sync.shapes.results import FailedRun
 from pims_sync.sync.context import RunEnv, RunState
 from pims_sync.sync.events import EventBus, RunEvent
 from pims_sync.sync.full import run_full, run_single
+from pims_sync.sync.guard import paused_error, run_end
 from pims_sync.sync.outcomes import (
     FullOutcome,
     PhaseOutcome,
@@ -85,6 +89,9 @@ class SyncService:
         events: EventBus | None = None,
         heartbeat_seconds: float | None = None,
         budget: DailyBudget | None = None,
+        health: ClinicHealthStore | None = None,
+        logins: LoginLedger | None = None,
+        login_budget: int = DEFAULT_LOGIN_BUDGET,
     ) -> None:
         self._clinics = clinics
         self._credentials = credentials
@@ -97,6 +104,9 @@ class SyncService:
         self._batch_size = batch_size
         self._heartbeat_seconds = heartbeat_seconds
         self._budget = budget
+        self._health = health
+        self._logins = logins
+        self._login_budget = login_budget
         self.events = events or EventBus()
         self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
         self._states: dict[UUID, RunState] = {}
@@ -123,6 +133,7 @@ class SyncService:
         if not clinic.is_active:  # every trigger: API, CLI, schedule, queued job
             raise ClinicInactiveError(f"Clinic is deactivated: {clinic.id}")
         validate(request, clinic_today(self._now(), clinic.zone))
+        state = await self._protected(clinic)
         record = await self._runs.start(
             clinic_id=clinic.id,
             sync_type=request.sync_type,
@@ -130,7 +141,6 @@ class SyncService:
             at=self._now(),
         )
         self.events.open(record.id)
-        state = RunState(timeout_ms=round(self._timeout * 1000))
         self._states[record.id] = state
         task = asyncio.create_task(
             self._execute(request, clinic, record.id, state, record.started_at),
@@ -139,6 +149,19 @@ class SyncService:
         self._tasks[record.id] = task
         task.add_done_callback(lambda done: self._forget(record.id, done))
         return RunHandle(run_id=record.id, task=task)
+
+    async def _protected(self, clinic: Clinic) -> RunState:
+        """ClinicPausedError for a paused clinic; else the run's state with its login budget."""
+        state = RunState(timeout_ms=round(self._timeout * 1000))
+        if self._health is None:
+            return state
+        health = await self._health.health(clinic.id)
+        if health.paused:
+            raise paused_error(health)
+        if self._logins is not None:
+            limit = health.settings.login_budget(self._login_budget)
+            state.logins = allowance(self._logins, clinic.id, self._now(), limit)
+        return state
 
     def _forget(self, run_id: UUID, task: asyncio.Task[SyncOutcome]) -> None:
         self._tasks.pop(run_id, None)
@@ -243,7 +266,11 @@ class SyncService:
         meter = None if self._budget is None else await self._budget.meter(clinic.id, self._now())
         credentials = await self._credentials.load(clinic.id)
         login = ClinicLogin(
-            clinic_id=clinic.id, credentials=credentials, timezone=clinic.timezone, meter=meter
+            clinic_id=clinic.id,
+            credentials=credentials,
+            timezone=clinic.timezone,
+            meter=meter,
+            logins=state.logins,
         )
         # One session, so one login (or one cached session), for every phase of the run.
         async with self._provider.session(login) as session:
@@ -285,6 +312,7 @@ class SyncService:
         status = RunStatus.FAILED if error else RunStatus.COMPLETED
         code = run_error_code(outcome) if error else None
         await self._close(run_id, status, counters, error, result, at=at, code=code)
+        await self._record(request, run_end(run_id, outcome), at)
         published = _terminal(error is None, result=result.wire(), error=error)
         await self.events.publish(run_id, published)
         self._count(request, "completed" if outcome.success else "failed", started)
@@ -307,6 +335,8 @@ class SyncService:
             sync_id=run_id, error=message, code=code, duration_ms=duration, timestamp=at
         )
         await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at, code=code)
+        end = RunEnd(success=False, code=code, message=message, run_id=run_id)
+        await self._record(request, end, at)
         terminal = _terminal(False, result=result.wire(), error=message, code=code)
         await self.events.publish(run_id, terminal)
         self._count(request, "failed", started)
@@ -354,6 +384,16 @@ class SyncService:
             # The run's outcome still reaches the caller; a crash-recovery pass marks
             # rows left in progress as abandoned.
             log.exception("could not close the audit row")
+
+    async def _record(self, request: SyncRequest, end: RunEnd, at: datetime) -> None:
+        """Count the run in its clinic's health (which may pause it); never fails the run."""
+        if self._health is None:
+            return
+        try:
+            await self._health.run_ended(clinic_id=request.clinic_id, end=end, at=at)
+        except Exception:
+            # The outcome still reaches the caller; the next run's end counts again.
+            log.exception("could not record the run in the clinic's health")
 
     def _ended(self, started: _Started) -> tuple[datetime, int]:
         """The run's end and its duration in ms, on the audit row's clock.

@@ -188,6 +188,9 @@ class IdexxSession:
             )
 
     async def _log_in_once(self) -> list[Cookie]:
+        if self._login.logins is not None:
+            # Counted before the browser opens: past the day's budget, no login is tried.
+            await self._login.logins.spend()
         pool = self._provider.pool
         async with pool.context(str(self._login.clinic_id), self._base_url) as context:
             return await log_in(

@@ -65,7 +65,12 @@ class FakeProvider:
 
     @asynccontextmanager
     async def session(self, login: ClinicLogin) -> AsyncIterator[FakeSession]:
-        """A session over the seeded data; wrong password → PimsAuthError."""
+        """A session over the seeded data; wrong password → PimsAuthError.
+
+        Every session is a fresh login: it spends one of the login budget, when given.
+        """
+        if login.logins is not None:
+            await login.logins.spend()
         self.raise_fault("login")
         if self.password is not None and login.credentials.password != self.password:
             raise PimsAuthError("Invalid username or password")

@@ -1,4 +1,4 @@
-"""`pims_request_usage`: each clinic's PIMS requests per UTC day, added to by every process."""
+"""`pims_request_usage`: each clinic's PIMS requests and logins per UTC day, for every process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pims_sync.adapters.sql.upsert import insert_for
 
 
 class SqlRequestLedger:
-    """The RequestLedger port on SQLite and Postgres; one short transaction per call."""
+    """The RequestLedger and LoginLedger ports on SQLite and Postgres; a short transaction each."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -38,3 +38,30 @@ class SqlRequestLedger:
         )
         async with self._engine.begin() as conn:
             await conn.execute(statement)
+
+    async def take_login(self, clinic_id: UUID, day: date, limit: int) -> bool:
+        """Count one login in one conditional upsert: the row is left alone at `limit`.
+
+        The condition is checked under the row's lock, so processes logging in at once
+        never count past the limit between them.
+        """
+        if limit <= 0:
+            return False
+        now = datetime.now(UTC)
+        statement = insert_for(self._engine, usage).values(
+            id=uuid.uuid4(), clinic_id=clinic_id, day=day, logins=1, updated_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[usage.c.clinic_id, usage.c.day],
+            set_={"logins": usage.c.logins + 1, "updated_at": now},
+            where=usage.c.logins < limit,
+        ).returning(usage.c.logins)
+        async with self._engine.begin() as conn:
+            return (await conn.execute(statement)).first() is not None
+
+    async def logins(self, clinic_id: UUID, day: date) -> int:
+        """The clinic's logins counted for that day (0 when none)."""
+        query = select(usage.c.logins).where(usage.c.clinic_id == clinic_id, usage.c.day == day)
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(query)).scalar_one_or_none()
+        return int(found or 0)

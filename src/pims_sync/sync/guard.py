@@ -1,0 +1,32 @@
+"""The pipeline's side of self-protection: refusing a paused clinic, and how a run ended."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pims_sync.domain.health import ClinicHealth, RunEnd
+from pims_sync.domain.instants import iso_or_none
+from pims_sync.errors import ClinicPausedError
+from pims_sync.sync.outcomes import FullOutcome, SyncOutcome, run_error
+
+
+def paused_error(health: ClinicHealth) -> ClinicPausedError:
+    """Why a paused clinic's run is refused, and how to resume it."""
+    pause = health.pause
+    why = pause.text if pause is not None else "paused"
+    clinic = health.clinic_id
+    return ClinicPausedError(
+        f"Clinic {clinic} is paused since {iso_or_none(health.paused_at)}: {why}. Resume it with "
+        f'`pims-sync clinics resume --clinic {clinic}` or PATCH /api/clinic {{"paused": false}}',
+        clinic_id=str(clinic),
+    )
+
+
+def run_end(run_id: UUID, outcome: SyncOutcome) -> RunEnd:
+    """How a run that reached its end did: well, or with its first failed phase's code."""
+    if outcome.success:
+        return RunEnd(success=True, run_id=run_id)
+    phases = outcome.phases if isinstance(outcome, FullOutcome) else (outcome,)
+    failed = next((p for p in phases if not p.success and not p.skipped), None)
+    code = failed.error_code if failed is not None else None
+    return RunEnd(success=False, code=code, message=run_error(outcome), run_id=run_id)
