@@ -62,6 +62,8 @@ class Services:
     webhooks: WebhookStore
     # Pauses, failures in a row, freshness (docs/freshness.md).
     health: ClinicHealthStore
+    # PIMS requests and logins per clinic and UTC day (the daily budgets).
+    ledger: SqlRequestLedger
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
@@ -103,7 +105,7 @@ class Services:
     def sync(self) -> SyncService:
         """The sync pipeline, built on first use (it needs the provider and the vault)."""
         if self.sync_service is None:
-            ledger = SqlRequestLedger(self.engine)
+            ledger = self.ledger
             self.sync_service = SyncService(
                 clinics=self.clinics,
                 credentials=self.vault,
@@ -191,6 +193,7 @@ def build_services(settings: Settings) -> Services:
             engine, settings.require_encryption_key, settings.previous_encryption_key()
         ),
         health=SqlClinicHealth(engine, ScheduleRules(settings.schedule_min_interval_seconds)),
+        ledger=SqlRequestLedger(engine),
     )
 
 

@@ -97,6 +97,7 @@ class Metrics:
         self._sync_metrics()
         self._pims_metrics()
         self._process_metrics()
+        self._freshness_metrics()
         self.http_requests = Counter(
             "pims_sync_http_requests",
             "HTTP requests answered, by method, route template and status.",
@@ -170,6 +171,24 @@ class Metrics:
             registry=self.registry,
         )
 
+    def _freshness_metrics(self) -> None:
+        # Labelled by clinic: ids come from the clinics table (added by an administrator),
+        # never from a request, so the series are bounded by the clinics and three phases.
+        self.freshness_age = Gauge(
+            "pims_sync_freshness_age_seconds",
+            "Seconds since each phase of a clinic last succeeded (absent before a first success).",
+            ("clinic_id", "phase"),
+            registry=self.registry,
+        )
+        self.freshness_threshold = Gauge(
+            "pims_sync_freshness_threshold_seconds",
+            "The age past which a phase of a clinic is stale.",
+            ("clinic_id", "phase"),
+            registry=self.registry,
+        )
+        self._ages: set[tuple[str, str]] = set()
+        self._thresholds: set[tuple[str, str]] = set()
+
     def _process_metrics(self) -> None:
         # Standard process_* series (resident/virtual memory, CPU, fds) on Linux.
         ProcessCollector(registry=self.registry)
@@ -236,3 +255,20 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def clinic_freshness(self, clinics: Mapping[str, Mapping[str, tuple[int | None, int]]]) -> None:
+        """Each clinic's phases now (age or None, threshold); a clinic left out loses its series."""
+        ages: set[tuple[str, str]] = set()
+        thresholds: set[tuple[str, str]] = set()
+        for clinic_id, phases in clinics.items():
+            for phase, (age, threshold) in phases.items():
+                self.freshness_threshold.labels(clinic_id, phase).set(threshold)
+                thresholds.add((clinic_id, phase))
+                if age is not None:
+                    self.freshness_age.labels(clinic_id, phase).set(age)
+                    ages.add((clinic_id, phase))
+        for series in self._ages - ages:
+            self.freshness_age.remove(*series)
+        for series in self._thresholds - thresholds:
+            self.freshness_threshold.remove(*series)
+        self._ages, self._thresholds = ages, thresholds

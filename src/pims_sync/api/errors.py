@@ -38,8 +38,10 @@ UNDECODABLE_BODY = "There was an error parsing the body"
 STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.RunInProgressError, 409),  # sync_in_progress, with the running run's syncId
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
+    (errors.ClinicPausedError, 409),  # paused (password refused, failures): resume it first
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
     (errors.PimsBudgetExhaustedError, 429),  # the clinic's PIMS requests of the UTC day
+    (errors.PimsLoginBudgetExhaustedError, 429),  # the clinic's fresh PIMS logins of the day
     (errors.TooManyStreamsError, 429),  # SSE_MAX_STREAMS_PER_KEY event streams already open
     (errors.AuthenticationError, 401),  # no API key (or metrics token), or a refused one
     (errors.PermissionDeniedError, 403),  # a permission the key lacks, another clinic

@@ -19,9 +19,11 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     403: "The key lacks the permission, names another clinic, or its clinic is deactivated "
     "(`clinic_inactive`)",
     404: "Unknown clinic or run",
-    409: "`sync_in_progress` (a run of the clinic is going) or `reconciliation_guard`",
+    409: "`sync_in_progress` (a run of the clinic is going), `reconciliation_guard`, or "
+    "`clinic_paused` (resume the clinic first)",
     413: "Request body over 1 MiB",
-    429: "`too_many_streams`: the key has SSE_MAX_STREAMS_PER_KEY event streams open",
+    429: "`too_many_streams`: the key has SSE_MAX_STREAMS_PER_KEY event streams open; "
+    "`pims_budget_exhausted`, `pims_login_budget_exhausted`: the clinic's day is spent",
     502: "The PIMS refused the login (`pims_auth_failed`) or kept failing",
     503: "Shutting down, or the database cannot work (`storage_unavailable`); retry",
     504: "`sync_timeout`: the run passed SYNC_TIMEOUT_MS and was stopped",

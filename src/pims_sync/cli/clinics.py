@@ -1,4 +1,4 @@
-"""`pims-sync clinics add|list`: the tenants whose PIMS we sync."""
+"""`pims-sync clinics add|list` (and `freshness|pause|resume|set`): the tenants we sync."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pims_sync.cli import clinic_health
 from pims_sync.cli.common import (
     JsonOption,
     emit_json,
@@ -17,7 +18,11 @@ from pims_sync.cli.common import (
 from pims_sync.domain.clinics import DEFAULT_TIMEZONE, Clinic, validate_timezone
 from pims_sync.errors import InvalidInputError
 
-app = typer.Typer(name="clinics", help="Add and list clinics.", no_args_is_help=True)
+app = typer.Typer(
+    name="clinics",
+    help="Add and list clinics; their freshness, pausing and resuming them, their limits.",
+    no_args_is_help=True,
+)
 
 
 def clinic_json(clinic: Clinic) -> dict[str, Any]:
@@ -83,4 +88,5 @@ def list_clinics(as_json: bool = JsonOption) -> None:
 
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root command."""
+    clinic_health.add_commands(app)
     root.add_typer(app)

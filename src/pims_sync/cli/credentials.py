@@ -1,5 +1,8 @@
 """`pims-sync credentials set|rotate` (and `test`): a clinic's PIMS login, encrypted at rest.
 
+Setting a clinic's credentials resumes it if it was paused because the PIMS refused its
+password (docs/freshness.md).
+
 Commands are registered on the module-level `app`; another command (such as
 `credentials test`) is added with `@app.command("test")` and can reuse
 `ClinicOption`, `parse_id` and `services.vault.load`.
@@ -8,6 +11,7 @@ Commands are registered on the module-level `app`; another command (such as
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -23,6 +27,7 @@ from pims_sync.cli.common import (
     with_services,
 )
 from pims_sync.domain.credentials import PimsCredentials, check_base_url
+from pims_sync.domain.health import PauseKind
 from pims_sync.errors import ConfigError, InvalidInputError, NotFoundError
 
 app = typer.Typer(
@@ -83,16 +88,26 @@ def set_credentials(
         base_url = allowed_base_url(base_url, allow_private=settings.pims_allow_private_base_url)
     credentials = build_credentials(username, read_password(password), company_id, base_url)
 
-    async def _store(services: Services) -> None:
+    async def _store(services: Services) -> bool:
         vault = services.vault
         await require_clinic(services, clinic_id)
         await vault.save(clinic_id, credentials)
+        # A clinic paused because the PIMS refused its password runs again with the new one.
+        return await services.health.resume(
+            clinic_id=clinic_id,
+            at=datetime.now(UTC),
+            by="new credentials",
+            only=PauseKind.CREDENTIALS,
+        )
 
-    with_services(_store, upgrade_sqlite=True)
+    resumed = with_services(_store, upgrade_sqlite=True)
     if as_json:
-        emit_json({**credentials_json(credentials), "clinicId": str(clinic_id), "stored": True})
-    else:
-        typer.echo(f"Stored encrypted PIMS credentials for clinic {clinic_id}.")
+        stored = {**credentials_json(credentials), "clinicId": str(clinic_id), "stored": True}
+        emit_json({**stored, "resumed": resumed})
+        return
+    typer.echo(f"Stored encrypted PIMS credentials for clinic {clinic_id}.")
+    if resumed:
+        typer.echo(f"Clinic {clinic_id} resumed: it was paused for its refused password.")
 
 
 def build_credentials(

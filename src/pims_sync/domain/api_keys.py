@@ -23,6 +23,7 @@ PERMISSIONS = (
     "appointments:write",
     EVENTS_READ,
     WEBHOOKS_MANAGE,
+    "clinic:manage",  # pause and resume the clinic (PATCH /api/clinic)
 )
 FULL_SYNC_PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
 ALIASES = {"sync:reconciliation": "sync:reconcile"}

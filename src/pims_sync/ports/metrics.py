@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+# A clinic's freshness per phase: (age in seconds or None before a first success, threshold).
+PhaseAges = Mapping[str, tuple[int | None, int]]
+
 
 class MetricsSink(Protocol):
     """Receives the service's measurements; never raises, never blocks."""
@@ -49,6 +52,10 @@ class MetricsSink(Protocol):
         """Count one answered HTTP request (`route`: the route's template, never a raw path)."""
         ...
 
+    def clinic_freshness(self, clinics: Mapping[str, PhaseAges]) -> None:
+        """Every clinic's phases now, by clinic id; a clinic left out loses its series."""
+        ...
+
 
 class NoMetrics:
     """A MetricsSink that counts nothing."""
@@ -78,6 +85,9 @@ class NoMetrics:
         """Nothing to count."""
 
     def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        """Nothing to count."""
+
+    def clinic_freshness(self, clinics: Mapping[str, PhaseAges]) -> None:
         """Nothing to count."""
 
 

@@ -9,9 +9,11 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
+from pims_sync.domain.freshness import ClinicFreshness
 from pims_sync.domain.schedules import DEFAULT_RULES, ScheduleRules
 from pims_sync.ports.schedules import ClinicScheduleConfig, FireRecord
 from pims_sync.scheduling.planner import next_fire
+from pims_sync.shapes.freshness import ClinicFreshnessOut
 from pims_sync.shapes.scheduler import InvalidSchedule, Job, LastRun, SchedulerStatus
 
 
@@ -73,8 +75,9 @@ def status_of(
     *,
     running: bool,
     rules: ScheduleRules = DEFAULT_RULES,
+    freshness: Sequence[ClinicFreshness] = (),
 ) -> SchedulerStatus:
-    """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`."""
+    """`{running, totalJobs, jobsByType, jobs, invalidSchedules, freshness}`."""
     listed = jobs(configs, fires, now, rules)
     by_type = Counter(job.type.value for job in listed if job.enabled)
     return SchedulerStatus(
@@ -83,4 +86,5 @@ def status_of(
         jobs_by_type=dict(by_type),
         jobs=listed,
         invalid_schedules=problems(configs, rules),
+        freshness=[ClinicFreshnessOut.of(clinic) for clinic in freshness],
     )

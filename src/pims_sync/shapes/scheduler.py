@@ -11,6 +11,7 @@ from pydantic import Field, PlainSerializer, WithJsonSchema
 from pims_sync.domain.runs import SyncType
 from pims_sync.ports.schedules import FireStatus
 from pims_sync.shapes.base import CamelModel
+from pims_sync.shapes.freshness import ClinicFreshnessOut
 
 
 def _utc_iso(value: datetime) -> str:
@@ -65,6 +66,9 @@ class SchedulerStatus(CamelModel):
     jobs_by_type: dict[str, int] = Field(description="Enabled schedules per type.")
     jobs: list[Job]
     invalid_schedules: list[InvalidSchedule]
+    freshness: list[ClinicFreshnessOut] = Field(
+        description="Each listed clinic's freshness status (docs/freshness.md)."
+    )
 
 
 class ScheduleChanged(CamelModel):

@@ -49,7 +49,7 @@ async def scheduler_status(
         Query(alias="clinicId", description="A service key may narrow to one clinic."),
     ] = None,
 ) -> SchedulerStatus:
-    """`{running, totalJobs, jobsByType, jobs, invalidSchedules}`; `running`: this process."""
+    """`{running, totalJobs, jobsByType, jobs, invalidSchedules, freshness}`; `running`: here."""
     ids: list[UUID] | None = None
     if not key.is_service_key or clinic_id is not None:
         clinic = await request_clinic(services, key, clinic_id)
@@ -57,8 +57,10 @@ async def scheduler_status(
     configs = await services.schedules.configs(ids)
     fires = await services.fires.latest(ids)
     rules = ScheduleRules(services.settings.schedule_min_interval_seconds)
+    now = datetime.now(UTC)
+    freshness = await services.health.freshness(at=now, clinic_ids=ids)
     return status_of(
-        configs, fires, datetime.now(UTC), running=services.scheduler_running, rules=rules
+        configs, fires, now, running=services.scheduler_running, rules=rules, freshness=freshness
     )
 
 

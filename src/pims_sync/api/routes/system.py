@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,9 +12,11 @@ from pims_sync import __version__
 from pims_sync.api.auth import check_metrics_token
 from pims_sync.api.deps import ServicesDep
 from pims_sync.api.health import SERVICE_NAME, database_error, health_report
+from pims_sync.bootstrap import Services
 from pims_sync.shapes.service import Endpoint, Health, Ready, ServiceInfo
 
 router = APIRouter(tags=["service"])
+log = logging.getLogger(__name__)
 
 DESCRIPTION = "Keeps a veterinary clinic's cases in step with its PIMS (IDEXX Neo)"
 
@@ -84,6 +87,24 @@ async def ready(services: ServicesDep, response: Response) -> Ready:
     )
 
 
+async def refresh_freshness(services: Services) -> None:
+    """The freshness gauges as of now (one read for every clinic); kept as they were on error."""
+    try:
+        found = await services.health.freshness(at=datetime.now(UTC))
+    except Exception:
+        log.warning("could not read the clinics' freshness for /metrics", exc_info=True)
+        return
+    services.metrics.clinic_freshness(
+        {
+            str(clinic.clinic_id): {
+                phase.phase.value: (phase.age_seconds, phase.threshold_seconds)
+                for phase in clinic.phases
+            }
+            for clinic in found
+        }
+    )
+
+
 @router.get(
     "/metrics",
     response_class=Response,
@@ -96,5 +117,6 @@ async def metrics(
 ) -> Response:
     """Prometheus metrics (text exposition format); `Authorization: Bearer` when METRICS_TOKEN."""
     check_metrics_token(request.app.state.settings.metrics_token, authorization)
+    await refresh_freshness(services)
     body, content_type = services.metrics.render()
     return Response(body, media_type=content_type)

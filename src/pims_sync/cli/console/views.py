@@ -104,14 +104,46 @@ CHANGE_HINT = (
 
 
 def scheduler_summary(body: SchedulerStatus) -> str:
-    """`scheduler running · 2 enabled jobs (full 1, inbound 1)` and invalid entries."""
+    """`scheduler running · 2 enabled jobs (full 1, inbound 1)`, freshness, invalid entries."""
     state = "running" if body.running else "not running in the answering process"
     by_type = ", ".join(f"{k} {v}" for k, v in body.jobs_by_type.items())
     text = f"scheduler {state} · {body.total_jobs} enabled jobs"
     text += f" ({by_type})" if by_type else ""
+    for line in freshness_lines(body):
+        text += f"\n{line}"
     for problem in body.invalid_schedules:
         text += f"\n✗ invalid schedule #{problem.index + 1}: {problem.error} (skipped)"
     return text
+
+
+FRESHNESS_MARKS = {"fresh": "✓", "stale": "!", "failing": "✗", "paused": "⏸"}
+
+
+def freshness_lines(body: SchedulerStatus) -> list[str]:
+    """Per clinic: `✓ fresh · inbound 12m · cases 2h · reconciliation 2h` and why it is not."""
+    names = {job.clinic_id: job.clinic_name for job in body.jobs}
+    several = len(body.freshness) > 1
+    lines = []
+    for clinic in body.freshness:
+        ages = " · ".join(
+            f"{name} {age_text(getattr(clinic, name).age_seconds)}"
+            for name in ("inbound", "cases", "reconciliation")
+        )
+        who = f"{names.get(clinic.clinic_id, str(clinic.clinic_id)[:8])}: " if several else ""
+        lines.append(f"{who}{FRESHNESS_MARKS[clinic.status]} {clinic.status} · {ages}")
+        if clinic.reason:
+            lines.append(f"  {clip(clinic.reason, 76)}")
+    return lines
+
+
+def age_text(seconds: int | None) -> str:
+    """`never`, `45s`, `12m`, `3h`, `2d`: one unit, rounded down."""
+    if seconds is None:
+        return "never"
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def job_rows(body: SchedulerStatus) -> list[tuple[str, ...]]:
