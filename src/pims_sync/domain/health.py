@@ -111,6 +111,15 @@ class HealthSettings:
             daily_login_budget=values.get(Limit.LOGIN_BUDGET),
         )
 
+    def values(self) -> dict[Limit, int | None]:
+        """The row's columns."""
+        return {
+            **{limit: self.thresholds.get(phase) for phase, limit in THRESHOLDS.items()},
+            Limit.WARN_AFTER: self.warn_after_failures,
+            Limit.PAUSE_AFTER: self.pause_after_failures,
+            Limit.LOGIN_BUDGET: self.daily_login_budget,
+        }
+
     @property
     def warn_after(self) -> int:
         """Failures in a row that send `clinic.failures_warning` (0: never)."""

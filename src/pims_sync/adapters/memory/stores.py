@@ -119,6 +119,11 @@ class MemoryRunStore:
         # The outbox a top-level run's end appends to (shared with a case store when given).
         self.events = events if events is not None else MemoryEventLog()
 
+    @property
+    def records(self) -> list[RunRecord]:
+        """Every audit row, phases of full runs included (what freshness is read from)."""
+        return list(self._runs.values())
+
     async def start(
         self,
         *,
