@@ -205,8 +205,8 @@ def _pause_reason(end: RunEnd, failures: int, pause_after: int) -> PauseReason |
     if end.code == PASSWORD_REFUSED:
         return PauseReason(
             PauseKind.CREDENTIALS,
-            f"the PIMS refused the clinic's password ({end.message}); store the right one "
-            "with `pims-sync credentials set`, which resumes the clinic",
+            f"the PIMS refused the clinic's password ({end.message}); storing the right one "
+            "(`pims-sync credentials set`) resumes it",
         )
     if pause_after and failures >= pause_after:
         return PauseReason(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 from pims_sync.domain.health import ClinicHealth, RunEnd
-from pims_sync.domain.instants import iso_or_none
 from pims_sync.errors import ClinicPausedError
 from pims_sync.sync.outcomes import FullOutcome, SyncOutcome, run_error
 
@@ -16,8 +15,8 @@ def paused_error(health: ClinicHealth) -> ClinicPausedError:
     why = pause.text if pause is not None else "paused"
     clinic = health.clinic_id
     return ClinicPausedError(
-        f"Clinic {clinic} is paused since {iso_or_none(health.paused_at)}: {why}. Resume it with "
-        f'`pims-sync clinics resume --clinic {clinic}` or PATCH /api/clinic {{"paused": false}}',
+        f"Clinic {clinic} is paused (resume it with `pims-sync clinics resume` or "
+        f'PATCH /api/clinic {{"paused": false}}): {why}',
         clinic_id=str(clinic),
     )
 

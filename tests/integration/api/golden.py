@@ -33,7 +33,17 @@ STORED = frozenset({"result", "payload"})
 MEBIBYTES = re.compile(r"\d+MB")
 # Measured or random, never the same twice: only their JSON type is kept.
 VOLATILE = frozenset(
-    {"durationMs", "uptime", "uptime_seconds", "rss", "heapUsed", "heapTotal", "version", "prefix"}
+    {
+        "durationMs",
+        "uptime",
+        "uptime_seconds",
+        "rss",
+        "heapUsed",
+        "heapTotal",
+        "version",
+        "prefix",
+        "ageSeconds",
+    }
 )
 
 

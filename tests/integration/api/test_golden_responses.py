@@ -1,8 +1,8 @@
 """Every answer shape of the HTTP API, held to golden files (tests/golden/*.json).
 
 The sync replies of each phase and of full runs (200, 207, 202), the run views, history,
-the events of a run, the scheduler, the clinic, the service routes and every kind of
-error envelope, on SQLite and Postgres alike (the same files). Ids, instants, days and
+the events of a run, the scheduler, the clinic and its freshness, the service routes and
+every kind of error envelope, on SQLite and Postgres alike (the same files). Ids, instants, days and
 measured values are normalised (tests/integration/api/golden.py); everything else, key
 order included, must stay as it is. Regenerate with `UPDATE_SNAPSHOTS=1` only for a
 change of the wire format that is meant.
@@ -211,6 +211,11 @@ async def test_sync_replies_run_views_history_and_events(world: World) -> None:
     failed_run = f"/api/sync/{refused.json()['syncId']}"
     golden("run-failed", await get(world, failed_run))
     golden("events-failed", stream(await get(world, f"{failed_run}/events")))
+    # The refused password paused the clinic: runs are refused until it is resumed.
+    golden("error-409-clinic-paused", await post(world, "/api/sync/inbound"))
+    golden("clinic-freshness-paused", await get(world, "/api/clinic/freshness"))
+    resume = {"paused": False}
+    golden("clinic-resumed", await world.http.patch("/api/clinic", json=resume, headers=world.key))
 
     golden("history", await get(world, "/api/sync/history?limit=100"))
     golden("history-filtered", await get(world, "/api/sync/history?type=reconciliation&limit=2"))
@@ -255,6 +260,7 @@ async def test_scheduler_clinic_and_service_routes(world: World) -> None:
     golden("error-400-invalid-schedule", refused)
 
     golden("clinic", await get(world, "/api/clinic"))
+    golden("clinic-freshness", await get(world, "/api/clinic/freshness"))
     golden(
         "clinic-service-key",
         await get(world, f"/api/clinic?clinicId={clinic.id}", world.service_key),

@@ -31,6 +31,7 @@ class FakeProvider:
         rosters_per_fetch: int = 0,
         outside_per_fetch: int = 0,
         coerced_per_fetch: int = 0,
+        spends_logins: bool = False,
     ) -> None:
         self.appointments = {a.appointment_id: a for a in appointments}
         # Malformed events the calendar lists (each fetch whose window they overlap).
@@ -43,6 +44,9 @@ class FakeProvider:
         self.outside_per_fetch = outside_per_fetch
         self.coerced_per_fetch = coerced_per_fetch
         self.logins = 0
+        # Whether a session spends the run's login budget (a fake's sessions are not PIMS
+        # logins: tests of the budget turn it on).
+        self.spends_logins = spends_logins
         self.calls: dict[str, int] = defaultdict(int)
         self.open_sessions = 0
         self._faults: dict[str, deque[BaseException]] = defaultdict(deque)
@@ -67,9 +71,9 @@ class FakeProvider:
     async def session(self, login: ClinicLogin) -> AsyncIterator[FakeSession]:
         """A session over the seeded data; wrong password → PimsAuthError.
 
-        Every session is a fresh login: it spends one of the login budget, when given.
+        With `spends_logins`, every session is a fresh login: it spends one of the budget.
         """
-        if login.logins is not None:
+        if self.spends_logins and login.logins is not None:
             await login.logins.spend()
         self.raise_fault("login")
         if self.password is not None and login.credentials.password != self.password:
