@@ -1,4 +1,4 @@
-"""One contract for the request ledger: in memory and in SQL (SQLite and Postgres)."""
+"""One contract for the request and login ledger: in memory and in SQL (SQLite and Postgres)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ class RequestLedgerContract:
         assert await ledger.used(alpha, DAY) == 57
         assert await ledger.used(bravo, DAY) == 3
         assert await ledger.used(alpha, date(2026, 6, 2)) == 11
+
+    async def test_logins_are_counted_up_to_the_limit(
+        self, ledger: SqlRequestLedger | MemoryRequestLedger, clinics: tuple[UUID, UUID]
+    ) -> None:
+        alpha, bravo = clinics
+        taken = [await ledger.take_login(alpha, DAY, 3) for _ in range(5)]
+        assert taken == [True, True, True, False, False]
+        assert await ledger.logins(alpha, DAY) == 3
+        assert await ledger.take_login(bravo, DAY, 3)  # per clinic
+        assert await ledger.take_login(alpha, date(2026, 6, 2), 3)  # per day
+        assert await ledger.take_login(alpha, DAY, 4)  # a higher limit allows one more
+        assert not await ledger.take_login(bravo, DAY, 0)  # 0: none at all
+        assert await ledger.logins(bravo, DAY) == 1
+        assert await ledger.used(alpha, DAY) == 0  # requests are counted apart
 
 
 class TestInMemory(RequestLedgerContract):
@@ -78,6 +92,22 @@ class TestSql(RequestLedgerContract):
             ledgers = [SqlRequestLedger(engine) for engine in engines]
             await asyncio.gather(*(ledger.add(alpha, DAY, 5) for ledger in ledgers * 5))
             assert await ledgers[0].used(alpha, DAY) == 100
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    async def test_processes_logging_in_at_once_never_pass_the_budget(
+        self, world: tuple[SqlRequestLedger, tuple[UUID, UUID], str]
+    ) -> None:
+        _, (alpha, _), url = world
+        engines = [create_async_db_engine(url) for _ in range(4)]
+        try:
+            ledgers = [SqlRequestLedger(engine) for engine in engines]
+            taken = await asyncio.gather(
+                *(ledger.take_login(alpha, DAY, 12) for ledger in ledgers * 5)
+            )
+            assert sum(taken) == 12
+            assert await ledgers[0].logins(alpha, DAY) == 12
         finally:
             for engine in engines:
                 await engine.dispose()

@@ -28,7 +28,7 @@ from pims_sync.errors import InvalidInputError
 
 AT = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 CLINIC = uuid.UUID(int=9)
-DOWN = RunEnd(success=False, code="pims_unavailable", message="down", run_id=uuid.UUID(int=1))
+DOWN = RunEnd(success=False, code="pims_unavailable", run_id=uuid.UUID(int=1))
 
 
 def _types(events: list) -> list[EventType]:  # type: ignore[type-arg]
@@ -46,7 +46,9 @@ def test_warn_and_pause_follow_the_clinic_limits() -> None:
         seen.append(_types(change.events))
     assert seen == [[], [EventType.CLINIC_FAILURES_WARNING], [EventType.CLINIC_PAUSED]]
     assert health.paused
-    assert health.pause == PauseReason(PauseKind.FAILURES, "3 runs failed in a row (last: down)")
+    assert health.pause == PauseReason(
+        PauseKind.FAILURES, "3 runs failed in a row (the last: pims_unavailable)"
+    )
 
 
 def test_zero_turns_warnings_and_pauses_off() -> None:
@@ -63,7 +65,7 @@ def test_zero_turns_warnings_and_pauses_off() -> None:
 
 def test_a_refused_password_pauses_even_with_pauses_off() -> None:
     health = ClinicHealth(CLINIC, settings=HealthSettings(pause_after_failures=0))
-    end = RunEnd(success=False, code="pims_auth_failed", message="PIMS login failed: no")
+    end = RunEnd(success=False, code="pims_auth_failed")
     change = after_run(health, end, AT)
     assert _types(change.events) == [EventType.CLINIC_PAUSED]
     assert change.health.pause is not None

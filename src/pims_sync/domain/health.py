@@ -161,11 +161,13 @@ class ClinicHealth:
 
 @dataclass(frozen=True, slots=True)
 class RunEnd:
-    """How a top-level run ended: well, or failed with an error code and message."""
+    """How a top-level run ended: well, or failed with an error code.
+
+    Only the code is kept (in reasons and events): an error's text may quote the PIMS.
+    """
 
     success: bool
     code: str | None = None
-    message: str | None = None
     run_id: UUID | None = None
 
     @property
@@ -205,12 +207,12 @@ def _pause_reason(end: RunEnd, failures: int, pause_after: int) -> PauseReason |
     if end.code == PASSWORD_REFUSED:
         return PauseReason(
             PauseKind.CREDENTIALS,
-            f"the PIMS refused the clinic's password ({end.message}); storing the right one "
+            "the PIMS refused the clinic's password; storing the right one "
             "(`pims-sync credentials set`) resumes it",
         )
     if pause_after and failures >= pause_after:
         return PauseReason(
-            PauseKind.FAILURES, f"{failures} runs failed in a row (last: {end.message})"
+            PauseKind.FAILURES, f"{failures} runs failed in a row (the last: {end.code})"
         )
     return None
 

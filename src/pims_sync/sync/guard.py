@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pims_sync.domain.health import ClinicHealth, RunEnd
 from pims_sync.errors import ClinicPausedError
-from pims_sync.sync.outcomes import FullOutcome, SyncOutcome, run_error
+from pims_sync.sync.outcomes import SyncOutcome, run_error_code
 
 
 def paused_error(health: ClinicHealth) -> ClinicPausedError:
@@ -22,10 +22,7 @@ def paused_error(health: ClinicHealth) -> ClinicPausedError:
 
 
 def run_end(run_id: UUID, outcome: SyncOutcome) -> RunEnd:
-    """How a run that reached its end did: well, or with its first failed phase's code."""
+    """How a run that reached its end did: well, or with its first failure's code."""
     if outcome.success:
         return RunEnd(success=True, run_id=run_id)
-    phases = outcome.phases if isinstance(outcome, FullOutcome) else (outcome,)
-    failed = next((p for p in phases if not p.success and not p.skipped), None)
-    code = failed.error_code if failed is not None else None
-    return RunEnd(success=False, code=code, message=run_error(outcome), run_id=run_id)
+    return RunEnd(success=False, code=run_error_code(outcome) or "internal_error", run_id=run_id)

@@ -335,7 +335,7 @@ class SyncService:
             sync_id=run_id, error=message, code=code, duration_ms=duration, timestamp=at
         )
         await self._close(run_id, RunStatus.FAILED, counters, message, result, at=at, code=code)
-        end = RunEnd(success=False, code=code, message=message, run_id=run_id)
+        end = RunEnd(success=False, code=code, run_id=run_id)
         await self._record(request, end, at)
         terminal = _terminal(False, result=result.wire(), error=message, code=code)
         await self.events.publish(run_id, terminal)
