@@ -24,7 +24,7 @@ LIMIT_HELP = "a number, or 'default' for the service's"
 
 
 def _limit_option(flag: str, what: str) -> Any:
-    return typer.Option(None, flag, help=f"{what}: {LIMIT_HELP}.")
+    return typer.Option(flag, help=f"{what}: {LIMIT_HELP}.")
 
 
 async def _clinic(services: Services, clinic_id: UUID) -> None:
