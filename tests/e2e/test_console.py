@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -278,6 +279,8 @@ async def test_scheduler_lists_jobs_in_the_clinic_time(stack: Stack, database: s
     assert "✗ off" in text
     assert "06:00 PST" in text or "06:00 PDT" in text  # the clinic's time, not UTC
     assert "pims-sync schedules set" in text
+    # The clinic's freshness: its status and each phase's age (docs/freshness.md).
+    assert re.search(r"(✓ fresh|! stale|✗ failing) · inbound \S+ · cases \S+", text), text
 
 
 def closed_port() -> int:

@@ -148,6 +148,7 @@ def test_credentials_set_with_option_then_stdin(cli: Invoke, migrated_database_u
         "companyId": None,
         "baseUrl": None,
         "stored": True,
+        "resumed": False,  # it was not paused
     }
     stored = PimsCredentials.from_json(
         crypto.decrypt(_stored_credentials(migrated_database_url), KEY, bound_to=clinic)
