@@ -16,6 +16,8 @@ PREFIX_LENGTH = 8
 EVENTS_READ = "events:read"
 # Adding, removing and replaying the clinic's webhook endpoints (`/api/webhooks`).
 WEBHOOKS_MANAGE = "webhooks:manage"
+# Pausing and resuming the clinic (`PATCH /api/clinic`).
+CLINIC_MANAGE = "clinic:manage"
 PERMISSIONS = (
     "sync:inbound",
     "sync:cases",
@@ -23,7 +25,7 @@ PERMISSIONS = (
     "appointments:write",
     EVENTS_READ,
     WEBHOOKS_MANAGE,
-    "clinic:manage",  # pause and resume the clinic (PATCH /api/clinic)
+    CLINIC_MANAGE,
 )
 FULL_SYNC_PERMISSIONS = ("sync:inbound", "sync:cases", "sync:reconcile")
 ALIASES = {"sync:reconciliation": "sync:reconcile"}

@@ -17,14 +17,13 @@ from pydantic import Strict
 from pims_sync.api.auth import check_permissions
 from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
+from pims_sync.domain.api_keys import CLINIC_MANAGE
 from pims_sync.domain.health import PauseKind, PauseReason
 from pims_sync.shapes.base import CamelModel
 from pims_sync.shapes.clinics import ApiKeyOut, ClinicInfo, ClinicOut
 from pims_sync.shapes.freshness import ClinicFreshnessOut
 
 router = APIRouter(prefix="/api", tags=["clinic"])
-
-MANAGE = "clinic:manage"
 
 
 @router.get("/clinic", response_model=ClinicInfo, responses=error_responses(*AUTHENTICATED_ERRORS))
@@ -63,7 +62,7 @@ async def change_clinic(
 ) -> ClinicFreshnessOut:
     """`{"paused": false}` resumes (failures in a row start again at 0); answers the status."""
     clinic = await request_clinic(services, key, change.clinic_id)
-    check_permissions(key, (MANAGE,))
+    check_permissions(key, (CLINIC_MANAGE,))
     now, by = datetime.now(UTC), f"API key {key.id}"
     if change.paused:
         reason = PauseReason(PauseKind.OPERATOR, f"paused through the API by {by}")
