@@ -79,6 +79,45 @@ async def hooks(database_url: str, request: pytest.FixtureRequest) -> AsyncItera
         await engine.dispose()
 
 
+async def version(hooks: Hooks, endpoint: WebhookEndpoint) -> datetime:
+    """The endpoint's version as stored now."""
+    found = await hooks.store.get(endpoint.id)
+    assert found is not None
+    return found.updated_at
+
+
+async def advance(
+    hooks: Hooks,
+    endpoint: WebhookEndpoint,
+    to_seq: int,
+    delivered: list[DeliveryAttempt],
+    at_version: datetime | None = None,
+) -> datetime | None:
+    """Move the endpoint's cursor to `to_seq` from its current (or this) version."""
+    known = at_version or await version(hooks, endpoint)
+    return await hooks.store.advance(
+        endpoint_id=endpoint.id, version=known, to_seq=to_seq, delivered=delivered, at=T0
+    )
+
+
+async def failed(
+    hooks: Hooks,
+    attempt: DeliveryAttempt,
+    *,
+    next_attempt_at: datetime | None = None,
+    at_version: datetime | None = None,
+) -> datetime | None:
+    """Record a failed attempt from the endpoint's current (or this) version."""
+    found = await hooks.store.get(attempt.endpoint_id)
+    assert found is not None
+    return await hooks.store.failed(
+        attempt,
+        version=at_version or found.updated_at,
+        next_attempt_at=next_attempt_at,
+        failing_since=T0,
+    )
+
+
 def attempt(
     endpoint: WebhookEndpoint, seq: int, number: int = 1, *, ok: bool = True, at: datetime = T0
 ) -> DeliveryAttempt:
@@ -148,9 +187,7 @@ async def test_due_wants_events_past_the_cursor_and_no_retry_waiting(hooks: Hook
     await hooks.events_for(clinic, 2)
     assert [e.id for e in await hooks.store.due(at=T0, limit=10)] == [endpoint.id]
     later = T0 + timedelta(seconds=30)
-    assert await hooks.store.failed(
-        attempt(endpoint, 1, ok=False), cursor=0, next_attempt_at=later, failing_since=T0
-    )
+    assert await failed(hooks, attempt(endpoint, 1, ok=False), next_attempt_at=later)
     assert await hooks.store.due(at=T0, limit=10) == []
     assert [e.id for e in await hooks.store.due(at=later, limit=10)] == [endpoint.id]
 
@@ -160,7 +197,7 @@ async def test_due_leaves_out_caught_up_and_disabled_endpoints(hooks: Hooks) -> 
     caught_up = await hooks.endpoint(clinic)
     disabled = await hooks.endpoint(clinic)
     await hooks.events_for(clinic, 1)
-    assert await hooks.store.delivered(attempt(caught_up, 1), cursor=0)
+    assert await advance(hooks, caught_up, 1, [attempt(caught_up, 1)])
     assert await hooks.store.disable(endpoint_id=disabled.id, reason="failing", at=T0)
     assert await hooks.store.due(at=T0, limit=10) == []
 
@@ -169,14 +206,12 @@ async def test_delivered_moves_the_cursor_and_clears_the_retry_state(hooks: Hook
     clinic = await hooks.clinic()
     endpoint = await hooks.endpoint(clinic)
     later = T0 + timedelta(seconds=5)
-    await hooks.store.failed(
-        attempt(endpoint, 1, ok=False), cursor=0, next_attempt_at=later, failing_since=T0
-    )
+    assert await failed(hooks, attempt(endpoint, 1, ok=False), next_attempt_at=later)
     failing = await hooks.store.get(endpoint.id)
     assert failing is not None
     assert (failing.attempt, failing.next_attempt_at, failing.failing_since) == (1, later, T0)
     assert failing.delivered_seq == 0
-    assert await hooks.store.delivered(attempt(endpoint, 1, 2, at=later), cursor=0)
+    assert await advance(hooks, endpoint, 1, [attempt(endpoint, 1, 2, at=later)])
     done = await hooks.store.get(endpoint.id)
     assert done is not None
     assert (done.delivered_seq, done.attempt, done.next_attempt_at, done.failing_since) == (
@@ -187,26 +222,37 @@ async def test_delivered_moves_the_cursor_and_clears_the_retry_state(hooks: Hook
     )
 
 
-async def test_a_cursor_moved_meanwhile_wins(hooks: Hooks) -> None:
+async def test_every_write_is_a_later_version(hooks: Hooks) -> None:
+    clinic = await hooks.clinic()
+    endpoint = await hooks.endpoint(clinic)
+    assert endpoint.updated_at == T0
+    first = await advance(hooks, endpoint, 1, [])
+    assert first is not None
+    assert first > T0  # written at T0 again: still a later version
+    assert await version(hooks, endpoint) == first
+    second = await failed(hooks, attempt(endpoint, 2, ok=False))
+    assert second is not None
+    assert second > first
+    assert await version(hooks, endpoint) == second
+
+
+async def test_a_replay_meanwhile_wins(hooks: Hooks) -> None:
     clinic = await hooks.clinic()
     endpoint = await hooks.endpoint(clinic)
     await hooks.events_for(clinic, 5)
-    assert await hooks.store.delivered(attempt(endpoint, 3), cursor=0)
+    read = await version(hooks, endpoint)  # what a delivery job read
+    # Replayed to the very cursor the job read: the cursor alone would not tell.
     replayed = await hooks.store.replay(
-        clinic_id=clinic, endpoint_id=endpoint.id, from_seq=2, at=T0
+        clinic_id=clinic, endpoint_id=endpoint.id, from_seq=1, at=T0
     )
     assert replayed is not None
-    assert replayed.delivered_seq == 1
-    # A job that still thinks the cursor is at 3 changes nothing.
-    assert not await hooks.store.delivered(attempt(endpoint, 4), cursor=3)
-    assert not await hooks.store.skip(endpoint_id=endpoint.id, cursor=3, to_seq=5, at=T0)
-    assert not await hooks.store.failed(
-        attempt(endpoint, 4, ok=False), cursor=3, next_attempt_at=None, failing_since=T0
-    )
+    assert replayed.delivered_seq == 0
+    assert not await advance(hooks, endpoint, 3, [attempt(endpoint, 3)], at_version=read)
+    assert not await failed(hooks, attempt(endpoint, 4, ok=False), at_version=read)
     after = await hooks.store.get(endpoint.id)
     assert after is not None
-    assert (after.delivered_seq, after.attempt) == (1, 0)
-    assert await hooks.store.skip(endpoint_id=endpoint.id, cursor=1, to_seq=5, at=T0)
+    assert (after.delivered_seq, after.attempt, after.updated_at) == (0, 0, replayed.updated_at)
+    assert await advance(hooks, endpoint, 5, [])
     moved = await hooks.store.get(endpoint.id)
     assert moved is not None
     assert moved.delivered_seq == 5
@@ -215,9 +261,7 @@ async def test_a_cursor_moved_meanwhile_wins(hooks: Hooks) -> None:
 async def test_replay_re_enables_a_disabled_endpoint(hooks: Hooks) -> None:
     clinic = await hooks.clinic()
     endpoint = await hooks.endpoint(clinic)
-    await hooks.store.failed(
-        attempt(endpoint, 1, 9, ok=False), cursor=0, next_attempt_at=None, failing_since=T0
-    )
+    assert await failed(hooks, attempt(endpoint, 1, 9, ok=False))
     assert await hooks.store.disable(endpoint_id=endpoint.id, reason="failed 24 h", at=T0)
     assert not await hooks.store.disable(endpoint_id=endpoint.id, reason="again", at=T0)
     disabled = await hooks.store.get(endpoint.id)
@@ -233,17 +277,26 @@ async def test_replay_re_enables_a_disabled_endpoint(hooks: Hooks) -> None:
     assert (replayed.delivered_seq, replayed.failing_since) == (0, None)
 
 
+async def test_advance_logs_every_delivered_attempt_at_once(hooks: Hooks) -> None:
+    clinic = await hooks.clinic()
+    endpoint = await hooks.endpoint(clinic)
+    sent = [attempt(endpoint, seq, at=T0 + timedelta(seconds=seq)) for seq in (1, 2, 4)]
+    assert await advance(hooks, endpoint, 6, sent)  # 3, 5 and 6: not wanted
+    log = await hooks.store.deliveries(clinic_id=clinic, endpoint_id=endpoint.id, limit=10)
+    assert [(a.seq, a.outcome, a.event_id) for a in log] == [
+        (a.seq, DeliveryOutcome.DELIVERED, a.event_id) for a in reversed(sent)
+    ]
+    moved = await hooks.store.get(endpoint.id)
+    assert moved is not None
+    assert moved.delivered_seq == 6
+
+
 async def test_the_delivery_log_is_newest_first_and_limited(hooks: Hooks) -> None:
     clinic = await hooks.clinic()
     endpoint = await hooks.endpoint(clinic)
     for n in range(1, 4):
         moment = T0 + timedelta(seconds=n)
-        await hooks.store.failed(
-            attempt(endpoint, 1, n, ok=False, at=moment),
-            cursor=0,
-            next_attempt_at=None,
-            failing_since=T0,
-        )
+        assert await failed(hooks, attempt(endpoint, 1, n, ok=False, at=moment))
     log = await hooks.store.deliveries(clinic_id=clinic, endpoint_id=endpoint.id, limit=2)
     assert [(a.attempt, a.outcome, a.status_code) for a in log] == [
         (3, DeliveryOutcome.FAILED, 500),

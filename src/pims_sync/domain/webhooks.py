@@ -60,6 +60,9 @@ class WebhookEndpoint:
     next_attempt_at: datetime | None
     failing_since: datetime | None
     created_at: datetime
+    # The row's version: every change writes a later one (`next_version`), and a delivery
+    # job's writes are conditional on the one it read, so it never undoes a replay.
+    updated_at: datetime
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint receives events of this type."""
@@ -189,6 +192,11 @@ def retry_delay(failed_attempts: int, draw: float) -> timedelta:
     index = min(failed_attempts, len(RETRY_DELAYS) - 1)
     base = RETRY_DELAYS[index].total_seconds()
     return timedelta(seconds=base * (1 - JITTER + 2 * JITTER * draw))
+
+
+def next_version(current: datetime, at: datetime) -> datetime:
+    """The version a change writes: `at`, or just after the current one if that is later."""
+    return max(at, current + timedelta(microseconds=1))
 
 
 def should_disable(failing_since: datetime, now: datetime) -> bool:

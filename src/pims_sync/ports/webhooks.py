@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -17,8 +17,9 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 class WebhookStore(Protocol):
     """Endpoints (secrets encrypted), their cursors and retry state, and the delivery log.
 
-    Every change to a cursor is conditional on the cursor the caller read: a replay that
-    moved it meanwhile wins, and the delivery job that lost starts over on its next run.
+    A delivery job's writes (`advance`, `failed`) are conditional on the endpoint's
+    version (`updated_at`) it read, and return the version they wrote (None if the row
+    changed meanwhile: a replay wins, and the job that lost starts over on its next run).
     """
 
     async def add(
@@ -49,22 +50,30 @@ class WebhookStore(Protocol):
         """Active endpoints with events past their cursor and no retry waiting beyond `at`."""
         ...
 
-    async def skip(self, *, endpoint_id: UUID, cursor: int, to_seq: int, at: datetime) -> bool:
-        """Move the cursor over events the endpoint does not want (no request was made)."""
-        ...
+    async def advance(
+        self,
+        *,
+        endpoint_id: UUID,
+        version: datetime,
+        to_seq: int,
+        delivered: Sequence[DeliveryAttempt],
+        at: datetime,
+    ) -> datetime | None:
+        """Move the cursor to `to_seq` (clearing the retry state) and log the 2xx attempts.
 
-    async def delivered(self, attempt: DeliveryAttempt, *, cursor: int) -> bool:
-        """Log a 2xx attempt and move the cursor to its `seq`, clearing the retry state."""
+        One transaction. The events up to `to_seq` were delivered (`delivered`) or are of
+        types the endpoint does not want (no request was made).
+        """
         ...
 
     async def failed(
         self,
         attempt: DeliveryAttempt,
         *,
-        cursor: int,
+        version: datetime,
         next_attempt_at: datetime | None,
         failing_since: datetime,
-    ) -> bool:
+    ) -> datetime | None:
         """Log a failed attempt and record when to try that event again."""
         ...
 

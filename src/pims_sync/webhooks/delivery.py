@@ -7,16 +7,19 @@ job and records when to try that same event again (the retry schedule, with jitt
 events behind it wait, so a receiver sees them in order. An endpoint whose deliveries
 have failed for 24 hours is disabled, with a log line and a `webhook.disabled` event.
 
-The cursor moves only after the receiver answered 2xx: a process killed in between sends
-the event again, with the same `Webhook-Id`, which is how receivers deduplicate.
+The cursor moves only after the receiver answered 2xx, and is written (with the log rows
+of the 2xx attempts) every FLUSH_EVERY events or FLUSH_SECONDS, before a failure is
+recorded and when the job ends: a process killed in between sends those events again,
+with the same `Webhook-Id`, which is how receivers deduplicate.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pims_sync.domain.instants import iso
@@ -40,6 +43,8 @@ from pims_sync.webhooks.signing import body_bytes, signed_headers
 log = logging.getLogger("pims_sync.webhooks")
 
 BATCH = 200  # events read per query
+FLUSH_EVERY = 100  # delivered events per write of the cursor and the log...
+FLUSH_SECONDS = 1.0  # ...and at least this often while a job is sending
 MAX_RETRY_AFTER = timedelta(hours=6)  # a receiver's Retry-After is honoured up to this
 
 
@@ -53,11 +58,20 @@ class DeliveryOptions:
 
 @dataclass
 class _Pass:
-    """One job's pass over one endpoint: the endpoint as last known, its cursor as stored."""
+    """One job's pass over one endpoint: what it has sent, and what is stored of it."""
 
     endpoint: WebhookEndpoint
     secret: str
-    cursor: int  # as stored: every move of the cursor is conditional on it
+    version: datetime  # the row's, as last read or written: every write is conditional on it
+    cursor: int  # the cursor as stored
+    position: int  # the last seq sent (2xx) or passed over; the cursor catches up on flush
+    delivered: list[DeliveryAttempt] = field(default_factory=list)
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    def due(self) -> bool:
+        """Whether enough went out since the last write of the cursor."""
+        waited = time.monotonic() - self.flushed_at
+        return len(self.delivered) >= FLUSH_EVERY or waited >= FLUSH_SECONDS
 
 
 class Deliverer:
@@ -89,38 +103,66 @@ class Deliverer:
             if endpoint.next_attempt_at is not None and endpoint.next_attempt_at > self._now():
                 return  # a retry is waiting; the pump wakes the endpoint when it is due
             secret = await self._store.secret(endpoint)
-            await self._drain(_Pass(endpoint, secret, endpoint.delivered_seq))
+            cursor = endpoint.delivered_seq
+            state = _Pass(endpoint, secret, endpoint.updated_at, cursor=cursor, position=cursor)
+            await self._drain(state)
 
     async def _drain(self, state: _Pass) -> None:
         """Deliver event after event until none is left, one fails, or a replay intervenes."""
         while True:
             events = await self._events.after(
                 clinic_id=state.endpoint.clinic_id,
-                after_seq=state.cursor,
+                after_seq=state.position,
                 limit=self._options.batch,
             )
-            if not events or not await self._deliver_batch(state, events):
+            if not events:
+                await self._flush(state)
                 return
+            for event in events:
+                if not await self._pass(state, event):
+                    return
 
-    async def _deliver_batch(self, state: _Pass, events: Sequence[StoredEvent]) -> bool:
-        """Whether to go on: every wanted event of the batch went out, the cursor moved."""
-        for event in events:
-            if not state.endpoint.wants(event.type):
-                continue  # skipped: the next move of the cursor passes it
-            if not await self._deliver(state, event):
-                return False
-        last = events[-1].seq
-        if last > state.cursor:  # unwanted events at the end of the batch
-            moved = await self._store.skip(
-                endpoint_id=state.endpoint.id, cursor=state.cursor, to_seq=last, at=self._now()
-            )
-            if not moved:
-                return False  # replayed meanwhile: the next job starts from the new cursor
-            state.cursor = last
+    async def _pass(self, state: _Pass, event: StoredEvent) -> bool:
+        """Send the event (or pass over it); whether to go on with the next one."""
+        if not state.endpoint.wants(event.type):
+            state.position = event.seq  # no request: the next write of the cursor passes it
+            return True
+        attempt, result = await self._send(state, event)
+        if not result.ok:
+            if await self._flush(state):
+                await self._failed(state, attempt, result)
+            return False
+        state.delivered.append(attempt)
+        state.position = event.seq
+        state.endpoint = replace(
+            state.endpoint, attempt=0, next_attempt_at=None, failing_since=None
+        )
+        return not state.due() or await self._flush(state)
+
+    async def _flush(self, state: _Pass) -> bool:
+        """Write the cursor and the 2xx attempts since the last write; False if replayed.
+
+        Written every FLUSH_EVERY events or FLUSH_SECONDS, not per event: a process killed
+        in between sends those events again (at least once; receivers deduplicate).
+        """
+        if state.position == state.cursor and not state.delivered:
+            return True
+        written = await self._store.advance(
+            endpoint_id=state.endpoint.id,
+            version=state.version,
+            to_seq=state.position,
+            delivered=state.delivered,
+            at=self._now(),
+        )
+        state.delivered = []
+        state.flushed_at = time.monotonic()
+        if written is None:
+            return False  # replayed meanwhile: the next job starts from the new cursor
+        state.version, state.cursor = written, state.position
         return True
 
-    async def _deliver(self, state: _Pass, event: StoredEvent) -> bool:
-        """Send one event; whether it was delivered and the cursor moved past it."""
+    async def _send(self, state: _Pass, event: StoredEvent) -> tuple[DeliveryAttempt, SendResult]:
+        """Sign and POST one event; the attempt as the log keeps it, and the answer."""
         started = self._now()
         body = body_bytes(WebhookBody.of(event))
         headers = signed_headers(
@@ -139,16 +181,7 @@ class Deliverer:
             error=result.error,
             attempted_at=started,
         )
-        if not result.ok:
-            await self._failed(state, attempt, result)
-            return False
-        if not await self._store.delivered(attempt, cursor=state.cursor):
-            return False  # replayed meanwhile: the next job starts from the new cursor
-        state.cursor = event.seq
-        state.endpoint = replace(
-            state.endpoint, attempt=0, next_attempt_at=None, failing_since=None
-        )
-        return True
+        return attempt, result
 
     async def _failed(self, state: _Pass, attempt: DeliveryAttempt, result: SendResult) -> None:
         """Record the failure and when to retry, or disable an endpoint failing for too long."""
@@ -164,7 +197,7 @@ class Deliverer:
             "" if next_at is None else f"; next attempt at {next_at.isoformat()}",
         )
         await self._store.failed(
-            attempt, cursor=state.cursor, next_attempt_at=next_at, failing_since=failing_since
+            attempt, version=state.version, next_attempt_at=next_at, failing_since=failing_since
         )
         if disable:
             await self.disable(state.endpoint, failing_since)

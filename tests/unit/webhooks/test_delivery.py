@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -225,7 +226,9 @@ async def test_failing_for_24_hours_disables_with_a_log_line_and_an_event(
     endpoint = await world.endpoint()
     other = await world.endpoint(types=("webhook.disabled",))
     await world.commit(EventType.CASE_CREATED)
-    await world.store.skip(endpoint_id=other.id, cursor=0, to_seq=1, at=T0)
+    await world.store.advance(
+        endpoint_id=other.id, version=other.updated_at, to_seq=1, delivered=[], at=T0
+    )
     world.receiver.answers = [500] * 100
     caplog.handler.addFilter(ContextFilter())
     state = await world.run(endpoint)
@@ -276,12 +279,32 @@ async def test_a_replay_during_a_delivery_wins(world: World) -> None:
 
     world.receiver.send = replay_midway  # type: ignore[method-assign]
     after = await world.run(endpoint)
-    assert world.receiver.seqs() == [1, 2]  # the job stopped: the cursor was not its own
+    # The replay set the cursor to where the job started (0): the job learns of it when it
+    # writes its cursor (the row's version changed), and leaves the replay's.
+    assert world.receiver.seqs() == [1, 2, 3, 4]
     assert after.delivered_seq == 0
     world.receiver.send = original  # type: ignore[method-assign]
     again = await world.run(endpoint)
-    assert world.receiver.seqs() == [1, 2, 1, 2, 3, 4]
+    assert world.receiver.seqs() == [1, 2, 3, 4, 1, 2, 3, 4]
     assert again.delivered_seq == 4
+
+
+async def test_the_cursor_is_written_every_hundred_events(world: World) -> None:
+    endpoint = await world.endpoint()
+    await world.commit(*[EventType.CASE_CREATED] * 250)
+    writes: list[int] = []
+    advance = world.store.advance
+
+    async def counted(**kwargs: Any) -> bool:
+        writes.append(kwargs["to_seq"])
+        return await advance(**kwargs)
+
+    world.store.advance = counted  # type: ignore[method-assign]
+    after = await world.run(endpoint)
+    assert writes == [100, 200, 250]
+    assert after.delivered_seq == 250
+    log = await world.store.deliveries(clinic_id=None, endpoint_id=endpoint.id, limit=500)
+    assert sorted(a.seq for a in log) == list(range(1, 251))
 
 
 async def test_gone_or_disabled_endpoints_get_nothing(world: World) -> None:

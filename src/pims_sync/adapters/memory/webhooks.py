@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pims_sync.domain.webhooks import DeliveryAttempt, NewEndpoint, WebhookEndpoint
+from pims_sync.domain.webhooks import (
+    DeliveryAttempt,
+    NewEndpoint,
+    WebhookEndpoint,
+    next_version,
+)
 from pims_sync.ports.events import EventLog
 
 
@@ -39,6 +45,7 @@ class MemoryWebhookStore:
             next_attempt_at=None,
             failing_since=None,
             created_at=at,
+            updated_at=at,
         )
         self._endpoints[stored.id] = stored
         self._secrets[stored.id] = secret
@@ -84,24 +91,30 @@ class MemoryWebhookStore:
         found.sort(key=lambda e: (e.next_attempt_at is not None, e.next_attempt_at or at, e.id))
         return found[:limit]
 
-    def _move(self, endpoint_id: UUID, cursor: int, **values: Any) -> bool:
+    def _move(self, endpoint_id: UUID, version: datetime, **values: Any) -> datetime | None:
         found = self._endpoints.get(endpoint_id)
-        if found is None or found.delivered_seq != cursor:
-            return False
-        self._endpoints[endpoint_id] = dataclasses.replace(found, **values)
-        return True
+        if found is None or found.updated_at != version:
+            return None
+        written = next_version(version, values.pop("at"))
+        self._endpoints[endpoint_id] = dataclasses.replace(found, updated_at=written, **values)
+        return written
 
-    async def skip(self, *, endpoint_id: UUID, cursor: int, to_seq: int, at: datetime) -> bool:  # noqa: ARG002
-        """Move the cursor over events the endpoint does not want (no request was made)."""
-        return self._move(endpoint_id, cursor, delivered_seq=to_seq)
-
-    async def delivered(self, attempt: DeliveryAttempt, *, cursor: int) -> bool:
-        """Log a 2xx attempt and move the cursor to its `seq`, clearing the retry state."""
-        self._log.append(attempt)
+    async def advance(
+        self,
+        *,
+        endpoint_id: UUID,
+        version: datetime,
+        to_seq: int,
+        delivered: Sequence[DeliveryAttempt],
+        at: datetime,
+    ) -> datetime | None:
+        """Move the cursor to `to_seq` (clearing the retry state) and log the 2xx attempts."""
+        self._log.extend(delivered)
         return self._move(
-            attempt.endpoint_id,
-            cursor,
-            delivered_seq=attempt.seq,
+            endpoint_id,
+            version,
+            at=at,
+            delivered_seq=to_seq,
             attempt=0,
             next_attempt_at=None,
             failing_since=None,
@@ -111,15 +124,16 @@ class MemoryWebhookStore:
         self,
         attempt: DeliveryAttempt,
         *,
-        cursor: int,
+        version: datetime,
         next_attempt_at: datetime | None,
         failing_since: datetime,
-    ) -> bool:
+    ) -> datetime | None:
         """Log a failed attempt and record when to try that event again."""
         self._log.append(attempt)
         return self._move(
             attempt.endpoint_id,
-            cursor,
+            version,
+            at=attempt.attempted_at,
             attempt=attempt.attempt,
             next_attempt_at=next_attempt_at,
             failing_since=failing_since,
@@ -135,7 +149,12 @@ class MemoryWebhookStore:
         if found is None or not found.is_active:
             return False
         self._endpoints[endpoint_id] = dataclasses.replace(
-            found, is_active=False, disabled_reason=reason, disabled_at=at, next_attempt_at=None
+            found,
+            is_active=False,
+            disabled_reason=reason,
+            disabled_at=at,
+            next_attempt_at=None,
+            updated_at=next_version(found.updated_at, at),
         )
         return True
 
@@ -145,7 +164,7 @@ class MemoryWebhookStore:
         clinic_id: UUID | None,
         endpoint_id: UUID,
         from_seq: int,
-        at: datetime,  # noqa: ARG002
+        at: datetime,
     ) -> WebhookEndpoint | None:
         """Deliver again from `from_seq`: cursor to `from_seq - 1`, retry state cleared, active."""
         found = await self.get(endpoint_id, clinic_id=clinic_id)
@@ -160,6 +179,7 @@ class MemoryWebhookStore:
             is_active=True,
             disabled_reason=None,
             disabled_at=None,
+            updated_at=next_version(found.updated_at, at),
         )
         self._endpoints[endpoint_id] = replayed
         return replayed

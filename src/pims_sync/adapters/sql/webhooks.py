@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,6 +23,7 @@ from pims_sync.domain.webhooks import (
     DeliveryOutcome,
     NewEndpoint,
     WebhookEndpoint,
+    next_version,
 )
 from pims_sync.errors import DecryptionError
 
@@ -50,6 +51,7 @@ def _endpoint(row: Any) -> WebhookEndpoint:
         next_attempt_at=row.next_attempt_at,
         failing_since=row.failing_since,
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -191,60 +193,67 @@ class SqlWebhookStore:
         async with self._engine.connect() as conn:
             return [_endpoint(row) for row in await conn.execute(query)]
 
-    async def skip(self, *, endpoint_id: UUID, cursor: int, to_seq: int, at: datetime) -> bool:
-        """Move the cursor over events the endpoint does not want (no request was made)."""
+    async def advance(
+        self,
+        *,
+        endpoint_id: UUID,
+        version: datetime,
+        to_seq: int,
+        delivered: Sequence[DeliveryAttempt],
+        at: datetime,
+    ) -> datetime | None:
+        """Move the cursor to `to_seq` (clearing the retry state) and log the 2xx attempts."""
         async with self._engine.begin() as conn:
-            return await self._move(conn, endpoint_id, cursor, delivered_seq=to_seq, at=at)
-
-    @staticmethod
-    async def _move(conn: AsyncConnection, endpoint_id: UUID, cursor: int, **values: Any) -> bool:
-        """Update the endpoint if its cursor is still `cursor` (a replay may have moved it)."""
-        values["updated_at"] = values.pop("at")
-        result = await conn.execute(
-            update(webhook_endpoints)
-            .where(ep.id == endpoint_id)
-            .where(ep.delivered_seq == cursor)
-            .values(**values)
-        )
-        return result.rowcount == 1
-
-    async def delivered(self, attempt: DeliveryAttempt, *, cursor: int) -> bool:
-        """Log a 2xx attempt and move the cursor to its `seq`, clearing the retry state."""
-        async with self._engine.begin() as conn:
-            moved = await self._move(
+            written = await self._move(
                 conn,
-                attempt.endpoint_id,
-                cursor,
-                delivered_seq=attempt.seq,
+                endpoint_id,
+                version,
+                delivered_seq=to_seq,
                 attempt=0,
                 next_attempt_at=None,
                 failing_since=None,
-                at=attempt.attempted_at,
+                at=at,
             )
-            await conn.execute(insert(webhook_deliveries).values(**_log_row(attempt)))
-        return moved
+            if delivered:
+                rows = [_log_row(attempt) for attempt in delivered]
+                await conn.execute(insert(webhook_deliveries), rows)
+        return written
+
+    @staticmethod
+    async def _move(
+        conn: AsyncConnection, endpoint_id: UUID, version: datetime, **values: Any
+    ) -> datetime | None:
+        """Update the endpoint if it is still at `version`; the version written, or None."""
+        written = next_version(version, values.pop("at"))
+        result = await conn.execute(
+            update(webhook_endpoints)
+            .where(ep.id == endpoint_id)
+            .where(ep.updated_at == version)
+            .values(updated_at=written, **values)
+        )
+        return written if result.rowcount == 1 else None
 
     async def failed(
         self,
         attempt: DeliveryAttempt,
         *,
-        cursor: int,
+        version: datetime,
         next_attempt_at: datetime | None,
         failing_since: datetime,
-    ) -> bool:
+    ) -> datetime | None:
         """Log a failed attempt and record when to try that event again."""
         async with self._engine.begin() as conn:
-            moved = await self._move(
+            written = await self._move(
                 conn,
                 attempt.endpoint_id,
-                cursor,
+                version,
                 attempt=attempt.attempt,
                 next_attempt_at=next_attempt_at,
                 failing_since=failing_since,
                 at=attempt.attempted_at,
             )
             await conn.execute(insert(webhook_deliveries).values(**_log_row(attempt)))
-        return moved
+        return written
 
     async def log_attempt(self, attempt: DeliveryAttempt) -> None:
         """Log an attempt that moves no cursor (a test event)."""
@@ -253,42 +262,55 @@ class SqlWebhookStore:
 
     async def disable(self, *, endpoint_id: UUID, reason: str, at: datetime) -> bool:
         """Stop delivering to an endpoint (its cursor stays); whether it was active."""
-        query = (
-            update(webhook_endpoints)
-            .where(ep.id == endpoint_id)
-            .where(ep.is_active.is_(True))
-            .values(
-                is_active=False,
-                disabled_reason=reason,
-                disabled_at=at,
-                next_attempt_at=None,
-                updated_at=at,
-            )
-        )
         async with self._engine.begin() as conn:
+            current = await self._version(conn, _mine(endpoint_id, None))
+            if current is None:
+                return False
+            query = (
+                update(webhook_endpoints)
+                .where(ep.id == endpoint_id)
+                .where(ep.is_active.is_(True))
+                .values(
+                    is_active=False,
+                    disabled_reason=reason,
+                    disabled_at=at,
+                    next_attempt_at=None,
+                    updated_at=next_version(current, at),
+                )
+            )
             return (await conn.execute(query)).rowcount == 1
+
+    @staticmethod
+    async def _version(conn: AsyncConnection, which: ColumnElement[bool]) -> datetime | None:
+        """The endpoint's version, its row locked (on Postgres) until the transaction ends."""
+        query = select(ep.updated_at).where(which)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+        return found
 
     async def replay(
         self, *, clinic_id: UUID | None, endpoint_id: UUID, from_seq: int, at: datetime
     ) -> WebhookEndpoint | None:
         """Deliver again from `from_seq`: cursor to `from_seq - 1`, retry state cleared, active."""
-        query = (
-            update(webhook_endpoints)
-            .where(_mine(endpoint_id, clinic_id))
-            .values(
-                delivered_seq=max(from_seq - 1, 0),
-                attempt=0,
-                next_attempt_at=None,
-                failing_since=None,
-                is_active=True,
-                disabled_reason=None,
-                disabled_at=None,
-                updated_at=at,
-            )
-        )
         async with self._engine.begin() as conn:
-            if (await conn.execute(query)).rowcount != 1:
+            current = await self._version(conn, _mine(endpoint_id, clinic_id))
+            if current is None:
                 return None
+            await conn.execute(
+                update(webhook_endpoints)
+                .where(ep.id == endpoint_id)
+                .values(
+                    delivered_seq=max(from_seq - 1, 0),
+                    attempt=0,
+                    next_attempt_at=None,
+                    failing_since=None,
+                    is_active=True,
+                    disabled_reason=None,
+                    disabled_at=None,
+                    updated_at=next_version(current, at),
+                )
+            )
             return await self._one(conn, endpoint_id)
 
     async def rotate(self) -> int:
