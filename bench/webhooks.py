@@ -147,12 +147,10 @@ def report(
     print(f"  in seq order    {'yes' if in_order else 'NO'}")
     if lags:
         p95 = lags[int(0.95 * (len(lags) - 1))]
-        print(
-            f"  after commit    median {statistics.median(lags):.3f} s, p95 {p95:.3f} s, worst {worst:.3f} s"
-        )
-        print(
-            f"  whole stream    {span:.2f} s from the first commit to the last arrival ({len(first) / span:.0f} events/s)"
-        )
+        median = statistics.median(lags)
+        print(f"  after commit    median {median:.3f} s, p95 {p95:.3f} s, worst {worst:.3f} s")
+        rate = len(first) / span
+        print(f"  whole stream    {span:.2f} s, first commit to last arrival ({rate:.0f} events/s)")
     ok = finished and in_order and len(first) == events and worst <= BAR_SECONDS
     print(
         f"  every event within {BAR_SECONDS:.0f} s of its commit, in order: {'yes' if ok else 'NO'}"
