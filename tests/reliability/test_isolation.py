@@ -10,7 +10,8 @@ What a case proves, per route (docs/api.md, "Isolation"):
   leak), for its status, its phases and its events, live or finished;
 - naming another clinic (`clinicId`, body or query) is 403 `clinic_forbidden`, the same
   answer for an existing and an unknown clinic, and starts or changes nothing of it;
-- lists (history, scheduler status) hold the key's clinic only;
+- lists (history, scheduler status, webhooks) hold the key's clinic only; another
+  clinic's webhook endpoint is 404 `webhook_not_found`, like an unknown one;
 - a service key must name its clinic: 400 `clinic_id_required` where a route acts on
   one, 404 `clinic_not_found` for an unknown one (only the scheduler status lists every
   clinic without one, as docs/api.md#isolation says);
@@ -71,6 +72,16 @@ class World:
     runs_a: list[str]  # A's full run, then its phases
     runs_b: list[str]  # B's full run, its phases, then its live run
     problems: list[str] = field(default_factory=list)
+    webhooks: dict[uuid.UUID, str] = field(default_factory=dict)  # one endpoint per clinic
+
+    async def webhook(self, clinic: Clinic) -> str:
+        """The clinic's endpoint (added on first use, to a public address literal)."""
+        if clinic.id not in self.webhooks:
+            added, _ = await self.services.webhook_admin.add(
+                clinic_id=clinic.id, url="http://93.184.216.34/hooks"
+            )
+            self.webhooks[clinic.id] = str(added.id)
+        return self.webhooks[clinic.id]
 
     def traces_of_b(self) -> list[str]:
         """What must never appear in an answer to A's key."""
@@ -203,6 +214,71 @@ async def event_feed(world: World, method: str, path: str) -> None:
     await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
 
 
+async def webhooks_of_clinic(world: World, method: str, path: str) -> None:
+    """Listing shows the key's clinic's endpoints only; adding one for B is 403."""
+    route = f"{method} {path}"
+    mine, theirs = await world.webhook(world.a), await world.webhook(world.b)
+    if method == "GET":
+        for headers, params in ((world.key_a, {}), (world.service, {"clinicId": str(world.a.id)})):
+            listed = await world.http.get(path, params=params, headers=headers)
+            ids = {hook["id"] for hook in _json(listed).get("webhooks", [])}
+            world.expect(route, mine in ids and theirs not in ids, f"A's webhooks are {ids}")
+            world.expect_clean(route, listed)
+        await _foreign_query(world, route, path)
+        await _service_needs_clinic(world, route, "GET", path, lambda c: {"clinicId": c})
+        return
+    before_b = await world.services.webhooks.endpoints(world.b.id)
+    body = {"url": "http://93.184.216.34/other"}
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        response = await world.http.post(
+            path, json={**body, "clinicId": clinic_id}, headers=world.key_a
+        )
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    own = await world.http.post(path, json=body, headers=world.key_a)
+    world.expect(route, own.status_code == 201, f"A's own webhook: {own.status_code} {own.text}")
+    world.expect(route, _json(own).get("webhook", {}).get("clinicId") == str(world.a.id), own.text)
+    world.expect_clean(route, own)
+    await _service_needs_clinic(
+        world, route, "POST", path, lambda c: {"json": {**body, "clinicId": c}}
+    )
+    after_b = await world.services.webhooks.endpoints(world.b.id)
+    world.expect(route, after_b == before_b, "B's webhooks changed")
+
+
+async def one_webhook(world: World, method: str, path: str) -> None:
+    """B's endpoint is 404 `webhook_not_found` for A's key, like an unknown id; untouched."""
+    route = f"{method} {path}"
+    theirs = await world.webhook(world.b)
+    before_b = await world.services.webhooks.endpoints(world.b.id)
+    query = {"fromSeq": "1"} if path.endswith("/replay") else {}
+    for webhook in (theirs, str(uuid.uuid4())):
+        url = path.replace("{webhook_id}", webhook)
+        response = await world.http.request(method, url, params=query, headers=world.key_a)
+        message = f"no webhook with id {webhook}"
+        world.expect_refused(route, response, 404, "webhook_not_found", message)
+    world.expect(
+        route, await world.services.webhooks.endpoints(world.b.id) == before_b, "B's changed"
+    )
+    # Positive control: A's own (a throwaway one for DELETE).
+    if method == "DELETE":
+        added, _ = await world.services.webhook_admin.add(
+            clinic_id=world.a.id, url="http://93.184.216.34/gone"
+        )
+        own_id = str(added.id)
+    else:
+        own_id = await world.webhook(world.a)
+    own_url = path.replace("{webhook_id}", own_id)
+    own = await world.http.request(method, own_url, params=query, headers=world.key_a)
+    world.expect(route, own.status_code in (200, 202), f"A's own: {own.status_code} {own.text}")
+    world.expect_clean(route, own)
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        named = {**query, "clinicId": clinic_id}
+        response = await world.http.request(method, own_url, params=named, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+
+
 async def scheduler_status(world: World, method: str, path: str) -> None:
     """Status lists the key's clinic's jobs only; a service key may list every clinic."""
     route = f"{method} {path}"
@@ -286,6 +362,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/events"): event_feed,
     ("GET", "/api/scheduler/status"): scheduler_status,
     ("PATCH", "/api/scheduler/schedules"): change_schedule,
+    ("GET", "/api/webhooks"): webhooks_of_clinic,
+    ("POST", "/api/webhooks"): webhooks_of_clinic,
+    **{
+        (method, f"/api/webhooks/{{webhook_id}}{tail}"): one_webhook
+        for method, tail in (
+            ("GET", ""),
+            ("DELETE", ""),
+            ("GET", "/deliveries"),
+            ("POST", "/replay"),
+        )
+    },
 }
 
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from pims_sync import errors
 from pims_sync.shapes.errors import ErrorBody, FieldProblem
@@ -178,9 +179,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"Not found: {where}"
     elif error.status_code == 405:
         message = f"Method not allowed: {where}"
+        # Starlette names the methods of the first route of the path only; a path served
+        # by several routes (GET and POST /api/webhooks) allows all of theirs.
+        return error_response(405, code, message, headers={"Allow": _allowed(request)})
     else:
         message = str(error.detail)
     return error_response(error.status_code, code, message, headers=error.headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of the request's path takes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def internal_error_response() -> JSONResponse:
