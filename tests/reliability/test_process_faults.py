@@ -76,6 +76,10 @@ SERVE_ENV = {
     "RUN_STALE_SECONDS": "4",
     "SHUTDOWN_GRACE_SECONDS": "2",
 }
+# A restarted cluster can take seconds to accept connections on a busy machine (tests run
+# in parallel): the restart cells must not take the live run's missed heartbeats for a
+# dead process, which is what the kill cells test.
+RESTART_SERVE_ENV = {**SERVE_ENV, "RUN_STALE_SECONDS": "20"}
 API_PATH = {"inbound": "inbound", "cases": "cases", "reconcile": "reconcile", "full": "full"}
 CONVERGED = "recovery converged"
 
@@ -138,14 +142,14 @@ class Serves:
         self.started: list[Serve] = []
         self._current: dict[str, Serve] = {}
 
-    def current(self, url: str) -> Serve:
+    def current(self, url: str, env: dict[str, str] | None = None) -> Serve:
         """The running `serve` of this database; a new one when the last was stopped."""
         serve = self._current.get(url)
         if serve is None or serve.process.poll() is not None:
             # spawn_serve reads only the simulator's base_url.
             simulator = cast("BackgroundSimulator", self.sim)
             label = f"{len(self.started)}"
-            serve = spawn_serve(url, simulator, self.workdir, label, **SERVE_ENV)
+            serve = spawn_serve(url, simulator, self.workdir, label, **(env or SERVE_ENV))
             self.started.append(serve)
             self._current[url] = serve
         return serve
@@ -360,7 +364,7 @@ def test_postgres_restarted_mid_phase(
         "(`/ready` answers 200 again), and a clean full sync converges.",
     )
     world = World(private_pg.url, calm_simulator)
-    serve = serves.current(private_pg.url)
+    serve = serves.current(private_pg.url, RESTART_SERVE_ENV)
     base = f"http://127.0.0.1:{serve.port}"
     with world.client(serve.port) as client:
         prepare(world, client, phase)
