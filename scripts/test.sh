@@ -23,5 +23,5 @@ echo "Postgres for tests: $PIMS_SYNC_TEST_POSTGRES_URL"
 .venv/bin/lint-imports
 workers=${TEST_WORKERS:-4}
 parallel=()
-if [ "$workers" != 0 ]; then parallel=(-n "$workers" --dist loadgroup); fi
+if [ "$workers" != 0 ]; then parallel=(-n "$workers" --dist loadscope); fi
 .venv/bin/pytest "${parallel[@]}" --durations=15 "$@"

@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 
 # No secret or personal data in any log line of the run (tests/log_scan.py).
 # The fault matrix report, written to build/ (tests/reliability/report_plugin.py).
-pytest_plugins = ["tests.log_scan", "tests.reliability.report_plugin"]
+# Parallel workers: which tests share a worker, the longest first (tests/xdist_groups.py).
+pytest_plugins = ["tests.log_scan", "tests.reliability.report_plugin", "tests.xdist_groups"]
 
 POSTGRES_ENV = "PIMS_SYNC_TEST_POSTGRES_URL"
 
@@ -123,57 +124,3 @@ def migrated_database_url(database_url: str, request: pytest.FixtureRequest) -> 
         conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
     return database_url
-
-
-# --- parallel workers (pytest-xdist, `--dist loadgroup`) -----------------------------------
-
-# A module's tests share module-scoped fixtures (a simulator, a server, a browser) and some
-# follow one another's state: they stay on one worker. These long modules are split among
-# workers instead, by test function or by a parameter, each part setting up its own fixtures.
-SPREAD_BY: dict[str, tuple[str, ...]] = {
-    "tests/reliability/test_process_faults.py": ("function",),
-    "tests/reliability/test_pims_faults.py": ("matrix", "phase"),
-    "tests/e2e/test_scale_out.py": ("function",),
-}
-# The longest parts start first, so none of them is left to run alone at the end.
-LONGEST_FIRST = (
-    "tests/reliability/test_process_faults.py",
-    "tests/unit/sync/test_convergence_properties.py",
-    "tests/e2e/test_scale_out.py",
-    "tests/reliability/test_pims_faults.py",
-    "tests/reliability/test_load.py",
-    "tests/e2e/test_sync_end_to_end.py",
-    "tests/integration/idexx/test_doctor.py",
-    "tests/integration/scheduling/test_embedded.py",
-    "tests/integration/idexx/test_provider_simulator.py",
-)
-
-
-def _group(item: pytest.Item, module: str) -> str:
-    """The worker group of a test: its module, or a part of a module spread among workers."""
-    parts = [module]
-    for key in SPREAD_BY.get(module, ()):
-        if key == "function":
-            parts.append(getattr(item, "originalname", item.name))
-        else:
-            callspec = getattr(item, "callspec", None)
-            parts.append(str(callspec.params.get(key, "")) if callspec else "")
-    return "::".join(parts)
-
-
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """Give each test its worker group (before xdist reads the groups)."""
-    if item.get_closest_marker("xdist_group") is None:
-        item.add_marker(pytest.mark.xdist_group(_group(item, _module(item))))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the longest modules first, after pytest has ordered each module's tests."""
-    rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
-    # A stable sort: the order inside each module (which some modules rely on) is kept.
-    items.sort(key=lambda item: rank.get(_module(item), len(rank)))
-
-
-def _module(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
