@@ -127,7 +127,9 @@ async def _wait_for_form(page: Page, form_wait: float, trace: LoginTrace) -> Loc
         return username
     if await _asks_second_factor(page):
         raise PimsTwoFactorRequiredError()
-    if await page.locator(endpoints.OTHER_FORM).filter(visible=True).count() > 0:
+    other_form = await page.locator(endpoints.OTHER_FORM).filter(visible=True).count() > 0
+    # Asked again: a script may have drawn our form between the two looks.
+    if other_form and await username.count() == 0:
         raise PimsLoginPageChangedError(NO_FIELD)  # a form is drawn, and it is not ours
     try:
         await username.wait_for(state="visible", timeout=form_wait * 1000)
