@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 
 
+class FrozenTime:
+    """A clock that never moves; each wait the limiter asks for is recorded instead."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 9))
+
+
 async def test_rate_spaces_request_starts() -> None:
-    limiter = RateLimiter(concurrency=10, rate=50)
-    starts: list[float] = []
+    time = FrozenTime()
+    limiter = RateLimiter(concurrency=10, rate=50, clock=time.clock, sleep=time.sleep)
 
     async def request() -> None:
         async with limiter.slot():
-            starts.append(time.monotonic())
+            pass
 
     await asyncio.gather(*(request() for _ in range(11)))
-    assert starts[-1] - starts[0] == pytest.approx(0.2, abs=0.03)
+    # The first starts at once, the others 20 ms apart, in the order they asked.
+    assert time.waits == [round(0.02 * n, 9) for n in range(1, 11)]
 
 
 async def test_concurrency_is_capped() -> None:
@@ -39,12 +52,12 @@ async def test_concurrency_is_capped() -> None:
 
 
 async def test_burst_lets_the_first_requests_through_at_once() -> None:
-    limiter = RateLimiter(concurrency=10, rate=10, burst=5)
-    started = time.monotonic()
-    for _ in range(5):
+    time = FrozenTime()
+    limiter = RateLimiter(concurrency=10, rate=10, burst=5, clock=time.clock, sleep=time.sleep)
+    for _ in range(6):
         async with limiter.slot():
             pass
-    assert time.monotonic() - started < 0.05
+    assert time.waits == [0.1]  # five at once, the sixth one interval later
 
 
 def test_rejects_nonsense() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 
@@ -22,13 +22,14 @@ class RateLimiter:
         rate: float,
         burst: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if concurrency < 1 or rate <= 0 or burst < 1:
             raise ValueError("need concurrency >= 1, rate > 0, burst >= 1")
         self._slots = asyncio.Semaphore(concurrency)
         self._interval = 1.0 / rate
         self._tolerance = (burst - 1) * self._interval
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep
         self._next_start = clock()
         self._lock = asyncio.Lock()
 
@@ -40,7 +41,7 @@ class RateLimiter:
             self._next_start = max(self._next_start, now) + self._interval
         delay = start - self._clock()
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
