@@ -174,6 +174,7 @@ class Metrics:
     def _freshness_metrics(self) -> None:
         # Labelled by clinic: ids come from the clinics table (added by an administrator),
         # never from a request, so the series are bounded by the clinics and three phases.
+        # Filled only when /metrics needs METRICS_TOKEN: clinic ids are not for anyone.
         self.freshness_age = Gauge(
             "pims_sync_freshness_age_seconds",
             "Seconds since each phase of a clinic last succeeded (absent before a first success).",
@@ -184,6 +185,12 @@ class Metrics:
             "pims_sync_freshness_threshold_seconds",
             "The age past which a phase of a clinic is stale.",
             ("clinic_id", "phase"),
+            registry=self.registry,
+        )
+        self.freshness_status = Gauge(
+            "pims_sync_clinics_by_freshness",
+            "Active clinics by freshness status (fresh, stale, failing, paused).",
+            ("status",),
             registry=self.registry,
         )
         self._ages: set[tuple[str, str]] = set()
@@ -272,3 +279,8 @@ class Metrics:
         for series in self._thresholds - thresholds:
             self.freshness_threshold.remove(*series)
         self._ages, self._thresholds = ages, thresholds
+
+    def freshness_statuses(self, counts: Mapping[str, int]) -> None:
+        """How many clinics have each freshness status (the caller names every status)."""
+        for status, count in counts.items():
+            self.freshness_status.labels(status).set(count)

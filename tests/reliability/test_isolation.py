@@ -147,6 +147,36 @@ async def clinic_info(world: World, method: str, path: str) -> None:
     world.expect(route, _json(named).get("clinic", {}).get("id") == str(world.a.id), named.text)
 
 
+async def clinic_freshness(world: World, method: str, path: str) -> None:
+    """`GET /api/clinic/freshness`: A's own; B by name is 403; a service key must name one."""
+    route = f"{method} {path}"
+    own = await world.http.get(path, headers=world.key_a)
+    world.expect(route, _json(own).get("clinicId") == str(world.a.id), own.text)
+    world.expect_clean(route, own)
+    await _foreign_query(world, route, path)
+    await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+    named = await world.http.get(path, params={"clinicId": str(world.a.id)}, headers=world.service)
+    world.expect(route, _json(named).get("clinicId") == str(world.a.id), named.text)
+
+
+async def change_clinic(world: World, method: str, path: str) -> None:
+    """`PATCH /api/clinic`: A's key cannot pause B; its own pause and resume touch only A."""
+    route = f"{method} {path}"
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        body = {"clinicId": clinic_id, "paused": True}
+        response = await world.http.patch(path, json=body, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    for paused in (True, False):
+        own = await world.http.patch(path, json={"paused": paused}, headers=world.key_a)
+        world.expect(route, own.status_code == 200, f"A's own change: {own.text}")
+        world.expect_clean(route, own)
+    await _service_needs_clinic(
+        world, route, "PATCH", path, lambda clinic: {"json": {"clinicId": clinic, "paused": True}}
+    )
+    world.expect(route, await world.services.health.paused() == set(), "a clinic stayed paused")
+
+
 async def start_sync(world: World, method: str, path: str) -> None:
     """POST sync routes (and aliases): B named by A's key is 403 and starts nothing."""
     route = f"{method} {path}"
@@ -356,6 +386,8 @@ CASES: dict[tuple[str, str], Case] = {
     **{("GET", path): public_route for path in PUBLIC_PATHS},
     **{("HEAD", path): public_route for path in DOCS_PATHS},
     ("GET", "/api/clinic"): clinic_info,
+    ("GET", "/api/clinic/freshness"): clinic_freshness,
+    ("PATCH", "/api/clinic"): change_clinic,
     **{("POST", path): start_sync for path in SYNC_POSTS},
     **{("GET", path): read_run for path in RUN_PATHS},
     ("GET", "/api/sync/history"): history,

@@ -56,6 +56,10 @@ class MetricsSink(Protocol):
         """Every clinic's phases now, by clinic id; a clinic left out loses its series."""
         ...
 
+    def freshness_statuses(self, counts: Mapping[str, int]) -> None:
+        """How many clinics have each freshness status (every status, 0 for none)."""
+        ...
+
 
 class NoMetrics:
     """A MetricsSink that counts nothing."""
@@ -88,6 +92,9 @@ class NoMetrics:
         """Nothing to count."""
 
     def clinic_freshness(self, clinics: Mapping[str, PhaseAges]) -> None:
+        """Nothing to count."""
+
+    def freshness_statuses(self, counts: Mapping[str, int]) -> None:
         """Nothing to count."""
 
 

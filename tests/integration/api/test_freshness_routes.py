@@ -16,16 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import Result
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from pims_sync.adapters.memory.provider import FakeProvider
+from pims_sync.api.app import create_app
 from pims_sync.bootstrap import Services
 from pims_sync.cli.app import app as cli_app
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.health import Limit, RunEnd
 from pims_sync.domain.outbox import EventType
-from tests.integration.api.conftest import ENCRYPTION_KEY, insert_key
+from tests.integration.api.conftest import ENCRYPTION_KEY, client_for, insert_key
 
 PASSWORD = "right-password"
 
@@ -130,11 +132,20 @@ async def test_the_login_budget_through_the_api(
     assert freshness["consecutiveFailures"] == 0
 
 
-async def test_metrics_show_each_phase_age_and_threshold(
+async def test_metrics_show_each_phase_age_and_threshold_behind_the_token(
     client: httpx.AsyncClient, wired: Services, clinic: Clinic, key: dict[str, str]
 ) -> None:
     assert (await client.post("/api/sync/inbound", json={}, headers=key)).status_code == 200
+    # An open /metrics counts clinics by status and names none of them.
     text = (await client.get("/metrics")).text
+    assert 'pims_sync_clinics_by_freshness{status="stale"} 1.0' in text
+    assert 'pims_sync_clinics_by_freshness{status="fresh"} 0.0' in text
+    assert str(clinic.id) not in text
+    token = "metrics-token-0123456789abcdef"
+    settings = wired.settings.model_copy(update={"metrics_token": SecretStr(token)})
+    async with client_for(create_app(settings, wired)) as guarded:
+        auth = {"Authorization": f"Bearer {token}"}
+        text = (await guarded.get("/metrics", headers=auth)).text
     labels = f'clinic_id="{clinic.id}",phase="inbound"'
     assert f"pims_sync_freshness_age_seconds{{{labels}}}" in text
     assert f"pims_sync_freshness_threshold_seconds{{{labels}}} 9000.0" in text

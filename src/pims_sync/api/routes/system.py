@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from pims_sync.api.auth import check_metrics_token
 from pims_sync.api.deps import ServicesDep
 from pims_sync.api.health import SERVICE_NAME, database_error, health_report
 from pims_sync.bootstrap import Services
+from pims_sync.domain.freshness import Freshness
 from pims_sync.shapes.service import Endpoint, Health, Ready, ServiceInfo
 
 router = APIRouter(tags=["service"])
@@ -87,22 +89,29 @@ async def ready(services: ServicesDep, response: Response) -> Ready:
     )
 
 
-async def refresh_freshness(services: Services) -> None:
-    """The freshness gauges as of now (one read for every clinic); kept as they were on error."""
+async def refresh_freshness(services: Services, *, per_clinic: bool) -> None:
+    """The freshness gauges as of now (one read for every clinic); kept as they were on error.
+
+    The clinics by status always; each clinic's series only when `/metrics` needs the
+    token (`per_clinic`): an open `/metrics` shows no clinic's id (docs/security.md).
+    """
     try:
         found = await services.health.freshness(at=datetime.now(UTC))
     except Exception:
         log.warning("could not read the clinics' freshness for /metrics", exc_info=True)
         return
-    services.metrics.clinic_freshness(
-        {
-            str(clinic.clinic_id): {
-                phase.phase.value: (phase.age_seconds, phase.threshold_seconds)
-                for phase in clinic.phases
-            }
-            for clinic in found
-        }
+    counts = Counter(clinic.status.value for clinic in found)
+    services.metrics.freshness_statuses(
+        {status.value: counts[status.value] for status in Freshness}
     )
+    series = {
+        str(clinic.clinic_id): {
+            phase.phase.value: (phase.age_seconds, phase.threshold_seconds)
+            for phase in clinic.phases
+        }
+        for clinic in found
+    }
+    services.metrics.clinic_freshness(series if per_clinic else {})
 
 
 @router.get(
@@ -116,7 +125,8 @@ async def metrics(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Prometheus metrics (text exposition format); `Authorization: Bearer` when METRICS_TOKEN."""
-    check_metrics_token(request.app.state.settings.metrics_token, authorization)
-    await refresh_freshness(services)
+    token = request.app.state.settings.metrics_token
+    check_metrics_token(token, authorization)
+    await refresh_freshness(services, per_clinic=bool(token and token.get_secret_value()))
     body, content_type = services.metrics.render()
     return Response(body, media_type=content_type)
