@@ -36,12 +36,14 @@ from typing import Any
 import pytest
 
 from pims_sync import crypto
+from pims_sync.domain import webhooks as webhook_rules
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.logs import ContextFilter, JsonFormatter
 from pims_sync.simulator.config import SimulatorConfig
 from pims_sync.simulator.dataset import Client, Patient, build_clinic
 from pims_sync.simulator.state import Sessions
 from pims_sync.simulator.world import World
+from pims_sync.webhooks import endpoints as webhook_endpoints
 
 MIN_SECRET_LENGTH = 6  # shorter "passwords" of unit tests would match ordinary words
 MIN_PATIENT_NAME = 4
@@ -343,6 +345,17 @@ def _learn_encryption_key(original: Any) -> Any:
     return derive_key
 
 
+def _learn_webhook_secrets(original: Callable[[], str]) -> Callable[[], str]:
+    @functools.wraps(original)
+    def new_secret() -> str:
+        secret = original()
+        register_secret(secret, "webhook secret")
+        register_secret(secret.removeprefix(webhook_rules.SECRET_PREFIX), "webhook secret")
+        return secret
+
+    return new_secret
+
+
 def _install_hooks() -> None:
     _after(PimsCredentials, "__post_init__", _learn_credentials)
     _after(World, "__init__", _learn_world)
@@ -352,6 +365,10 @@ def _install_hooks() -> None:
     _after(Sessions, "open", lambda _, session, *__: register_secret(session.token, "cookie"))
     # Modules that import it later get the wrapper; the cache stays inside the original.
     crypto.derive_key = _learn_encryption_key(crypto.derive_key)
+    # Every endpoint's signing secret, as it is made (the admin imported the function).
+    learning = _learn_webhook_secrets(webhook_rules.new_secret)
+    webhook_rules.new_secret = learning  # type: ignore[assignment]
+    webhook_endpoints.new_secret = learning  # type: ignore[assignment]
 
 
 _install_hooks()
