@@ -43,11 +43,19 @@ class DeliveryPump:
 
     async def run(self) -> None:
         """Pump until stop(); a failing pass is logged and tried again on the next."""
+        failing = False
         while not self._stop.is_set():
             try:
                 await self.pump()
             except Exception:
-                log.exception("webhook pump failed; trying again")
+                # Once per outage, not once a second: the database may be down a while.
+                if not failing:
+                    log.exception("webhook pump failed; trying again every %gs", self._interval)
+                failing = True
+            else:
+                if failing:
+                    log.info("webhook pump works again")
+                failing = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 

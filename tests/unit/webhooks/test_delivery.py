@@ -314,3 +314,49 @@ async def test_gone_or_disabled_endpoints_get_nothing(world: World) -> None:
     await world.deliverer(DeliveryJob(endpoint.id, world.clinic))
     await world.deliverer(DeliveryJob(uuid.uuid4(), world.clinic))
     assert world.receiver.sent == []
+
+
+async def test_the_pump_queues_due_endpoints_once_and_logs_an_outage_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pims_sync.errors import JobRefusedError
+    from pims_sync.ports.queue import Job
+    from pims_sync.webhooks.pump import DeliveryPump
+
+    queued: list[Job] = []
+
+    class Queue:
+        async def enqueue(self, job: Job) -> None:
+            if job in queued:
+                raise JobRefusedError("already waiting")
+            queued.append(job)
+
+        async def recover_stalled(self) -> list[Job]:
+            return []
+
+    pump = DeliveryPump(store=world.store, queue=Queue(), now=world.clock, interval=0.01)
+    caught_up = await world.endpoint()
+    behind = await world.endpoint()
+    await world.commit(EventType.CASE_CREATED)
+    await world.store.advance(
+        endpoint_id=caught_up.id, version=caught_up.updated_at, to_seq=1, delivered=[], at=T0
+    )
+    assert await pump.pump() == 1
+    assert await pump.pump() == 0  # one waits already
+    assert queued == [DeliveryJob(behind.id, world.clinic)]
+
+    calls = 0
+
+    async def broken(**_: object) -> list[WebhookEndpoint]:
+        nonlocal calls
+        calls += 1
+        if calls >= 5:
+            pump.stop()
+        raise OSError("database down")
+
+    world.store.due = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="pims_sync.webhooks"):
+        await pump.run()
+    failures = [r for r in caplog.records if "pump failed" in r.getMessage()]
+    assert calls == 5
+    assert len(failures) == 1
