@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # client may hold open.
     metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("METRICS_TOKEN"))
     api_docs: bool | None = Field(None, validation_alias=AliasChoices("API_DOCS"))
+    # Signs and seals the web dashboard's cookies (docs/dashboard.md); unset: no dashboard.
+    dashboard_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DASHBOARD_SECRET")
+    )
     sse_max_streams_per_key: int = Field(
         10, ge=1, le=1000, validation_alias=AliasChoices("SSE_MAX_STREAMS_PER_KEY")
     )
@@ -161,6 +165,16 @@ class Settings(BaseSettings):
             return None  # METRICS_TOKEN= (empty) leaves /metrics open, as unset does
         if len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+    @field_validator("dashboard_secret")
+    @classmethod
+    def _dashboard_secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = "" if value is None else value.get_secret_value()
+        if not secret:
+            return None  # DASHBOARD_SECRET= (empty) leaves the dashboard off, as unset does
+        if len(secret) < MIN_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters")
         return value
 
     @field_validator("idexx_base_url")
@@ -247,6 +261,7 @@ ENV_NAMES = {
     "http_max_connections": "HTTP_MAX_CONNECTIONS",
     "http_request_timeout_seconds": "HTTP_REQUEST_TIMEOUT_SECONDS",
     "http_keep_alive_seconds": "HTTP_KEEP_ALIVE_SECONDS",
+    "dashboard_secret": "DASHBOARD_SECRET",
 }
 
 

@@ -82,6 +82,15 @@ def test_demo_syncs_through_the_api_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert again.status_code == 200, again.text
         assert again.json()["stats"]["casesCreated"] == 0  # the demo already synced them
         assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "healthy"
+        link = re.search(rf"^  ({re.escape(base)}/dashboard/sign-in\?token=\S+)$", printed, re.M)
+        assert link, printed
+        assert key not in link.group(1)  # the key never goes into a URL
+        with httpx.Client(timeout=10) as browser:
+            signed_in = browser.get(link.group(1), follow_redirects=True)
+            assert signed_in.status_code == 200
+            assert "Demo Veterinary Clinic" in signed_in.text
+            used = httpx.get(link.group(1), timeout=10)
+            assert used.status_code == 401  # a one-time link
     finally:
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)

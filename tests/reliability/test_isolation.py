@@ -23,8 +23,10 @@ Key checks themselves (401s, permissions) are in tests/integration/api/test_auth
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
+from pydantic import SecretStr
 
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.api.app import create_app
@@ -72,6 +75,11 @@ class World:
     runs_a: list[str]  # A's full run, then its phases
     runs_b: list[str]  # B's full run, its phases, then its live run
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def key_a_form(self) -> dict[str, str]:
+        """A's key as the dashboard's sign-in form posts it."""
+        return {"api_key": self.key_a["X-API-Key"]}
     webhooks: dict[uuid.UUID, str] = field(default_factory=dict)  # one endpoint per clinic
 
     async def webhook(self, clinic: Clinic) -> str:
@@ -381,6 +389,52 @@ async def _service_needs_clinic(
     world.expect_refused(route, response, 404, "clinic_not_found", f"Clinic not found: {unknown}")
 
 
+DASHBOARD_SECRET = "isolation-dashboard-secret-0123456789abcdef"
+DASHBOARD_PAGES = ("/dashboard", "/dashboard/clinics", "/dashboard/clinics/table")
+
+
+@asynccontextmanager
+async def _dashboard_as_a(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in to the dashboard (on, same services) with A's key."""
+    settings = world.services.settings.model_copy(
+        update={"dashboard_secret": SecretStr(DASHBOARD_SECRET)}
+    )
+    app = create_app(settings, world.services)
+    async with client_for(app) as browser:
+        token = app.state.dashboard_links.issue(world.key_a["X-API-Key"])
+        signed_in = await browser.get(f"/dashboard/sign-in?token={token}")
+        assert signed_in.status_code == 303, signed_in.text
+        yield browser
+
+
+async def dashboard_page(world: World, method: str, path: str) -> None:
+    """Dashboard pages signed in with A's key show A and nothing of B."""
+    route = f"{method} {path}"
+    async with _dashboard_as_a(world) as browser:
+        response = await browser.get(path, follow_redirects=True)
+    world.expect(route, response.status_code == 200, f"{response.status_code}")
+    world.expect(route, world.a.name in response.text, "A's clinic is not shown")
+    world.expect_clean(route, response)
+
+
+async def dashboard_form(world: World, method: str, path: str) -> None:
+    """Sign-in and sign-out forms answer A's browser without anything of B."""
+    route = f"{method} {path}"
+    async with _dashboard_as_a(world) as browser:
+        form = await browser.get("/dashboard/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        world.expect(route, token is not None, "no CSRF token on the sign-in form")
+        data = {"csrf_token": token.group(1) if token else "", **world.key_a_form}
+        response = await browser.post(path, data=data, follow_redirects=True)
+    world.expect(route, response.status_code == 200, f"{response.status_code}")
+    world.expect_clean(route, response)
+
+
+async def dashboard_static(world: World, method: str, path: str) -> None:
+    """The dashboard's static files are the same for anyone, with no clinic data."""
+    await public_route(world, "GET", f"{path}/dashboard.css")
+
+
 Case = Callable[[World, str, str], Awaitable[None]]
 CASES: dict[tuple[str, str], Case] = {
     **{("GET", path): public_route for path in PUBLIC_PATHS},
@@ -394,6 +448,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/events"): event_feed,
     ("GET", "/api/scheduler/status"): scheduler_status,
     ("PATCH", "/api/scheduler/schedules"): change_schedule,
+    **{("GET", path): dashboard_page for path in DASHBOARD_PAGES},
+    ("GET", "/dashboard/sign-in"): dashboard_form,
+    ("POST", "/dashboard/sign-in"): dashboard_form,
+    ("POST", "/dashboard/sign-out"): dashboard_form,
+    ("WEBSOCKET", "/dashboard/static"): dashboard_static,
     ("GET", "/api/webhooks"): webhooks_of_clinic,
     ("POST", "/api/webhooks"): webhooks_of_clinic,
     **{

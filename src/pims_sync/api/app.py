@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from pims_sync import __version__
+from pims_sync.api.dashboard.pages import install_dashboard
 from pims_sync.api.errors import install_error_handlers
 from pims_sync.api.middleware import (
     MAX_BODY_BYTES,
@@ -85,4 +86,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(scheduler.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    install_dashboard(app, settings)
     return app

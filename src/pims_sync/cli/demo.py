@@ -74,8 +74,11 @@ def demo_settings(database_url: str, port: int) -> tuple[Settings, bool]:
         "pims_rate_limit_per_second": DEMO_RATE_LIMIT_PER_SECOND,
     }
     settings = settings_or_exit(**overrides)
+    if settings.dashboard_secret is None:
+        # The dashboard's cookies need a secret; one made here lasts as long as the demo.
+        overrides["dashboard_secret"] = secrets.token_urlsafe(32)
     if settings.encryption_key is not None:
-        return settings, False
+        return settings_or_exit(**overrides), False
     return settings_or_exit(**overrides, encryption_key=secrets.token_urlsafe(32)), True
 
 
@@ -143,10 +146,12 @@ def print_intro(console: Console, settings: Settings, simulator: str, generated_
     console.print(f"  API         http://{HOST}:{settings.port}  (docs: /docs)", highlight=False)
 
 
-def print_outro(console: Console, base: str, key: str, clinic_id: str) -> None:
-    """The key and what to try next."""
+def print_outro(console: Console, base: str, key: str, clinic_id: str, sign_in: str) -> None:
+    """The key, the dashboard's sign-in link and what to try next."""
     console.print(f"\nAPI key of the demo clinic {clinic_id} (full access, shown once):")
     console.print(f"  {key}\n", highlight=False)
+    console.print(f"Dashboard: {base}/dashboard (sign in with the key above), or open once:")
+    console.print(f"  {base}{sign_in}\n", highlight=False, soft_wrap=True)
     console.print("Try:")
     lines = (
         f'curl -H "X-API-Key: {key}" {base}/api/sync/history',
@@ -196,8 +201,11 @@ async def serve_and_sync(
     settings: Settings, sock: socket.socket, key: str, clinic_id: str, console: Console
 ) -> None:
     """Serve the API, run the full sync through it, then serve until Ctrl-C or SIGTERM."""
+    app = create_app(settings)
+    # A one-time link (valid 10 minutes, used once): the key itself stays out of URLs.
+    sign_in = f"/dashboard/sign-in?token={app.state.dashboard_links.issue(key)}"
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_config=None,
         log_level="warning",
         lifespan="on",
@@ -218,7 +226,7 @@ async def serve_and_sync(
         loop.add_signal_handler(signum, stop)
     try:
         await wait_started(server, serving)
-        await sync_until_stopped(settings, key, clinic_id, console, stopped)
+        await sync_until_stopped(settings, (key, sign_in), clinic_id, console, stopped)
         await serving
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -228,9 +236,17 @@ async def serve_and_sync(
 
 
 async def sync_until_stopped(
-    settings: Settings, key: str, clinic_id: str, console: Console, stopped: asyncio.Event
+    settings: Settings,
+    access: tuple[str, str],
+    clinic_id: str,
+    console: Console,
+    stopped: asyncio.Event,
 ) -> None:
-    """The full sync and its report, unless Ctrl-C comes first (then nothing more)."""
+    """The full sync and its report, unless Ctrl-C comes first (then nothing more).
+
+    `access` is the demo key and the dashboard's one-time sign-in path for it.
+    """
+    key, sign_in = access
     base = f"http://{HOST}:{settings.port}"
     console.print(f"\nRunning a full sync through the API: POST {base}/api/sync/full")
     syncing = asyncio.create_task(full_sync_over_http(base, key, ProgressBars(console)))
@@ -243,7 +259,7 @@ async def sync_until_stopped(
             await syncing
         return
     report_run(console, syncing.result())
-    print_outro(console, base, key, clinic_id)
+    print_outro(console, base, key, clinic_id, sign_in)
 
 
 async def run_demo(settings: Settings, simulator_port: int, generated_key: bool) -> None:

@@ -1,0 +1,1 @@
+"""The operator's web dashboard under `/dashboard` (docs/dashboard.md)."""
