@@ -76,10 +76,6 @@ class World:
     runs_b: list[str]  # B's full run, its phases, then its live run
     problems: list[str] = field(default_factory=list)
 
-    @property
-    def key_a_form(self) -> dict[str, str]:
-        """A's key as the dashboard's sign-in form posts it."""
-        return {"api_key": self.key_a["X-API-Key"]}
     webhooks: dict[uuid.UUID, str] = field(default_factory=dict)  # one endpoint per clinic
 
     async def webhook(self, clinic: Clinic) -> str:
@@ -424,7 +420,7 @@ async def dashboard_form(world: World, method: str, path: str) -> None:
         form = await browser.get("/dashboard/sign-in")
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         world.expect(route, token is not None, "no CSRF token on the sign-in form")
-        data = {"csrf_token": token.group(1) if token else "", **world.key_a_form}
+        data = {"csrf_token": token.group(1) if token else "", "api_key": world.key_a["X-API-Key"]}
         response = await browser.post(path, data=data, follow_redirects=True)
     world.expect(route, response.status_code == 200, f"{response.status_code}")
     world.expect_clean(route, response)
