@@ -14,6 +14,7 @@ from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.health import SqlClinicHealth
+from pims_sync.adapters.sql.mirror import SqlScheduleMirror
 from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.request_usage import SqlRequestLedger
 from pims_sync.adapters.sql.runs import SqlRunStore
@@ -29,6 +30,7 @@ from pims_sync.ports.clinics import ClinicStore
 from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.events import EventLog
 from pims_sync.ports.health import ClinicHealthStore
+from pims_sync.ports.mirror import ScheduleMirror
 from pims_sync.ports.provider import PimsProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
@@ -64,6 +66,8 @@ class Services:
     health: ClinicHealthStore
     # PIMS requests and logins per clinic and UTC day (the daily budgets).
     ledger: SqlRequestLedger
+    # The schedule mirror: the clinics' calendars as inbound read them (availability).
+    mirror: ScheduleMirror
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
@@ -120,6 +124,7 @@ class Services:
                 health=self.health,
                 logins=ledger,
                 login_budget=self.settings.pims_daily_login_budget,
+                mirror=self.mirror,
             )
         return self.sync_service
 
@@ -194,6 +199,7 @@ def build_services(settings: Settings) -> Services:
         ),
         health=SqlClinicHealth(engine, ScheduleRules(settings.schedule_min_interval_seconds)),
         ledger=SqlRequestLedger(engine),
+        mirror=SqlScheduleMirror(engine),
     )
 
 

@@ -273,6 +273,12 @@ class UnsafeMigrationError(FatalError):
     code = "unsafe_migration"
 
 
+class DatabaseExtensionError(FatalError):
+    """A Postgres extension the schema needs is missing and could not be created."""
+
+    code = "database_extension_missing"
+
+
 # --- Refusals at the API's edge: who asks, and what they may reach (docs/security.md). ---
 
 

@@ -219,6 +219,7 @@ class ApiServer(ThreadedApi):
             metrics=services.metrics,
             timeout_seconds=settings.sync_timeout_ms / 1000,
             now=service_clock(),
+            mirror=services.mirror,
         )
         return services
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from pims_sync.errors import InvalidInputError
+
+# Boarding and hospital stays last days; an event longer than this cannot be a visit: the
+# parser rejects it rather than keep it in every window it overlaps.
+MAX_STAY = timedelta(days=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,35 @@ def overlaps(start: datetime, end: datetime | None, first: datetime, last: datet
     return start >= first or (end is not None and end > first)
 
 
+class StaffKind(StrEnum):
+    """What a staff event of the calendar is: time a column is blocked, or a shift."""
+
+    BLOCK = "block"
+    ROSTER = "roster"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffEvent:
+    """A block ("TP has Dr. appt") or a roster (a staff shift) on one calendar column."""
+
+    event_id: str
+    kind: StaffKind
+    start: datetime
+    end: datetime
+    resource_id: str | None = None
+    room_name: str | None = None
+    provider_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise InvalidInputError("staff event times must be timezone-aware")
+
+    @property
+    def key(self) -> tuple[str, StaffKind]:
+        """What identifies the event in the calendar: its id and kind."""
+        return self.event_id, self.kind
+
+
 @dataclass(frozen=True, slots=True)
 class RejectedEvent:
     """A calendar event that could not be read; `reason` names fields, never people.
@@ -95,19 +129,22 @@ class RejectedEvent:
 
 @dataclass(frozen=True, slots=True)
 class CalendarPage:
-    """What one calendar fetch returned: appointments, what was dropped, what was unreadable.
+    """What one calendar fetch returned: appointments, staff events, what was unreadable.
 
     `rejected` events are in the PIMS but malformed: they are reported per item, and one
     with a readable id still proves its appointment exists (reconciliation never deletes it).
-    `outside_window` counts events the PIMS sent that do not overlap the window asked for
-    (ignored); `coerced` counts fields read although their JSON type was not the documented
-    one (an id as a string, a flag as 0/1 or "true"). Both are counts, never data.
+    `staff` holds the blocks and rosters (the schedule mirror keeps them; cases never);
+    `staff_unreadable` counts staff events that could not be read (no id, no start, too
+    long, or an id repeated with other details): while there is one, the mirror marks no
+    staff event removed. `outside_window` counts events the PIMS sent that do not overlap
+    the window asked for (ignored); `coerced` counts fields read although their JSON type
+    was not the documented one (an id as a string, a flag as 0/1 or "true"). Counts, never data.
     """
 
     appointments: tuple[Appointment, ...] = ()
-    blocks_dropped: int = 0
-    rosters_dropped: int = 0
+    staff: tuple[StaffEvent, ...] = ()
     rejected: tuple[RejectedEvent, ...] = ()
+    staff_unreadable: int = 0
     outside_window: int = 0
     coerced: int = 0
 
@@ -119,28 +156,41 @@ class CalendarPage:
         """Appointment events the PIMS listed: readable ones plus rejected ones."""
         return len(self.appointments) + len(self.rejected)
 
+    @property
+    def blocks(self) -> int:
+        """How many blocks were read."""
+        return sum(1 for event in self.staff if event.kind is StaffKind.BLOCK)
+
+    @property
+    def rosters(self) -> int:
+        """How many rosters were read."""
+        return sum(1 for event in self.staff if event.kind is StaffKind.ROSTER)
+
     def overlapping(self, start: datetime, end: datetime) -> CalendarPage:
         """The same page without events that do not overlap [start, end).
 
         A rejected event without a readable start stays: it may belong to any window.
         """
         kept = tuple(a for a in self.appointments if overlaps(a.start, a.end, start, end))
+        staff = tuple(e for e in self.staff if overlaps(e.start, e.end, start, end))
         rejected = tuple(r for r in self.rejected if r.overlaps(start, end))
-        return replace(self, appointments=kept, rejected=rejected)
+        return replace(self, appointments=kept, staff=staff, rejected=rejected)
 
     def merged(self, other: CalendarPage) -> CalendarPage:
-        """Both pages together; an appointment (or rejected id) present in both is kept once."""
+        """Both pages together; an event (or rejected id) present in both is kept once."""
         seen = {a.appointment_id: a for a in self.appointments}
         seen.update({a.appointment_id: a for a in other.appointments})
+        staff = {e.key: e for e in self.staff}
+        staff.update({e.key: e for e in other.staff})
         ids = {r.appointment_id for r in self.rejected if r.appointment_id is not None}
         rejected = self.rejected + tuple(
             r for r in other.rejected if r.appointment_id is None or r.appointment_id not in ids
         )
         return CalendarPage(
             appointments=tuple(seen.values()),
-            blocks_dropped=self.blocks_dropped + other.blocks_dropped,
-            rosters_dropped=self.rosters_dropped + other.rosters_dropped,
+            staff=tuple(staff.values()),
             rejected=rejected,
+            staff_unreadable=self.staff_unreadable + other.staff_unreadable,
             outside_window=self.outside_window + other.outside_window,
             coerced=self.coerced + other.coerced,
         )

@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.clinics import Clinic
-from pims_sync.domain.stats import StatsT
+from pims_sync.domain.stats import InboundStats, ReconciliationStats, StatsT
 from pims_sync.ports.login_budget import LoginAllowance
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
+from pims_sync.ports.mirror import ScheduleMirror
 from pims_sync.ports.provider import PimsSession
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.sync.events import EventBus, RunEvent
@@ -77,6 +78,8 @@ class RunEnv:
     now: Callable[[], datetime]
     batch_size: int
     metrics: MetricsSink = NO_METRICS
+    # The schedule mirror each calendar fetch is written to (None: a run that keeps none).
+    mirror: ScheduleMirror | None = None
     calendar: CalendarCache = field(default_factory=CalendarCache)
     state: RunState = field(default_factory=RunState)
     progress_clock: Callable[[], float] = time.monotonic
@@ -134,3 +137,7 @@ class PhaseContext(Reported[StatsT]):
     def written(self, operation: str, count: int) -> None:
         """Count cases written for the metrics."""
         self.env.metrics.cases_written_by(operation, count)
+
+
+# The phases that read the calendar, and count what it sent that was tolerated.
+CalendarContext = PhaseContext[InboundStats] | PhaseContext[ReconciliationStats]

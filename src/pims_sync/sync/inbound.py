@@ -32,7 +32,8 @@ from pims_sync.domain.stats import InboundStats, ReconciliationStats
 from pims_sync.errors import PimsPayloadError
 from pims_sync.ports.store import CaseWrite, StoredCase
 from pims_sync.shapes.results import FailedAppointment, RejectedEventError
-from pims_sync.sync.context import PhaseContext
+from pims_sync.sync.context import CalendarContext, PhaseContext
+from pims_sync.sync.mirror import record_mirror
 from pims_sync.sync.patients import patient_row
 from pims_sync.sync.windows import DateWindow
 
@@ -46,8 +47,6 @@ MAX_REJECTED_SHARE = 0.2
 MAX_REJECTED_EVENTS = 3
 
 CREATED, UPDATED, SKIPPED, FAILED = "created", "updated", "skipped", "failed"
-# The phases that read the calendar, and count what it sent that was tolerated.
-CalendarContext = PhaseContext[InboundStats] | PhaseContext[ReconciliationStats]
 
 
 def check_plausible(page: CalendarPage, window: DateWindow, zone: ZoneInfo) -> None:
@@ -230,6 +229,7 @@ async def run_inbound(ctx: PhaseContext[InboundStats], window: DateWindow) -> No
     stats.appointments_found += total
     found = f"Found {len(appointments)} appointments ({window.first} to {window.last})"
     await ctx.say(found + (f", {unreadable} unreadable" if unreadable else ""))
+    await record_mirror(ctx, window, page)
     report_rejected(ctx, page.rejected)
     _log_unknown_statuses(appointments)
     await ctx.progress.update(unreadable, total)

@@ -37,6 +37,7 @@ from pims_sync.ports.store import CaseWrite, StoredCase
 from pims_sync.shapes.results import DeletionsHeld, PlannedChange, RejectedEventError
 from pims_sync.sync.context import PhaseContext
 from pims_sync.sync.inbound import fetch_calendar, plan_case
+from pims_sync.sync.mirror import record_mirror
 from pims_sync.sync.windows import DateWindow
 
 log = logging.getLogger(__name__)
@@ -162,12 +163,15 @@ def check_guard(
     return None
 
 
-async def _calendar(ctx: PhaseContext[ReconciliationStats], window: DateWindow) -> CalendarPage:
+async def _calendar(
+    ctx: PhaseContext[ReconciliationStats], window: DateWindow
+) -> tuple[CalendarPage, bool]:
+    """The window's calendar, and whether it was fetched now (False: inbound's, reused)."""
     reused = ctx.env.calendar.covering(window, ctx.env.zone)
     if reused is not None:
         await ctx.say("Reusing the calendar fetched by inbound")
-        return reused
-    return await fetch_calendar(ctx, window)
+        return reused, False
+    return await fetch_calendar(ctx, window), True
 
 
 async def _write(
@@ -260,7 +264,10 @@ async def run_reconciliation(
     env = ctx.env
     start, end = window.start_instant(env.zone), window.end_instant(env.zone)
     # The PIMS is read first: if it fails, nothing below runs and nothing is deleted.
-    page = await _calendar(ctx, window)
+    page, fetched = await _calendar(ctx, window)
+    if fetched and not dry_run:
+        # Inbound wrote the page it fetched to the mirror; this one is new.
+        await record_mirror(ctx, window, page, force=force)
     cases = await env.cases.cases_between(clinic_id=env.clinic.id, start=start, end=end)
     listing = Listing.of(page)
     ctx.stats.cases_checked += len(cases)

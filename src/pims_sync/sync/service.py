@@ -27,6 +27,7 @@ from pims_sync.ports.credentials import CredentialSource
 from pims_sync.ports.health import ClinicHealthStore
 from pims_sync.ports.login_budget import LoginLedger, allowance
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
+from pims_sync.ports.mirror import ScheduleMirror
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.store import CaseStore, RunStore
@@ -92,6 +93,7 @@ class SyncService:
         health: ClinicHealthStore | None = None,
         logins: LoginLedger | None = None,
         login_budget: int = DEFAULT_LOGIN_BUDGET,
+        mirror: ScheduleMirror | None = None,
     ) -> None:
         self._clinics = clinics
         self._credentials = credentials
@@ -107,6 +109,7 @@ class SyncService:
         self._health = health
         self._logins = logins
         self._login_budget = login_budget
+        self._mirror = mirror
         self.events = events or EventBus()
         self._tasks: dict[UUID, asyncio.Task[SyncOutcome]] = {}
         self._states: dict[UUID, RunState] = {}
@@ -284,6 +287,7 @@ class SyncService:
                 now=self._now,
                 batch_size=self._batch_size,
                 metrics=self._metrics,
+                mirror=self._mirror,
                 state=state,
             )
             await env.publish(

@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent
+from pims_sync.domain.appointments import (
+    Appointment,
+    CalendarPage,
+    RejectedEvent,
+    StaffEvent,
+    StaffKind,
+)
 from pims_sync.errors import InvalidInputError
 
 T0 = datetime(2026, 1, 22, 17, 0, tzinfo=UTC)
@@ -19,11 +25,22 @@ def appointment(appointment_id: str, hours: int) -> Appointment:
     )
 
 
+def staff(event_id: str, kind: StaffKind, hours: int, length: int = 1) -> StaffEvent:
+    start = T0 + timedelta(hours=hours)
+    return StaffEvent(event_id, kind, start, start + timedelta(hours=length), resource_id="9")
+
+
 def test_overlapping_keeps_only_what_meets_the_window() -> None:
-    page = CalendarPage((appointment("a", -1), appointment("b", 0), appointment("c", 2)), 1, 2)
+    shift = staff("r", StaffKind.ROSTER, -2, 10)
+    page = CalendarPage(
+        (appointment("a", -1), appointment("b", 0), appointment("c", 2)),
+        staff=(staff("x", StaffKind.BLOCK, -3), shift, staff("y", StaffKind.BLOCK, 1)),
+        staff_unreadable=1,
+    )
     kept = page.overlapping(T0, T0 + timedelta(hours=2))
     assert [a.appointment_id for a in kept.appointments] == ["b"]
-    assert (kept.blocks_dropped, kept.rosters_dropped) == (1, 2)
+    assert [e.event_id for e in kept.staff] == ["r", "y"]
+    assert (kept.blocks, kept.rosters, kept.staff_unreadable) == (1, 1, 1)
 
 
 def test_a_stay_that_began_days_before_overlaps_the_window() -> None:
@@ -35,12 +52,14 @@ def test_a_stay_that_began_days_before_overlaps_the_window() -> None:
     assert (kept.outside_window, kept.coerced) == (2, 5)
 
 
-def test_merged_keeps_each_appointment_once_and_adds_counts() -> None:
-    first = CalendarPage((appointment("a", 0), appointment("b", 1)), 1, 0)
-    second = CalendarPage((appointment("b", 1), appointment("c", 2)), 2, 1)
+def test_merged_keeps_each_event_once_and_adds_counts() -> None:
+    block, roster = staff("7", StaffKind.BLOCK, 0), staff("7", StaffKind.ROSTER, 0, 8)
+    first = CalendarPage((appointment("a", 0), appointment("b", 1)), (block,), staff_unreadable=1)
+    second = CalendarPage((appointment("b", 1), appointment("c", 2)), (block, roster))
     merged = first.merged(second)
     assert [a.appointment_id for a in merged.appointments] == ["a", "b", "c"]
-    assert (merged.blocks_dropped, merged.rosters_dropped) == (3, 1)
+    assert [e.key for e in merged.staff] == [block.key, roster.key]  # same id, two kinds
+    assert (merged.blocks, merged.rosters, merged.staff_unreadable) == (1, 1, 1)
 
 
 def test_naive_times_are_refused() -> None:

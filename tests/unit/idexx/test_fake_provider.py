@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pims_sync.adapters.memory.provider import FakeProvider
+from pims_sync.domain.appointments import StaffEvent, StaffKind
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import PimsRetriesExhaustedError, PimsUnavailableError
 from pims_sync.ports.provider import ClinicLogin
@@ -17,14 +18,16 @@ START = datetime(2026, 1, 22, tzinfo=UTC)
 
 
 async def test_queued_faults_strike_in_order_then_stop() -> None:
-    provider = FakeProvider(blocks_per_fetch=2, rosters_per_fetch=1)
+    shift = StaffEvent("r1", StaffKind.ROSTER, START, START + timedelta(hours=8))
+    later = StaffEvent("b1", StaffKind.BLOCK, START + timedelta(days=2), START + timedelta(days=3))
+    provider = FakeProvider(staff=[shift, later])
     provider.fail_next("calendar", PimsUnavailableError(status=500), times=2)
     async with provider.session(LOGIN) as session:
         for _ in range(2):
             with pytest.raises(PimsUnavailableError):
                 await session.fetch_appointments(START, START + timedelta(days=1))
         page = await session.fetch_appointments(START, START + timedelta(days=1))
-    assert (len(page), page.blocks_dropped, page.rosters_dropped) == (0, 2, 1)
+    assert (len(page), page.staff) == (0, (shift,))
     assert provider.calls["calendar"] == 3
     assert provider.logins == 1
     assert provider.open_sessions == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pims_sync.adapters.idexx.page_data import MAX_NOTES_BYTES, parse_consultation
 from pims_sync.adapters.idexx.parsing import EVENT_TEXT_FIELDS, parse_calendar, read_event
+from pims_sync.domain.appointments import StaffKind
 from pims_sync.errors import PimsPayloadError, UnreadableEventError
 from tests.unit.idexx.snapshots import assert_snapshot, load_fixture
 
@@ -25,16 +26,37 @@ class TestCalendar:
         page = parse_calendar(load_fixture("calendar_bare_array.json"), LA)
         assert_snapshot("calendar_bare_array", page)
 
-    def test_blocks_and_rosters_are_dropped_but_counted(self) -> None:
+    def test_blocks_and_rosters_are_staff_events_never_appointments(self) -> None:
         page = parse_calendar(load_fixture("calendar_bare_array.json"), LA)
-        assert (page.blocks_dropped, page.rosters_dropped) == (1, 1)
+        assert (page.blocks, page.rosters, page.staff_unreadable) == (1, 1, 0)
         assert [a.appointment_id for a in page.appointments] == ["351412", "351855", "352001"]
+        block = next(e for e in page.staff if e.kind is StaffKind.BLOCK)
+        assert (block.event_id, block.resource_id, block.provider_name) == (
+            "351700",
+            "9",
+            "DR. A. PATEL",
+        )
+        assert block.start == datetime(2026, 1, 23, 11, tzinfo=LA)
+        assert block.end == datetime(2026, 1, 23, 14, tzinfo=LA)
+
+    def test_an_unreadable_staff_event_is_counted_and_rejects_no_appointment(self) -> None:
+        events = [
+            {"id": 5, "start": "2026-01-22 09:00:00", "is_block": True},
+            {"id": None, "start": "2026-01-22 09:00:00", "is_block": True},
+            {"id": 6, "start": "not a time", "is_roster": 1},
+            {"id": 7, "start": "2026-01-22 09:00:00", "is_block": True, "resourceId": {}},
+            {"id": 5, "start": "2026-01-22 10:00:00", "is_block": True},
+        ]
+        page = parse_calendar(events, LA)
+        assert [e.event_id for e in page.staff] == ["5"]
+        assert page.staff[0].end - page.staff[0].start == timedelta(minutes=15)
+        assert (page.staff_unreadable, page.rejected, page.listed) == (4, (), 0)
 
     def test_both_envelopes_give_the_same_appointments(self) -> None:
         envelope = parse_calendar(load_fixture("calendar_events_envelope.json"), LA)
         bare = parse_calendar(load_fixture("calendar_bare_array.json"), LA)
         assert envelope.appointments[0] == bare.appointments[0]
-        assert envelope.blocks_dropped == 1
+        assert envelope.blocks == 1
 
     @pytest.mark.parametrize("key", ["appointments", "data", "events"])
     def test_every_known_envelope_key(self, key: str) -> None:

@@ -92,7 +92,7 @@ class TestCalendarFlags:
         self, value: object, dropped: bool, coerced: int
     ) -> None:
         page = parse_calendar([good(1, is_block=value, is_roster=False)], LA, window=DAY)
-        assert (page.blocks_dropped, len(page.appointments)) == (int(dropped), int(not dropped))
+        assert (page.blocks, len(page.appointments)) == (int(dropped), int(not dropped))
         assert page.coerced == coerced
         assert page.rejected == ()
 

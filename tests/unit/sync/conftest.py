@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pims_sync.adapters.memory.events import MemoryEventLog
+from pims_sync.adapters.memory.mirror import MemoryScheduleMirror
 from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.adapters.memory.stores import MemoryCaseStore, MemoryRunStore
 from pims_sync.domain.appointments import Appointment, Client, Patient
@@ -94,6 +95,7 @@ class World:
     clock: Clock
     metrics: Metrics
     service: SyncService
+    mirror: MemoryScheduleMirror
 
     async def run(self, sync_type: SyncType, **options: object) -> object:
         return await self.service.run(SyncRequest(CLINIC_ID, sync_type, **options))  # type: ignore[arg-type]
@@ -119,7 +121,7 @@ def make_world(
     provider = FakeProvider(appointments=appointments, consultations=consultations)
     events = MemoryEventLog()  # the outbox both stores write to, as one database
     cases, runs = MemoryCaseStore(events), MemoryRunStore(events=events)
-    clock, metrics = Clock(), Metrics()
+    clock, metrics, mirror = Clock(), Metrics(), MemoryScheduleMirror()
     service = SyncService(
         clinics=Clinics(Clinic(id=CLINIC_ID, name="Demo", timezone="America/Los_Angeles")),
         credentials=Credentials(),
@@ -130,8 +132,9 @@ def make_world(
         timeout_seconds=timeout,
         now=clock,
         batch_size=batch_size,
+        mirror=mirror,
     )
-    return World(provider, cases, runs, clock, metrics, service)
+    return World(provider, cases, runs, clock, metrics, service, mirror)
 
 
 @pytest.fixture

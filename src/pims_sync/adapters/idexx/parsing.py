@@ -8,7 +8,9 @@ Tolerated as the original client tolerated them (and counted in `CalendarPage.co
 ids and room ids as strings, text fields as numbers, flags as 0/1, "0"/"1", "true"/"false".
 `appointment_id` wins over `id`. Events that overlap the window asked for are its
 appointments (a boarding stay that began days before included); events wholly outside it
-are ignored and counted (`CalendarPage.outside_window`).
+are ignored and counted (`CalendarPage.outside_window`). Blocks and rosters are kept as
+staff events for the schedule mirror; one that cannot be read is counted
+(`CalendarPage.staff_unreadable`), never rejected as an appointment.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pims_sync.domain.appointments import (
+    MAX_STAY,
     Appointment,
     CalendarPage,
     Client,
     Patient,
     RejectedEvent,
+    StaffEvent,
+    StaffKind,
     overlaps,
 )
 from pims_sync.errors import PimsPayloadError, UnreadableEventError
@@ -69,9 +74,6 @@ _WHOLE_NUMBER = re.compile(r"\d+(?:\.0*)?")
 # Far above anything a calendar field holds (IDEXX ids are 6 digits, reasons a line).
 MAX_ID_CHARS = 64
 MAX_FIELD_CHARS = 10_000
-# Boarding and hospital stays last days; an event longer than this cannot be a visit, and
-# is rejected rather than kept in every window it overlaps.
-MAX_STAY = timedelta(days=60)
 
 Json = Mapping[str, object]
 Window = tuple[datetime, datetime]
@@ -152,7 +154,7 @@ def parse_calendar(
     max_events: int | None = None,
     window: Window | None = None,
 ) -> CalendarPage:
-    """Calendar feed → appointments; rosters and blocks dropped but counted; bad events rejected.
+    """Calendar feed → appointments and staff events (blocks, rosters); bad events rejected.
 
     With `window` ([start, end) instants asked for), events overlapping it are kept (a stay
     that began before it included) and events wholly outside it are ignored and counted.
@@ -176,8 +178,9 @@ class _CalendarSorter:
     def __init__(self, zone: ZoneInfo, window: Window | None) -> None:
         self.zone, self.window = zone, window
         self.kept: dict[str, tuple[int, Appointment]] = {}
+        self.staff: dict[tuple[str, StaffKind], StaffEvent] = {}
         self.rejected: list[RejectedEvent] = []
-        self.blocks = self.rosters = self.outside = self.coerced = 0
+        self.staff_unreadable = self.outside = self.coerced = 0
 
     def take(self, index: int, event: object) -> None:
         """Sort one event."""
@@ -193,15 +196,28 @@ class _CalendarSorter:
         if not isinstance(event, Mapping):
             raise UnreadableEventError(f"it is {kind(event)}, not an object")
         if _flag(event, "is_roster"):
-            self.rosters += 1
+            self._take_staff(event, StaffKind.ROSTER)
         elif _flag(event, "is_block"):
-            self.blocks += 1
+            self._take_staff(event, StaffKind.BLOCK)
         else:
             appointment = read_event(event, self.zone)
             self.coerced += coerced_fields(event)
             return appointment
         self.coerced += sum(1 for key in FLAG_FIELDS if _coerced_flag(event.get(key)))
         return None
+
+    def _take_staff(self, event: Json, staff_kind: StaffKind) -> None:
+        """Keep a block or roster; one that cannot be read is counted, not rejected."""
+        try:
+            staff = read_staff_event(event, self.zone, staff_kind)
+        except UnreadableEventError:
+            self.staff_unreadable += 1
+            return
+        place = _place(staff.start, staff.end, self.window)
+        if place == OUTSIDE:
+            self.outside += 1
+        elif place == TOO_LONG or self.staff.setdefault(staff.key, staff) != staff:
+            self.staff_unreadable += 1
 
     def _reject(self, index: int, event: object, reason: str) -> None:
         if not isinstance(event, Mapping):
@@ -234,9 +250,9 @@ class _CalendarSorter:
         """What was sorted, as a page."""
         return CalendarPage(
             tuple(appointment for _, appointment in self.kept.values()),
-            blocks_dropped=self.blocks,
-            rosters_dropped=self.rosters,
+            staff=tuple(self.staff.values()),
             rejected=tuple(self.rejected),
+            staff_unreadable=self.staff_unreadable,
             outside_window=self.outside,
             coerced=self.coerced,
         )
@@ -375,6 +391,40 @@ def read_event(event: Json, zone: ZoneInfo) -> Appointment:
         room_name=text(event.get("appointment_room_name")),
         type_description=text(event.get("type_description")),
         reason=text(event.get("reason")),
+    )
+
+
+# The fields a staff event is read from (people's fields are never read from one).
+STAFF_FIELDS = (
+    "appointment_id",
+    "id",
+    "start",
+    "end",
+    "resourceId",
+    "appointment_room_id",
+    "appointment_room_name",
+    "provider",
+    "popup_title_text",
+)
+
+
+def read_staff_event(event: Json, zone: ZoneInfo, staff_kind: StaffKind) -> StaffEvent:
+    """One block or roster → a StaffEvent, or UnreadableEventError naming the reason."""
+    _check_fields({key: event.get(key) for key in STAFF_FIELDS})
+    event_id = id_text(event.get("appointment_id")) or id_text(event.get("id"))
+    if event_id is None or len(event_id) > MAX_ID_CHARS:
+        raise UnreadableEventError(f"{staff_kind.value} without a readable id")
+    times = _times(event, zone)
+    if times is None:
+        raise UnreadableEventError(f"{staff_kind.value} without a readable start")
+    return StaffEvent(
+        event_id=event_id,
+        kind=staff_kind,
+        start=times[0],
+        end=times[1],
+        resource_id=id_text(event.get("resourceId")) or id_text(event.get("appointment_room_id")),
+        room_name=text(event.get("appointment_room_name")),
+        provider_name=text(event.get("provider")) or text(event.get("popup_title_text")),
     )
 
 

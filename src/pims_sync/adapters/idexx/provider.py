@@ -269,8 +269,9 @@ class IdexxSession:
             "pims calendar fetched",
             extra={
                 "appointments": len(page),
-                "blocks": page.blocks_dropped,
-                "rosters": page.rosters_dropped,
+                "blocks": page.blocks,
+                "rosters": page.rosters,
+                "staff_unreadable": page.staff_unreadable,
                 "rejected": len(page.rejected),
                 "outside_window": page.outside_window,
                 "coerced": page.coerced,

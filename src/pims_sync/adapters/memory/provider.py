@@ -8,7 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from pims_sync.domain.appointments import Appointment, CalendarPage, RejectedEvent, overlaps
+from pims_sync.domain.appointments import (
+    Appointment,
+    CalendarPage,
+    RejectedEvent,
+    StaffEvent,
+    overlaps,
+)
 from pims_sync.domain.consultations import Consultation
 from pims_sync.errors import PimsAuthError, PimsNotFoundError
 from pims_sync.ports.provider import ClinicLogin, check_window
@@ -27,8 +33,7 @@ class FakeProvider:
         appointments: Iterable[Appointment] = (),
         consultations: Iterable[Consultation] = (),
         password: str | None = None,
-        blocks_per_fetch: int = 0,
-        rosters_per_fetch: int = 0,
+        staff: Iterable[StaffEvent] = (),
         outside_per_fetch: int = 0,
         coerced_per_fetch: int = 0,
         spends_logins: bool = False,
@@ -38,8 +43,10 @@ class FakeProvider:
         self.rejected: list[RejectedEvent] = []
         self.consultations = {c.id: c for c in consultations}
         self.password = password
-        self.blocks_per_fetch = blocks_per_fetch
-        self.rosters_per_fetch = rosters_per_fetch
+        # Blocks and rosters, by (id, kind), listed by each fetch whose window they overlap.
+        self.staff = {event.key: event for event in staff}
+        # Staff events each fetch reports as unreadable (the mirror then holds staff removals).
+        self.staff_unreadable_per_fetch = 0
         # What each fetch reports as ignored (outside the window) and coerced, as IDEXX would.
         self.outside_per_fetch = outside_per_fetch
         self.coerced_per_fetch = coerced_per_fetch
@@ -112,11 +119,15 @@ class FakeSession:
             (a for a in provider.appointments.values() if overlaps(a.start, a.end, start, end)),
             key=lambda a: (a.start, a.appointment_id),
         )
+        staff = sorted(
+            (e for e in provider.staff.values() if overlaps(e.start, e.end, start, end)),
+            key=lambda e: (e.start, e.event_id, e.kind.value),
+        )
         return CalendarPage(
             tuple(found),
-            blocks_dropped=provider.blocks_per_fetch,
-            rosters_dropped=provider.rosters_per_fetch,
+            staff=tuple(staff),
             rejected=tuple(r for r in provider.rejected if r.overlaps(start, end)),
+            staff_unreadable=provider.staff_unreadable_per_fetch,
             outside_window=provider.outside_per_fetch,
             coerced=provider.coerced_per_fetch,
         )

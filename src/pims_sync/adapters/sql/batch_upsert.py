@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,11 +23,13 @@ def _record_type(col: Column[Any]) -> TypeEngine[Any]:
 
 
 def _json_value(value: object) -> str:
-    """UUIDs and aware datetimes as Postgres reads them back from JSON text."""
+    """UUIDs, aware datetimes and days as Postgres reads them back from JSON text."""
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
         return utc(value).isoformat()
+    if isinstance(value, date):  # after datetime, which is a date too
+        return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a batch upsert")
 
 

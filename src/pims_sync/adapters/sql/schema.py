@@ -1,7 +1,8 @@
 """Compare a live database with the data model and say, in words, what is missing.
 
 Presence is checked (tables, columns, indexes, unique constraints, column defaults, the
-migration revision, SQLite's uuid triggers), and what breaks the service's writes: NOT NULL
+migration revision, SQLite's uuid triggers, the Postgres-only ranges of
+`adapters/sql/ranges.py`), and what breaks the service's writes: NOT NULL
 on a column the service leaves NULL, or on another application's column it cannot fill.
 Not column types: an existing Supabase table may use equivalent types (`varchar` for
 `text`, `json` for `jsonb`) that work fine.
@@ -21,6 +22,7 @@ from sqlalchemy.engine.interfaces import ReflectedColumn
 from pims_sync.adapters.sql.defaults import trigger_gap, trigger_name
 from pims_sync.adapters.sql.engine import create_sync_db_engine
 from pims_sync.adapters.sql.migrate import current_revision, head_revision
+from pims_sync.adapters.sql.ranges import range_gaps
 from pims_sync.adapters.sql.tables import metadata as model
 
 
@@ -235,6 +237,8 @@ def schema_report(connection: Connection, metadata: MetaData = model) -> SchemaR
         gaps = table_gaps(inspector, table)
         problems += gaps.problems()
         manual += gaps.manual()
+    if metadata is model:
+        problems += range_gaps(connection)  # the model's Postgres-only parts
     return SchemaReport(problems, manual)
 
 

@@ -332,3 +332,74 @@ clinic_sync_health = Table(
     _created_at(),
     _updated_at(),
 )
+
+# The schedule mirror: every event of the PIMS calendar inbound read (appointments, blocks,
+# rosters); `deleted_at` marks one removed or cancelled in the PIMS. On Postgres the table
+# also has `span` (a tstzrange of starts_at … ends_at, GiST-indexed): adapters/sql/ranges.py.
+pims_appointments = Table(
+    "pims_appointments",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("external_id", Text(), nullable=False),
+    Column("kind", Text(), nullable=False),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("resource_id", Text(), nullable=True),
+    Column("room_name", Text(), nullable=True),
+    Column("provider_name", Text(), nullable=True),
+    Column("appointment_type", Text(), nullable=True),
+    Column("status", Text(), nullable=True),
+    Column("patient_name", Text(), nullable=True),
+    Column("client_name", Text(), nullable=True),
+    Column("sync_hash", Text(), nullable=False),
+    Column("last_synced_at", UtcDateTime(), nullable=False, server_default=NOW),
+    Column("deleted_at", UtcDateTime(), nullable=True),
+    _created_at(),
+    _updated_at(),
+    UniqueConstraint("clinic_id", "external_id", "kind"),
+    Index(None, "clinic_id", "starts_at"),
+)
+
+# Each clinic day whose calendar the mirror holds, and when the PIMS was last read for it
+# (the mirror's age for availability).
+pims_calendar_days = Table(
+    "pims_calendar_days",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("day", Date(), nullable=False),
+    Column("synced_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("clinic_id", "day"),
+)
+
+# A clinic's booking rules as one JSON document (domain/booking.py); none: the defaults.
+clinic_booking_configs = Table(
+    "clinic_booking_configs",
+    metadata,
+    _id(),
+    _clinic_fk(unique=True),
+    Column("rules", JsonDocument, nullable=False, server_default=text("'{}'")),
+    _created_at(),
+    _updated_at(),
+)
+
+# Short holds on free slots. `busy_from`/`busy_until` are the visit with the clinic's
+# buffers around it; on Postgres an exclusion constraint keeps two unreleased holds of one
+# resource from overlapping (adapters/sql/ranges.py). A hold counts until `expires_at`.
+availability_holds = Table(
+    "availability_holds",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("resource_id", Text(), nullable=False),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("busy_from", UtcDateTime(), nullable=False),
+    Column("busy_until", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("released_at", UtcDateTime(), nullable=True),
+    Column("reference", Text(), nullable=True),
+    _created_at(),
+    Index(None, "clinic_id", "starts_at"),
+)

@@ -29,6 +29,7 @@ from sqlalchemy.sql.expression import ColumnClause, ColumnElement, TextClause
 
 from pims_sync.adapters.sql.defaults import install_trigger, live_triggers
 from pims_sync.adapters.sql.migrate import ALEMBIC_LOCK, migration_connection
+from pims_sync.adapters.sql.ranges import install_ranges
 from pims_sync.adapters.sql.schema import TableGaps, partial_where, table_gaps
 from pims_sync.adapters.sql.tables import metadata as model
 from pims_sync.errors import UnsafeMigrationError
@@ -201,3 +202,5 @@ def repair_database(url: str, metadata: MetaData = model) -> None:
             for table in metadata.sorted_tables:
                 ensure_table(table)
                 complete_columns(table)
+            if metadata is model:
+                install_ranges(connection)

@@ -1,0 +1,88 @@
+"""The schedule mirror in memory, for fast tests (the same plan as SQL: domain/mirror.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from pims_sync.domain.appointments import overlaps
+from pims_sync.domain.instants import utc
+from pims_sync.domain.mirror import (
+    EntryKey,
+    MirrorEntry,
+    MirrorListing,
+    MirrorPlan,
+    StoredEntry,
+    plan_mirror,
+)
+
+
+@dataclass
+class MirrorRow:
+    """One stored entry with its bookkeeping (what the SQL row has)."""
+
+    stored: StoredEntry
+    last_synced_at: datetime
+
+
+class MemoryScheduleMirror:
+    """Entries by clinic and key; days read by clinic and day."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, dict[EntryKey, MirrorRow]] = {}
+        self.days: dict[UUID, dict[date, datetime]] = {}
+
+    async def record(
+        self,
+        *,
+        clinic_id: UUID,
+        listing: MirrorListing,
+        days: Sequence[date],
+        now: datetime,
+        force: bool = False,
+    ) -> MirrorPlan:
+        """Plan and write one fetch (see the port)."""
+        now = utc(now)
+        rows = self.rows.setdefault(clinic_id, {})
+        plan = plan_mirror([row.stored for row in rows.values()], listing, now=now, force=force)
+        for write in plan.writes:
+            entry = write.entry
+            rows[entry.key] = MirrorRow(StoredEntry(entry, entry.sync_hash, write.deleted_at), now)
+        for key in plan.removals:
+            row = rows[key]
+            if row.stored.live:
+                row.stored = StoredEntry(row.stored.entry, row.stored.sync_hash, now)
+        for row in rows.values():
+            entry = row.stored.entry
+            if overlaps(entry.starts_at, entry.ends_at, listing.start, listing.end):
+                row.last_synced_at = now
+        self.days.setdefault(clinic_id, {}).update(dict.fromkeys(days, now))
+        return plan
+
+    async def entries_between(
+        self, *, clinic_id: UUID, start: datetime, end: datetime
+    ) -> list[MirrorEntry]:
+        """The live entries overlapping [start, end), by start."""
+        live = [
+            row.stored.entry for row in self.rows.get(clinic_id, {}).values() if row.stored.live
+        ]
+        found = [e for e in live if overlaps(e.starts_at, e.ends_at, start, end)]
+        return sorted(found, key=lambda entry: (entry.starts_at, entry.external_id))
+
+    async def resource_ids(self, *, clinic_id: UUID, since: datetime) -> list[str]:
+        """The calendar columns of the entries that start at or after `since`, sorted."""
+        return sorted(
+            {
+                row.stored.entry.resource_id
+                for row in self.rows.get(clinic_id, {}).values()
+                if row.stored.entry.resource_id is not None and row.stored.entry.starts_at >= since
+            }
+        )
+
+    async def synced_days(
+        self, *, clinic_id: UUID, first: date, last: date
+    ) -> dict[date, datetime]:
+        """When each day of [first, last] was last read (never read: absent)."""
+        return {d: at for d, at in self.days.get(clinic_id, {}).items() if first <= d <= last}
