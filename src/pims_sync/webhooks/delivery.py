@@ -131,6 +131,8 @@ class Deliverer:
         if not result.ok:
             if await self._flush(state):
                 await self._failed(state, attempt, result)
+            else:  # replayed meanwhile: the attempt is still logged, the retry state not
+                await self._store.log_attempt(attempt)
             return False
         state.delivered.append(attempt)
         state.position = event.seq

@@ -67,6 +67,11 @@ class WebhookAdmin:
     ) -> tuple[WebhookEndpoint, str]:
         """A new endpoint and its secret; it gets the clinic's events from now on."""
         wanted = parse_event_types(event_types)
+        if event_types is not None and wanted is None:
+            raise InvalidInputError(
+                "events must name at least one event type (leave it out for every type)",
+                field="events",
+            )
         label = check_description(description)
         checked = await self._check(url)
         secret = new_secret()

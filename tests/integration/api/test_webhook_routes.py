@@ -147,6 +147,9 @@ async def test_bad_input_is_400_and_stores_nothing(strict: Services) -> None:
         assert unknown.status_code == 400
         assert unknown.json()["code"] == "invalid_input"
         assert "unknown event type 'case.made'" in unknown.json()["error"]
+        empty = await http.post("/api/webhooks", json={"url": PUBLIC_URL, "events": []})
+        assert empty.status_code == 400
+        assert "at least one event type" in empty.json()["error"]
         missing = await http.post("/api/webhooks", json={"events": ["case.created"]})
         assert missing.status_code == 400
         assert missing.json()["code"] == "validation_error"

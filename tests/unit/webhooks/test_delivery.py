@@ -360,3 +360,20 @@ async def test_the_pump_queues_due_endpoints_once_and_logs_an_outage_once(
     failures = [r for r in caplog.records if "pump failed" in r.getMessage()]
     assert calls == 5
     assert len(failures) == 1
+
+
+async def test_a_failure_during_a_replay_is_logged_and_leaves_the_replay_alone(
+    world: World,
+) -> None:
+    endpoint = await world.endpoint()
+    await world.commit(EventType.CASE_CREATED, EventType.CASE_CREATED)
+
+    async def replay_then_fail(url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
+        await world.store.replay(clinic_id=None, endpoint_id=endpoint.id, from_seq=1, at=T0)
+        return SendResult(500, 2, error="answered 500")
+
+    world.receiver.send = replay_then_fail  # type: ignore[method-assign]
+    after = await world.run(endpoint)
+    assert (after.delivered_seq, after.attempt, after.next_attempt_at) == (0, 0, None)
+    log = await world.store.deliveries(clinic_id=None, endpoint_id=endpoint.id, limit=5)
+    assert [(a.seq, a.outcome) for a in log] == [(1, DeliveryOutcome.FAILED)]
