@@ -1,5 +1,5 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Each installs what is missing.
-.PHONY: setup demo serve test lint fmt bench reliability-report clean
+.PHONY: setup demo serve test lint fmt bench reliability-report dashboard-screens clean
 
 setup: .venv/.installed
 
@@ -32,6 +32,13 @@ reliability-report:
 	@test -f build/reliability.md || { echo "build/reliability.md is missing: run make test, or .venv/bin/pytest tests/reliability, first" >&2; exit 1; }
 	cp build/reliability.md docs/reliability.md
 	@grep -m1 "cells pass" docs/reliability.md
+
+# The dashboard's screenshots (1280x800), taken by tests/e2e/test_dashboard.py into build/.
+dashboard-screens: setup
+	.venv/bin/pytest -q -p no:cacheprovider tests/e2e/test_dashboard.py
+	mkdir -p docs/dashboard
+	cp build/dashboard/*.png docs/dashboard/
+	@ls docs/dashboard
 
 clean:
 	rm -rf .venv .pgtest pims-sync.db* build

@@ -426,6 +426,33 @@ async def dashboard_form(world: World, method: str, path: str) -> None:
     world.expect_clean(route, response)
 
 
+async def dashboard_clinic(world: World, method: str, path: str) -> None:
+    """B's clinic pages and forms (and an unknown clinic's) are 404 to A and change nothing."""
+    route = f"{method} {path}"
+    before_runs, before_schedules = (
+        await _run_count(world, world.b),
+        await _schedules(world, world.b),
+    )
+    async with _dashboard_as_a(world) as browser:
+        own = await browser.get(f"/dashboard/clinics/{world.a.id}")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', own.text)
+        form = {"csrf_token": token.group(1) if token else "", "kind": "full"}
+        form |= {"type": "inbound", "enabled": "false"}
+        targets = [(str(world.b.id), world.runs_b[0]), (str(uuid.uuid4()), world.runs_b[0])]
+        targets.append((str(world.a.id), world.runs_b[-1]))  # B's run under A's clinic
+        for clinic_id, run_id in targets:
+            url = path.replace("{clinic_id}", clinic_id).replace("{run_id}", run_id)
+            if "{run_id}" not in path and clinic_id == str(world.a.id):
+                continue
+            response = await browser.request(method, url, data=form if method == "POST" else None)
+            world.expect(route, response.status_code == 404, f"{url}: {response.status_code}")
+            world.expect_clean(route, response)
+    world.expect(route, await _run_count(world, world.b) == before_runs, "a run of B was started")
+    world.expect(
+        route, await _schedules(world, world.b) == before_schedules, "B's schedules changed"
+    )
+
+
 async def dashboard_static(world: World, method: str, path: str) -> None:
     """The dashboard's static files are the same for anyone, with no clinic data."""
     await public_route(world, "GET", f"{path}/dashboard.css")
@@ -449,6 +476,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/dashboard/sign-in"): dashboard_form,
     ("POST", "/dashboard/sign-out"): dashboard_form,
     ("WEBSOCKET", "/dashboard/static"): dashboard_static,
+    ("GET", "/dashboard/clinics/{clinic_id}"): dashboard_clinic,
+    ("POST", "/dashboard/clinics/{clinic_id}/sync"): dashboard_clinic,
+    ("POST", "/dashboard/clinics/{clinic_id}/schedules"): dashboard_clinic,
+    ("GET", "/dashboard/clinics/{clinic_id}/runs/{run_id}/events"): dashboard_clinic,
     ("GET", "/api/webhooks"): webhooks_of_clinic,
     ("POST", "/api/webhooks"): webhooks_of_clinic,
     **{

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from pims_sync import __version__
-from pims_sync.api.dashboard.pages import install_dashboard
+from pims_sync.api.dashboard.mount import install_dashboard
 from pims_sync.api.errors import install_error_handlers
 from pims_sync.api.middleware import (
     MAX_BODY_BYTES,

@@ -11,13 +11,16 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.adapters.sql.dashboard import SqlDashboardReads
 from pims_sync.api.app import create_app
 from pims_sync.api.dashboard.session import SESSION_COOKIE, Sealer
 from pims_sync.bootstrap import Services
 from pims_sync.domain.clinics import Clinic
+from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.runs import RunCounters, RunStatus, SyncType, Trigger
 from tests.integration.api.conftest import client_for, insert_key
+from tests.integration.api.test_sync_routes import PASSWORD, appointments
 
 SECRET = "dashboard-test-secret-0123456789abcdef"
 
@@ -184,3 +187,77 @@ async def test_batched_reads_give_each_clinic_its_own_runs_and_cases(
     since = await reads.runs_since([clinic.id, other.id], now - timedelta(hours=1))
     assert [r.id for r in since] == [older.id, newer.id]
     assert await reads.cases_ahead([clinic.id, other.id], now, now + timedelta(days=7)) == {}
+
+
+async def synced_clinic(services: Services, clinic: Clinic) -> str:
+    """The clinic with credentials, an inbound schedule and a key; the fake PIMS behind it."""
+    services.pims_provider = FakeProvider(
+        appointments=appointments("America/Chicago"), password=PASSWORD
+    )
+    await services.vault.save(clinic.id, PimsCredentials("vet@example.com", PASSWORD, "1001"))
+    await services.schedules.put(clinic.id, [{"type": "inbound", "cron": "0 6 * * *"}])
+    _, key = await insert_key(services, clinic_id=clinic.id)
+    return key
+
+
+async def test_a_clinic_key_cannot_open_another_clinics_page(
+    services: Services, browser: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    other = await services.clinics.add(name="Other Clinic")
+    _, key = await insert_key(services, clinic_id=clinic.id)
+    await sign_in(browser, key)
+    own = await browser.get(f"/dashboard/clinics/{clinic.id}")
+    assert own.status_code == 200
+    for path in (f"/dashboard/clinics/{other.id}", "/dashboard/clinics/not-a-uuid"):
+        answer = await browser.get(path)
+        assert answer.status_code == 404
+        assert other.name not in answer.text
+
+
+async def test_schedule_switch_and_sync_now_go_through_the_api(
+    services: Services, browser: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    key = await synced_clinic(services, clinic)
+    await sign_in(browser, key)
+    page = await browser.get(f"/dashboard/clinics/{clinic.id}")
+    assert 'id="schedule-inbound-state">on' in page.text
+    token = csrf_of(page.text)
+    switched = await browser.post(
+        f"/dashboard/clinics/{clinic.id}/schedules",
+        data={"csrf_token": token, "type": "inbound", "enabled": "false"},
+        follow_redirects=True,
+    )
+    assert "The inbound schedule is now off." in switched.text
+    status = await browser.get("/api/scheduler/status", headers={"X-API-Key": key})
+    [job] = [j for j in status.json()["jobs"] if j["type"] == "inbound"]
+    assert job["enabled"] is False
+    preview = await browser.post(
+        f"/dashboard/clinics/{clinic.id}/sync",
+        data={"csrf_token": token, "kind": "reconcile", "dry_run": "on"},
+    )
+    assert preview.status_code == 200
+    assert "Dry run:" in preview.text
+    started = await browser.post(
+        f"/dashboard/clinics/{clinic.id}/sync",
+        data={"csrf_token": token, "kind": "inbound"},
+        follow_redirects=True,
+    )
+    assert "Started: inbound sync." in started.text
+    no_token = await browser.post(f"/dashboard/clinics/{clinic.id}/sync", data={"kind": "full"})
+    assert no_token.status_code == 403
+
+
+async def test_a_key_without_the_permission_is_refused_by_the_api_rules(
+    services: Services, browser: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    await synced_clinic(services, clinic)
+    _, reader = await insert_key(services, clinic_id=clinic.id, permissions=["sync:read"])
+    await sign_in(browser, reader)
+    page = await browser.get(f"/dashboard/clinics/{clinic.id}")
+    answer = await browser.post(
+        f"/dashboard/clinics/{clinic.id}/sync",
+        data={"csrf_token": csrf_of(page.text), "kind": "full"},
+        follow_redirects=True,
+    )
+    assert "Refused by the API (403): Permission denied" in answer.text
+    assert await services.runs.history(clinic_id=clinic.id) == []

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pims_sync.adapters.sql.dashboard import SqlDashboardReads
@@ -31,7 +30,6 @@ from pims_sync.api.deps import get_services
 from pims_sync.domain.api_keys import ApiKey
 from pims_sync.domain.freshness import Freshness
 from pims_sync.errors import AuthenticationError
-from pims_sync.settings import Settings
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -43,6 +41,10 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 class SignInRequired(Exception):  # noqa: N818 - a redirect, not an error
     """No valid sign-in cookie: the browser goes to the sign-in page."""
+
+
+class PageNotFound(Exception):  # noqa: N818 - answered as a 404 page
+    """No such page for this key: another clinic's, an unknown one, a malformed id."""
 
 
 class CsrfRefused(Exception):  # noqa: N818 - answered as a 403 page
@@ -188,26 +190,3 @@ async def clinics(request: Request, status: str | None = None) -> Response:
 async def clinics_table(request: Request, status: str | None = None) -> Response:
     """The overview's table alone: what the page reloads every 15 s."""
     return page(request, "clinics_table.html", **await _overview(request, status))
-
-
-def install_dashboard(app: FastAPI, settings: Settings) -> None:
-    """Mount the dashboard's pages and static files; off (a 503 page) without the secret."""
-    secret = settings.dashboard_secret
-    app.state.dashboard_sealer = Sealer(secret) if secret is not None else None
-    app.state.dashboard_links = SignInLinks()
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
-
-    async def to_sign_in(request: Request, _: Exception) -> Response:
-        if sealer_of(request) is None:
-            return page(request, "off.html", code=503)
-        if request.headers.get("hx-request"):
-            # htmx follows redirects inside its target: make it load the whole page.
-            return Response(status_code=401, headers={"HX-Redirect": SIGN_IN})
-        return RedirectResponse(SIGN_IN, status_code=303)
-
-    async def refuse(request: Request, _: Exception) -> Response:
-        return page(request, "refused.html", code=403)
-
-    app.add_exception_handler(SignInRequired, to_sign_in)
-    app.add_exception_handler(CsrfRefused, refuse)
-    app.include_router(router)
