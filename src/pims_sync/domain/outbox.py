@@ -10,6 +10,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+# `seq` is a bigint in the database: a larger number is no seq at all.
+MAX_SEQ = 2**63 - 1
+
 
 class EventType(StrEnum):
     """The types of outbox events, as consumers see them."""

@@ -101,6 +101,7 @@ async def test_bad_paging_is_refused_with_the_field_named(
         ("limit=ten", "query.limit"),
         ("afterSeq=-1", "query.afterSeq"),
         ("afterSeq=1.5", "query.afterSeq"),
+        ("afterSeq=9223372036854775808", "query.afterSeq"),  # past a bigint
     ):
         answer = await client.get(f"/api/events?{query}", headers=headers)
         assert answer.status_code == 400, query

@@ -137,6 +137,8 @@ case_sync_audits = Table(
     Index(None, "clinic_id"),
     Index(None, "sync_type"),
     Index(None, "parent_id"),
+    # Each phase's last success is one probe of this index (freshness).
+    Index(None, "clinic_id", "sync_type", "completed_at"),
     # At most one top-level run in progress per clinic, across processes and machines.
     Index(
         LIVE_RUN_INDEX,

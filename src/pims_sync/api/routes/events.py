@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pims_sync.api.deps import QueryClinicDep, ServicesDep, require
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
 from pims_sync.domain.api_keys import EVENTS_READ, ApiKey
+from pims_sync.domain.outbox import MAX_SEQ
 from pims_sync.errors import InvalidInputError
 from pims_sync.shapes.outbox import EventFeed, FeedEvent
 
@@ -29,7 +30,12 @@ async def event_feed(
     clinic: QueryClinicDep,
     after_seq: Annotated[
         int,
-        Query(alias="afterSeq", ge=0, description="The last seq already read (0: from the start)."),
+        Query(
+            alias="afterSeq",
+            ge=0,
+            le=MAX_SEQ,
+            description="The last seq already read (0: from the start).",
+        ),
     ] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Events per page.")

@@ -15,7 +15,7 @@ from pydantic import Field
 from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic, require
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
 from pims_sync.domain.api_keys import WEBHOOKS_MANAGE
-from pims_sync.domain.outbox import EventType
+from pims_sync.domain.outbox import MAX_SEQ, EventType
 from pims_sync.domain.webhooks import MAX_DESCRIPTION_LENGTH, MAX_URL_LENGTH
 from pims_sync.shapes.base import CamelModel
 from pims_sync.shapes.webhooks import (
@@ -142,7 +142,7 @@ async def replay_webhook(
     services: ServicesDep,
     clinic: QueryClinicDep,
     webhook_id: WebhookId,
-    from_seq: Annotated[int, Query(alias="fromSeq", ge=1)],
+    from_seq: Annotated[int, Query(alias="fromSeq", ge=1, le=MAX_SEQ)],
 ) -> ReplayStarted:
     """The cursor goes back to `fromSeq - 1`; the events go out again, in order, from there."""
     endpoint = await services.webhook_admin.replay(

@@ -4,7 +4,9 @@
 `sync_event_sequences` gives the numbers out. `webhook_endpoints` and
 `webhook_deliveries` are where events are delivered and each attempt's outcome.
 `clinic_sync_health` keeps a clinic's pause, failures in a row, last announced freshness
-and its own thresholds. `pims_request_usage.logins` counts the day's PIMS logins.
+and its own thresholds. `pims_request_usage.logins` counts the day's PIMS logins. An index
+on `case_sync_audits` (clinic_id, sync_type, completed_at) finds each phase's last success
+with one probe.
 
 Revision ID: 0006
 Revises: 0005
@@ -193,6 +195,12 @@ def upgrade() -> None:
     for table in tables:
         ensure_table(table)
         install_trigger(op.get_bind(), table)
+    op.create_index(
+        "ix_case_sync_audits_clinic_id_sync_type_completed_at",
+        "case_sync_audits",
+        ["clinic_id", "sync_type", "completed_at"],
+        if_not_exists=True,
+    )
 
 
 def downgrade() -> None:
