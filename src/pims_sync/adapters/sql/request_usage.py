@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.tables import pims_request_usage as usage
 from pims_sync.adapters.sql.upsert import insert_for
 
@@ -22,7 +23,7 @@ class SqlRequestLedger:
     async def used(self, clinic_id: UUID, day: date) -> int:
         """The clinic's requests recorded for that day (0 when none)."""
         query = select(usage.c.requests).where(usage.c.clinic_id == clinic_id, usage.c.day == day)
-        async with self._engine.connect() as conn:
+        async with storage_failures("read PIMS request usage"), self._engine.connect() as conn:
             found = (await conn.execute(query)).scalar_one_or_none()
         return int(found or 0)
 
@@ -36,7 +37,7 @@ class SqlRequestLedger:
             index_elements=[usage.c.clinic_id, usage.c.day],
             set_={"requests": usage.c.requests + statement.excluded.requests, "updated_at": now},
         )
-        async with self._engine.begin() as conn:
+        async with storage_failures("count PIMS requests"), self._engine.begin() as conn:
             await conn.execute(statement)
 
     async def take_login(self, clinic_id: UUID, day: date, limit: int) -> bool:
@@ -56,12 +57,12 @@ class SqlRequestLedger:
             set_={"logins": usage.c.logins + 1, "updated_at": now},
             where=usage.c.logins < limit,
         ).returning(usage.c.logins)
-        async with self._engine.begin() as conn:
+        async with storage_failures("count a PIMS login"), self._engine.begin() as conn:
             return (await conn.execute(statement)).first() is not None
 
     async def logins(self, clinic_id: UUID, day: date) -> int:
         """The clinic's logins counted for that day (0 when none)."""
         query = select(usage.c.logins).where(usage.c.clinic_id == clinic_id, usage.c.day == day)
-        async with self._engine.connect() as conn:
+        async with storage_failures("read PIMS logins"), self._engine.connect() as conn:
             found = (await conn.execute(query)).scalar_one_or_none()
         return int(found or 0)
