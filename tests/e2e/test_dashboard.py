@@ -159,11 +159,20 @@ def test_sign_in_sync_fail_and_recover(stack: Stack) -> None:
     expect(page.locator("#freshness")).to_have_text("failing")
     expect(page.locator("#last-failure")).to_contain_text("inbound sync failed")
     shoot(page, "clinic-failing")
+    page.locator("#latest-run a").click()
+    expect(page.locator("#run-status")).to_have_text("failed")
+    expect(page.locator("#run-error")).to_contain_text("unreachable")
+    page.goto(f"{stack.base}/dashboard/clinics/{stack.clinic_id}")
 
     stack.restart_simulator()
     sync_now(page, "full")
     assert wait_finished(page, stack) == "completed"
     expect(page.locator("#freshness")).to_have_text("fresh")
+    page.locator("#latest-run a").click()
+    expect(page.locator("#run-status")).to_have_text("completed")
+    expect(page.get_by_role("heading", name="inbound: ok")).to_be_visible()
+    expect(page.get_by_role("heading", name="reconciliation: ok")).to_be_visible()
+    shoot(page, "run")
 
 
 def test_a_schedule_switch_changes_the_scheduler_status(stack: Stack) -> None:

@@ -480,6 +480,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/dashboard/clinics/{clinic_id}/sync"): dashboard_clinic,
     ("POST", "/dashboard/clinics/{clinic_id}/schedules"): dashboard_clinic,
     ("GET", "/dashboard/clinics/{clinic_id}/runs/{run_id}/events"): dashboard_clinic,
+    ("GET", "/dashboard/clinics/{clinic_id}/runs/{run_id}"): dashboard_clinic,
     ("GET", "/api/webhooks"): webhooks_of_clinic,
     ("POST", "/api/webhooks"): webhooks_of_clinic,
     **{

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -243,6 +244,12 @@ async def test_schedule_switch_and_sync_now_go_through_the_api(
         follow_redirects=True,
     )
     assert "Started: inbound sync." in started.text
+    [run] = await services.runs.history(clinic_id=clinic.id, limit=1)
+    run_page = await browser.get(f"/dashboard/clinics/{clinic.id}/runs/{run.id}")
+    assert run_page.status_code == 200
+    assert str(run.id) in run_page.text
+    unknown = await browser.get(f"/dashboard/clinics/{clinic.id}/runs/{uuid.uuid4()}")
+    assert unknown.status_code == 404
     no_token = await browser.post(f"/dashboard/clinics/{clinic.id}/sync", data={"kind": "full"})
     assert no_token.status_code == 403
 

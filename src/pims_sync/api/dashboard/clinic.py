@@ -26,6 +26,7 @@ from pims_sync.api.dashboard.timeline import Bar, timeline_bars
 from pims_sync.api.deps import get_services
 from pims_sync.api.run_events import event_stream
 from pims_sync.api.streams import LeasedStream
+from pims_sync.api.sync_runs import find_run
 from pims_sync.domain.api_keys import ApiKey
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.runs import RunRecord, RunStatus, SyncType
@@ -33,6 +34,7 @@ from pims_sync.errors import (
     ClinicForbiddenError,
     ClinicInactiveError,
     ClinicNotFoundError,
+    SyncNotFoundError,
 )
 
 WEEK = timedelta(days=7)
@@ -161,4 +163,49 @@ async def run_events(request: Request, clinic_id: str, run_id: str) -> Response:
         slots=request.app.state.stream_slots,
         key_id=key.id,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+PHASE_RESULTS = (
+    ("inbound", "inboundResult"),
+    ("cases", "casesResult"),
+    ("reconciliation", "reconciliationResult"),
+)
+CASE_ID_LISTS = ("deletedCaseIds", "wouldDelete", "wouldRestore", "wouldUpdate")
+
+
+def phase_results(sync_type: SyncType, result: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """(phase, its result) of a run's result: a full run's three, or the one phase's."""
+    if not isinstance(result, dict):
+        return []
+    if sync_type is SyncType.FULL:
+        return [
+            (name, result[key]) for name, key in PHASE_RESULTS if isinstance(result.get(key), dict)
+        ]
+    return [(sync_type.value, result)]
+
+
+@router.get("/clinics/{clinic_id}/runs/{run_id}", response_class=HTMLResponse)
+async def run_page(request: Request, clinic_id: str, run_id: str) -> Response:
+    """One run: summary, phases, each phase's stats, errors and the cases it touched."""
+    key, _ = await signed_in(request)
+    clinic = await page_clinic(request, key, clinic_id)
+    services = get_services(request)
+    try:
+        detail = await find_run(services, clinic.id, UUID(run_id))
+    except (ValueError, SyncNotFoundError):
+        raise PageNotFound from None
+    record = await services.runs.get(clinic_id=clinic.id, run_id=detail.sync_id)
+    if record is None:
+        raise PageNotFound
+    return page(
+        request,
+        "run.html",
+        key=key,
+        clinic=clinic,
+        run=record,
+        detail=detail,
+        phases=await services.runs.children(clinic_id=clinic.id, parent_id=record.id),
+        results=phase_results(record.sync_type, record.result),
+        id_lists=CASE_ID_LISTS,
     )
