@@ -50,9 +50,7 @@ def _runs(clinic: UUID, now: datetime, days: int, per_day: int) -> list[dict[str
         common = {"clinic_id": clinic, "status": "completed", "triggered_by": "scheduler"}
         common |= {"started_at": started, "completed_at": ended}
         rows.append({"id": parent, "sync_type": "full"} | common)
-        rows += [
-            {"id": uuid.uuid4(), "sync_type": p, "parent_id": parent} | common for p in PHASES
-        ]
+        rows += [{"id": uuid.uuid4(), "sync_type": p, "parent_id": parent} | common for p in PHASES]
     return rows
 
 
