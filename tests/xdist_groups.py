@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-# Modules split among workers: by test function, and for the PIMS fault matrix also by
-# backend and phase (its cells' ids end in "-<phase>" or "-<phase>-postgres").
+# Modules split among workers: by test function (a function's parameters stay together),
+# by test (each parameter apart), and for the PIMS fault matrix by backend and phase (its
+# cells' ids end in "-<phase>" or "-<phase>-postgres").
 BY_FUNCTION = frozenset(
     {
         "tests/reliability/test_process_faults.py",
@@ -23,16 +24,20 @@ BY_FUNCTION = frozenset(
         "tests/e2e/test_scale_out.py",
     }
 )
+BY_TEST = frozenset({"tests/reliability/test_webhook_faults.py"})
 BY_PHASE = frozenset({"tests/reliability/test_pims_faults.py"})
 LONGEST_FIRST = (
-    "tests/reliability/test_process_faults.py",
+    "tests/reliability/test_outbox_faults.py",
     "tests/unit/sync/test_convergence_properties.py",
-    "tests/e2e/test_scale_out.py",
-    "tests/reliability/test_pims_faults.py",
     "tests/reliability/test_load.py",
-    "tests/e2e/test_sync_end_to_end.py",
+    "tests/reliability/test_webhook_sync_faults.py",
+    "tests/e2e/test_scale_out.py",
+    "tests/reliability/test_webhook_faults.py",
+    "tests/reliability/test_process_faults.py",
+    "tests/reliability/test_pims_faults.py",
     "tests/integration/idexx/test_doctor.py",
     "tests/integration/scheduling/test_embedded.py",
+    "tests/e2e/test_sync_end_to_end.py",
     "tests/integration/idexx/test_provider_simulator.py",
 )
 
@@ -40,6 +45,8 @@ LONGEST_FIRST = (
 def scope_of(nodeid: str) -> str:
     """The part of the run a test belongs to: its module, or a piece of a split module."""
     module, _, rest = nodeid.partition("::")
+    if module in BY_TEST:
+        return nodeid
     if module not in BY_FUNCTION:
         return module
     function, _, params = rest.partition("[")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.xdist_groups import BY_FUNCTION, BY_PHASE, LONGEST_FIRST, scope_of
+from tests.xdist_groups import BY_FUNCTION, BY_PHASE, BY_TEST, LONGEST_FIRST, scope_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,11 @@ def test_split_modules_go_by_function_and_fault_cells_by_backend_and_phase() -> 
     )
 
 
+def test_modules_split_by_test_keep_each_parameter_apart() -> None:
+    webhooks = "tests/reliability/test_webhook_faults.py::test_kill_9_while_delivering"
+    assert scope_of(f"{webhooks}[sqlite]") != scope_of(f"{webhooks}[postgres]")
+
+
 def test_every_module_named_exists() -> None:
-    for module in {*BY_FUNCTION, *BY_PHASE, *LONGEST_FIRST}:
+    for module in {*BY_FUNCTION, *BY_TEST, *BY_PHASE, *LONGEST_FIRST}:
         assert (ROOT / module).is_file(), module

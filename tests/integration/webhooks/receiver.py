@@ -100,6 +100,11 @@ def _handler(state: Receiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            if len(body) < length:
+                # The sender was killed mid-request: nothing was delivered (it saw no
+                # answer, and will send the event again), as a real receiver would judge.
+                self.close_connection = True
+                return
             received = Received(
                 self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
             )
