@@ -173,6 +173,9 @@ def test_sign_in_sync_fail_and_recover(stack: Stack) -> None:
     expect(page.get_by_role("heading", name="inbound: ok")).to_be_visible()
     expect(page.get_by_role("heading", name="reconciliation: ok")).to_be_visible()
     shoot(page, "run")
+    page.get_by_role("link", name="Charts").click()
+    expect(page.get_by_role("heading", name="Runs per hour, last 24 hours")).to_be_visible()
+    shoot(page, "charts")
 
 
 def test_a_schedule_switch_changes_the_scheduler_status(stack: Stack) -> None:

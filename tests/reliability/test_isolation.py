@@ -453,6 +453,16 @@ async def dashboard_clinic(world: World, method: str, path: str) -> None:
     )
 
 
+async def dashboard_charts(world: World, method: str, path: str) -> None:
+    """The charts count A's runs only: nothing of B, and B's runs are not counted."""
+    route = f"{method} {path}"
+    async with _dashboard_as_a(world) as browser:
+        response = await browser.get(path)
+    world.expect(route, response.status_code == 200, f"{response.status_code}")
+    world.expect(route, "1 clinic;" in response.text, "the charts count other clinics")
+    world.expect_clean(route, response)
+
+
 async def dashboard_static(world: World, method: str, path: str) -> None:
     """The dashboard's static files are the same for anyone, with no clinic data."""
     await public_route(world, "GET", f"{path}/dashboard.css")
@@ -476,6 +486,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/dashboard/sign-in"): dashboard_form,
     ("POST", "/dashboard/sign-out"): dashboard_form,
     ("WEBSOCKET", "/dashboard/static"): dashboard_static,
+    ("GET", "/dashboard/charts"): dashboard_charts,
     ("GET", "/dashboard/clinics/{clinic_id}"): dashboard_clinic,
     ("POST", "/dashboard/clinics/{clinic_id}/sync"): dashboard_clinic,
     ("POST", "/dashboard/clinics/{clinic_id}/schedules"): dashboard_clinic,

@@ -188,6 +188,21 @@ async def test_batched_reads_give_each_clinic_its_own_runs_and_cases(
     since = await reads.runs_since([clinic.id, other.id], now - timedelta(hours=1))
     assert [r.id for r in since] == [older.id, newer.id]
     assert await reads.cases_ahead([clinic.id, other.id], now, now + timedelta(days=7)) == {}
+    points = await reads.run_points([clinic.id, other.id], now - timedelta(hours=1))
+    assert sorted(p.status for p in points) == ["completed", "in_progress"]
+    assert all(p.started_at.tzinfo is not None for p in points)
+
+
+async def test_the_charts_page_counts_the_keys_runs(
+    services: Services, browser: httpx.AsyncClient, clinic: Clinic
+) -> None:
+    _, key = await insert_key(services, clinic_id=clinic.id)
+    assert (await browser.get("/dashboard/charts")).headers["location"] == "/dashboard/sign-in"
+    await sign_in(browser, key)
+    page = await browser.get("/dashboard/charts")
+    assert page.status_code == 200
+    assert "Runs per hour, last 24 hours" in page.text
+    assert "Cases written per day, last 7 days" in page.text
 
 
 async def synced_clinic(services: Services, clinic: Clinic) -> str:

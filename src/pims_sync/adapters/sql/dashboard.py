@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -13,7 +14,25 @@ from pims_sync.adapters.sql.failures import storage_failures
 from pims_sync.adapters.sql.runs import _record
 from pims_sync.adapters.sql.tables import case_sync_audits as audits
 from pims_sync.adapters.sql.tables import cases
+from pims_sync.domain.instants import assume_utc
 from pims_sync.domain.runs import RunRecord
+
+WRITTEN = (
+    audits.c.cases_created
+    + audits.c.cases_updated
+    + audits.c.cases_enriched
+    + audits.c.cases_deleted
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPoint:
+    """What the charts need of one top-level run."""
+
+    started_at: datetime
+    completed_at: datetime | None
+    status: str
+    cases_written: int
 
 
 class SqlDashboardReads:
@@ -74,3 +93,24 @@ class SqlDashboardReads:
         )
         async with storage_failures("read cases"), self._engine.connect() as conn:
             return {row[0]: int(row[1]) for row in await conn.execute(query)}
+
+    async def run_points(self, clinic_ids: Sequence[UUID], since: datetime) -> list[RunPoint]:
+        """Start, end, outcome and cases written of these clinics' top-level runs since then."""
+        if not clinic_ids:
+            return []
+        query = (
+            select(audits.c.started_at, audits.c.completed_at, audits.c.status, WRITTEN)
+            .where(audits.c.clinic_id.in_(clinic_ids), audits.c.parent_id.is_(None))
+            .where(audits.c.started_at >= since)
+        )
+        async with storage_failures("read runs"), self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            RunPoint(
+                assume_utc(row[0]),
+                None if row[1] is None else assume_utc(row[1]),
+                str(row[2]),
+                int(row[3] or 0),
+            )
+            for row in rows
+        ]

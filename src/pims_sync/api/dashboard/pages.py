@@ -7,7 +7,7 @@ and every form is checked for its CSRF token before anything else (403 without i
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from fastapi.templating import Jinja2Templates
 
 from pims_sync.adapters.sql.dashboard import SqlDashboardReads
 from pims_sync.api.auth import authenticate
-from pims_sync.api.dashboard.overview import overview_rows
+from pims_sync.api.dashboard.charts import DAYS, daily, hourly, scale_top
+from pims_sync.api.dashboard.overview import overview_rows, visible_clinics
 from pims_sync.api.dashboard.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -190,3 +191,25 @@ async def clinics(request: Request, status: str | None = None) -> Response:
 async def clinics_table(request: Request, status: str | None = None) -> Response:
     """The overview's table alone: what the page reloads every 15 s."""
     return page(request, "clinics_table.html", **await _overview(request, status))
+
+
+@router.get("/charts", response_class=HTMLResponse)
+async def charts(request: Request) -> Response:
+    """Runs per hour and their p50/p95 durations (24 h), cases written per day (7 days)."""
+    key, _ = await signed_in(request)
+    services = get_services(request)
+    now = datetime.now(UTC)
+    ids = [c.id for c in await visible_clinics(services, key)]
+    points = await _reads(request).run_points(ids, now - timedelta(days=DAYS))
+    hours, days = hourly(points, now), daily(points, now)
+    return page(
+        request,
+        "charts.html",
+        key=key,
+        clinics=len(ids),
+        hours=hours,
+        days=days,
+        runs_top=scale_top([h.runs for h in hours]),
+        seconds_top=scale_top([h.p95 for h in hours]),
+        written_top=scale_top([d.written for d in days]),
+    )
