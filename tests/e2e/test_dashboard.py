@@ -158,6 +158,7 @@ def test_sign_in_sync_fail_and_recover(stack: Stack) -> None:
     assert wait_finished(page, stack) == "failed"
     expect(page.locator("#freshness")).to_have_text("failing")
     expect(page.locator("#last-failure")).to_contain_text("inbound sync failed")
+    expect(page.locator("#failure-words")).to_contain_text("The PIMS could not be reached")
     shoot(page, "clinic-failing")
     page.locator("#latest-run a").click()
     expect(page.locator("#run-status")).to_have_text("failed")

@@ -22,6 +22,7 @@ from pims_sync.api.dashboard.pages import (
     router,
     signed_in,
 )
+from pims_sync.api.dashboard.plain import in_plain_words
 from pims_sync.api.dashboard.timeline import Bar, timeline_bars
 from pims_sync.api.deps import get_services
 from pims_sync.api.run_events import event_stream
@@ -81,6 +82,7 @@ async def clinic_context(request: Request, key: ApiKey, clinic: Clinic) -> dict[
         "week_runs": len(week),
         "latest": latest,
         "last_failure": failed[0] if failed else None,
+        "failure_words": in_plain_words(failed[0].result) if failed else None,
         "schedules": [e for e in (config.entries if config else []) if isinstance(e, dict)],
         "sync_kinds": list(SYNC_KINDS),
         "now": now,
