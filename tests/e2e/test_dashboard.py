@@ -150,6 +150,12 @@ def test_sign_in_sync_fail_and_recover(stack: Stack) -> None:
     shoot(page, "clinic")
     page.goto(f"{stack.base}/dashboard/clinics")
     expect(page.locator("table.grid tbody tr").first).to_contain_text("fresh")
+    # The vendored htmx is served by the process itself and reloads the table in place.
+    assert page.evaluate("typeof htmx") == "object"
+    with page.expect_response(re.compile(r"/dashboard/clinics/table")) as reloaded:
+        page.evaluate("htmx.ajax('GET', '/dashboard/clinics/table', '#clinics-table')")
+    assert reloaded.value.status == 200
+    expect(page.locator("#clinics-table table.grid tbody tr").first).to_contain_text("fresh")
     shoot(page, "clinics")
 
     stack.stop_simulator()
