@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +32,7 @@ from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.events import EventLog
 from pims_sync.ports.health import ClinicHealthStore
 from pims_sync.ports.mirror import ScheduleMirror
-from pims_sync.ports.provider import PimsProvider
+from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.schedules import FireStore, RunRecovery, ScheduleStore
@@ -72,6 +73,8 @@ class Services:
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
+    # The one-off PIMS login check (None: IDEXX Neo, a fresh login); tests give a fake's.
+    login_checker: Callable[[ClinicLogin], Awaitable[float]] | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     metrics: Metrics = field(default_factory=Metrics)
     # Set by `serve` when this process runs the scheduler (the status endpoint says so).
@@ -104,6 +107,16 @@ class Services:
                 IdexxOptions.from_settings(self.settings), session_cache=cache, metrics=self.metrics
             )
         return self.pims_provider
+
+    async def check_login(self, login: ClinicLogin) -> float:
+        """Log in once (never from or into the session cache); the seconds it took."""
+        if self.login_checker is not None:
+            return await self.login_checker(login)
+        # Imported here: a process that never checks a login never loads Playwright.
+        from pims_sync.adapters.idexx.config import IdexxOptions
+        from pims_sync.adapters.idexx.provider import check_credentials
+
+        return await check_credentials(IdexxOptions.from_settings(self.settings), login)
 
     @property
     def sync(self) -> SyncService:

@@ -27,6 +27,7 @@ from pims_sync.adapters.sql.engine import driver_url
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.domain.appointments import Appointment, Client, Patient
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.ports.provider import ClinicLogin
 from pims_sync.settings import load_settings
 from tests.conftest import new_postgres_database
 from tests.e2e.sync_stack import ThreadedApi
@@ -91,10 +92,16 @@ class HostileApi(ThreadedApi):
         self.tenants: Tenants | None = None
         self.db: Engine = create_engine(driver_url(database_url, asynchronous=False))
 
+    async def check_login(self, login: ClinicLogin) -> float:
+        """The login check against the fake PIMS (never a real browser or network)."""
+        async with self.provider.session(login):
+            return 0.0
+
     async def build(self) -> Services:
         """Services with the fake PIMS, and the tenants seeded."""
         services = build_services(self.settings)
         services.pims_provider = self.provider
+        services.login_checker = self.check_login  # the login check logs in to the fake too
         self.tenants = await _seed(services)
         return services
 

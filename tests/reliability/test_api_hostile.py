@@ -431,6 +431,7 @@ HOSTILE_KEYS: list[tuple[bytes, str]] = [
         ("GET", "/api/sync/history?limit=5"),
         ("GET", "/api/events?limit=5"),
         ("GET", "/api/clinic"),
+        ("POST", "/api/clinic/credentials/test"),
         ("GET", "/api/scheduler/status"),
         ("GET", "/api/sync/00000000-0000-4000-8000-000000000000"),
     ],

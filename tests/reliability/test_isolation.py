@@ -181,6 +181,21 @@ async def change_clinic(world: World, method: str, path: str) -> None:
     world.expect(route, await world.services.health.paused() == set(), "a clinic stayed paused")
 
 
+async def login_check(world: World, method: str, path: str) -> None:
+    """`POST /api/clinic/credentials/test`: B named by A's key is 403 and spends no login of B."""
+    route = f"{method} {path}"
+    day = datetime.now(UTC).date()
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        response = await world.http.post(path, json={"clinicId": clinic_id}, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    await _service_needs_clinic(
+        world, route, "POST", path, lambda clinic: {"json": {"clinicId": clinic}}
+    )
+    logins = await world.services.ledger.logins(world.b.id, day)
+    world.expect(route, logins == 0, "a PIMS login of B was spent")
+
+
 async def start_sync(world: World, method: str, path: str) -> None:
     """POST sync routes (and aliases): B named by A's key is 403 and starts nothing."""
     route = f"{method} {path}"
@@ -475,6 +490,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/clinic"): clinic_info,
     ("GET", "/api/clinic/freshness"): clinic_freshness,
     ("PATCH", "/api/clinic"): change_clinic,
+    ("POST", "/api/clinic/credentials/test"): login_check,
     **{("POST", path): start_sync for path in SYNC_POSTS},
     **{("GET", path): read_run for path in RUN_PATHS},
     ("GET", "/api/sync/history"): history,
@@ -490,6 +506,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/dashboard/clinics/{clinic_id}"): dashboard_clinic,
     ("POST", "/dashboard/clinics/{clinic_id}/sync"): dashboard_clinic,
     ("POST", "/dashboard/clinics/{clinic_id}/schedules"): dashboard_clinic,
+    ("POST", "/dashboard/clinics/{clinic_id}/login-check"): dashboard_clinic,
     ("GET", "/dashboard/clinics/{clinic_id}/runs/{run_id}/events"): dashboard_clinic,
     ("GET", "/dashboard/clinics/{clinic_id}/runs/{run_id}"): dashboard_clinic,
     ("GET", "/api/webhooks"): webhooks_of_clinic,

@@ -178,6 +178,7 @@ def deactivated(
 
 AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/clinic", None),
+    ("POST", "/api/clinic/credentials/test", {}),
     ("GET", "/api/sync/history", None),
     ("GET", "/api/events", None),
     ("GET", "/api/scheduler/status", None),

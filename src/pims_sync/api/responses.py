@@ -18,7 +18,7 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     401: "Missing, unknown, disabled or expired API key",
     403: "The key lacks the permission, names another clinic, or its clinic is deactivated "
     "(`clinic_inactive`)",
-    404: "Unknown clinic or run",
+    404: "Unknown clinic or run, or no PIMS credentials stored",
     409: "`sync_in_progress` (a run of the clinic is going), `reconciliation_guard`, or "
     "`clinic_paused` (resume the clinic first)",
     413: "Request body over 1 MiB",

@@ -169,9 +169,6 @@ def register(root: typer.Typer) -> None:
 @app.command("test")
 def check_login(clinic: ClinicOption, as_json: bool = JsonOption) -> None:
     """Log in to the clinic's PIMS with the stored credentials; report success or its message."""
-    # Imported here so that the other commands start without loading Playwright.
-    from pims_sync.adapters.idexx.config import IdexxOptions
-    from pims_sync.adapters.idexx.provider import check_credentials
     from pims_sync.errors import PimsError
     from pims_sync.ports.provider import ClinicLogin
 
@@ -183,7 +180,7 @@ def check_login(clinic: ClinicOption, as_json: bool = JsonOption) -> None:
             raise NotFoundError(f"no clinic with id {clinic_id} (see `pims-sync clinics list`)")
         login = ClinicLogin(clinic_id, await services.vault.load(clinic_id), record.timezone)
         try:
-            seconds = await check_credentials(IdexxOptions.from_settings(services.settings), login)
+            seconds = await services.check_login(login)  # Playwright is imported only then
         except PimsError as error:
             return {
                 "clinicId": str(clinic_id),

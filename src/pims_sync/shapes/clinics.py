@@ -62,3 +62,17 @@ class ClinicInfo(CamelModel):
     success: bool = True
     clinic: ClinicOut
     api_key: ApiKeyOut
+
+
+class LoginCheckOut(CamelModel):
+    """`POST /api/clinic/credentials/test`: whether the PIMS took the stored login.
+
+    `ok: true` with the login's `seconds`, or `ok: false` with the PIMS refusal's `code`
+    and `message` (a refusal is an answer, not an error of the call).
+    """
+
+    clinic_id: UUID
+    ok: bool
+    seconds: float | None = None
+    code: str | None = None
+    message: str | None = None

@@ -43,6 +43,7 @@ VOLATILE = frozenset(
         "version",
         "prefix",
         "ageSeconds",
+        "seconds",
     }
 )
 

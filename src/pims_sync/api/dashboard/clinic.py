@@ -1,4 +1,5 @@
-"""The clinic page: freshness, the week's runs, the latest run live, schedules, Sync now."""
+"""The clinic page: freshness, the week's runs, the latest run live, schedules, Sync now,
+and the PIMS login check."""
 
 from __future__ import annotations
 
@@ -130,6 +131,32 @@ async def sync_now(request: Request, clinic_id: str) -> Response:
         context = await clinic_context(request, key, clinic)
         return page(request, "clinic.html", preview=answer.body, **context)
     return back(clinic, f"Started: {kind} sync.")
+
+
+def login_words(answer: Answer) -> str:
+    """The login check's answer for the notice line: OK with its seconds, or the refusal."""
+    if answer.body.get("ok") is True:
+        return f"PIMS login OK ({answer.body.get('seconds')} s)."
+    code = answer.body.get("code")
+    if code == "pims_auth_failed":
+        # The run's wording says the clinic stays paused; a check pauses nothing.
+        words = "The PIMS refused the stored username or password (pims-sync credentials set)."
+    else:
+        words = in_plain_words(answer.body) or "The PIMS login did not succeed."
+    return f"PIMS login failed: {words} Details: {answer.message}"
+
+
+@router.post("/clinics/{clinic_id}/login-check", response_class=HTMLResponse)
+async def check_login(request: Request, clinic_id: str) -> Response:
+    """Log in to the clinic's PIMS once through `POST /api/clinic/credentials/test`."""
+    await checked_form(request)
+    key, secret = await signed_in(request)
+    clinic = await page_clinic(request, key, clinic_id)
+    body = {"clinicId": str(clinic.id)}
+    answer = await call_api(request.app, secret, "POST", "/api/clinic/credentials/test", body)
+    if not answer.ok:
+        return back(clinic, refused(answer), bad=True)
+    return back(clinic, login_words(answer), bad=answer.body.get("ok") is not True)
 
 
 @router.post("/clinics/{clinic_id}/schedules", response_class=HTMLResponse)
