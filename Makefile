@@ -24,7 +24,7 @@ fmt: setup
 bench: setup
 	./scripts/ensure-chromium.sh
 	PIMS_SYNC_TEST_POSTGRES_URL=$${PIMS_SYNC_TEST_POSTGRES_URL:-$$(./scripts/ensure-postgres.sh)} sh -c '\
-	  for b in simulator inbound_writes outbox webhooks freshness dashboard provider full_sync key_check load; do .venv/bin/python -m bench.$$b || exit 1; done'
+	  for b in simulator inbound_writes outbox webhooks freshness dashboard availability provider full_sync key_check load; do .venv/bin/python -m bench.$$b || exit 1; done'
 
 # A whole run of tests/reliability (make test runs it) writes the fault matrix to
 # build/reliability.md; this publishes it as docs/reliability.md. Tests never write docs/.

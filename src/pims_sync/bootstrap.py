@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pims_sync.adapters.queue.inprocess import InProcessQueue
 from pims_sync.adapters.sql.api_keys import SqlApiKeyStore
+from pims_sync.adapters.sql.booking import SqlBookingConfigStore
 from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
@@ -27,6 +28,7 @@ from pims_sync.adapters.webhooks.http import HttpWebhookSender
 from pims_sync.domain.schedules import ScheduleRules
 from pims_sync.metrics import Metrics
 from pims_sync.ports.api_keys import ApiKeyStore
+from pims_sync.ports.booking import BookingConfigStore
 from pims_sync.ports.clinics import ClinicStore
 from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.events import EventLog
@@ -39,6 +41,7 @@ from pims_sync.ports.schedules import FireStore, RunRecovery, ScheduleStore
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.ports.webhooks import WebhookSender, WebhookStore
 from pims_sync.settings import Settings
+from pims_sync.sync.availability import AvailabilityDesk
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
 from pims_sync.webhooks.delivery import Deliverer, DeliveryOptions
 from pims_sync.webhooks.endpoints import WebhookAdmin
@@ -69,6 +72,8 @@ class Services:
     ledger: SqlRequestLedger
     # The schedule mirror: the clinics' calendars as inbound read them (availability).
     mirror: ScheduleMirror
+    # Each clinic's booking rules (the defaults until some are set).
+    booking: BookingConfigStore
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
@@ -142,6 +147,15 @@ class Services:
         return self.sync_service
 
     @property
+    def availability(self) -> AvailabilityDesk:
+        """Free slots from the mirror and the booking rules (docs/availability.md)."""
+        return AvailabilityDesk(
+            mirror=self.mirror,
+            booking=self.booking,
+            max_age_seconds=self.settings.availability_max_age_seconds,
+        )
+
+    @property
     def webhook_sender(self) -> WebhookSender:
         """The process's one HTTP client for webhook deliveries, built on first use."""
         if self.webhook_http is None:
@@ -213,6 +227,7 @@ def build_services(settings: Settings) -> Services:
         health=SqlClinicHealth(engine, ScheduleRules(settings.schedule_min_interval_seconds)),
         ledger=SqlRequestLedger(engine),
         mirror=SqlScheduleMirror(engine),
+        booking=SqlBookingConfigStore(engine),
     )
 
 

@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     dashboard_secret: SecretStr | None = Field(
         None, validation_alias=AliasChoices("DASHBOARD_SECRET")
     )
+    # Availability answers from the mirror; older than this, the asked days are read first.
+    availability_max_age_seconds: float = Field(
+        300, ge=0, le=86_400, validation_alias=AliasChoices("AVAILABILITY_MAX_AGE_SECONDS")
+    )
+    # How long an availability call may wait for that read before answering as it is.
+    availability_refresh_deadline_seconds: float = Field(
+        8, ge=0, le=60, validation_alias=AliasChoices("AVAILABILITY_REFRESH_DEADLINE_SECONDS")
+    )
     sse_max_streams_per_key: int = Field(
         10, ge=1, le=1000, validation_alias=AliasChoices("SSE_MAX_STREAMS_PER_KEY")
     )
@@ -257,6 +265,8 @@ ENV_NAMES = {
     "webhooks_poll_seconds": "WEBHOOKS_POLL_SECONDS",
     "webhooks_concurrency": "WEBHOOKS_CONCURRENCY",
     "webhooks_retry_scale": "WEBHOOKS_RETRY_SCALE",
+    "availability_max_age_seconds": "AVAILABILITY_MAX_AGE_SECONDS",
+    "availability_refresh_deadline_seconds": "AVAILABILITY_REFRESH_DEADLINE_SECONDS",
     "sse_max_streams_per_key": "SSE_MAX_STREAMS_PER_KEY",
     "http_max_connections": "HTTP_MAX_CONNECTIONS",
     "http_request_timeout_seconds": "HTTP_REQUEST_TIMEOUT_SECONDS",

@@ -117,7 +117,7 @@ class HostileApi(ThreadedApi):
         return self.tenants
 
     def snapshot(self) -> dict[str, Any]:
-        """What a rejected request must leave alone: runs, cases, patients, schedules, keys."""
+        """What a rejected request must leave alone: runs, cases, schedules, keys, rules, holds."""
         with self.db.connect() as conn:
             counts = {
                 table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -128,6 +128,7 @@ class HostileApi(ThreadedApi):
                     tables.clinics,
                     tables.clinic_api_keys,
                     tables.pims_credentials,
+                    tables.pims_appointments,
                 )
             }
             schedules = conn.execute(
@@ -136,7 +137,19 @@ class HostileApi(ThreadedApi):
                     tables.clinic_schedule_configs.c.sync_schedules,
                 )
             ).all()
-        return {**counts, "schedules": sorted((str(c), repr(s)) for c, s in schedules)}
+            booking = conn.execute(
+                select(
+                    tables.clinic_booking_configs.c.clinic_id,
+                    tables.clinic_booking_configs.c.rules,
+                )
+            ).all()
+            holds = conn.execute(select(tables.availability_holds)).all()
+        return {
+            **counts,
+            "schedules": sorted((str(c), repr(s)) for c, s in schedules),
+            "booking": sorted((str(c), repr(r)) for c, r in booking),
+            "holds": sorted(map(repr, holds)),
+        }
 
 
 @contextmanager

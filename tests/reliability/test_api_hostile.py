@@ -399,6 +399,23 @@ BAD_QUERIES: list[tuple[str, dict[str, str], str]] = [
         {"clinicId": "00000000-0000-4000-8000-00000000000Z"},
         "query.clinicId",
     ),
+    ("/api/availability", {"days": "0"}, "query.days"),
+    ("/api/availability", {"days": "15"}, "query.days"),
+    ("/api/availability", {"days": "9" * 5000}, "query.days"),
+    ("/api/availability", {"duration": "14"}, "query.duration"),
+    ("/api/availability", {"duration": "241"}, "query.duration"),
+    ("/api/availability", {"duration": "1e3"}, "query.duration"),
+    ("/api/availability", {"date": "2026-02-30"}, "query.date"),
+    ("/api/availability", {"date": "'; DROP TABLE pims_appointments; --"}, "query.date"),
+    ("/api/availability", {"resourceId": "x" * 65}, "query.resourceId"),
+    ("/api/availability", {"resourceId": ""}, "query.resourceId"),
+    ("/api/availability", {"appointmentType": "t" * 101}, "query.appointmentType"),
+    ("/api/availability/next", {"count": "0"}, "query.count"),
+    ("/api/availability/next", {"count": "21"}, "query.count"),
+    ("/api/availability/next", {"after": "tomorrow"}, "query.after"),
+    ("/api/availability/next", {"after": "<script>"}, "query.after"),
+    ("/api/availability/next", {"clinicId": "🐶"}, "query.clinicId"),
+    ("/api/booking/config", {"clinicId": "1 OR 1=1"}, "query.clinicId"),
 ]
 
 
@@ -434,6 +451,10 @@ HOSTILE_KEYS: list[tuple[bytes, str]] = [
         ("POST", "/api/clinic/credentials/test"),
         ("GET", "/api/scheduler/status"),
         ("GET", "/api/sync/00000000-0000-4000-8000-000000000000"),
+        ("GET", "/api/availability"),
+        ("GET", "/api/availability/next?count=3"),
+        ("GET", "/api/booking/config"),
+        ("PUT", "/api/booking/config"),
     ],
 )
 def test_hostile_api_keys_are_401(api: HostileApi, method: str, path: str) -> None:

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -40,8 +40,10 @@ from pims_sync.adapters.memory.provider import FakeProvider
 from pims_sync.api.app import create_app
 from pims_sync.api.auth import CLINIC_REQUIRED
 from pims_sync.bootstrap import Services, build_services
+from pims_sync.domain.booking import parse_rules
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.mirror import EntryKind, MirrorEntry, MirrorListing
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.settings import load_settings
 from tests.integration.api.conftest import api_settings, client_for, insert_key
@@ -59,6 +61,17 @@ SYNC_POSTS = (
 RUN_PATHS = ("/api/sync/{syncId}", "/api/sync/{syncId}/events")
 DOCS_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")  # GET and HEAD
 PUBLIC_PATHS = ("/", "/health", "/ready", "/metrics", *DOCS_PATHS)
+AVAILABILITY_PATHS = ("/api/availability", "/api/availability/next")
+# A calendar column only clinic B's mirror has, and B's own slot length.
+B_COLUMN, B_SLOT_MINUTES = "b-only-column", 25
+EVERY_DAY = {
+    "openingHours": {
+        day: ["08:00-18:00"]
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    }
+}
+# A's mirror names no column (the fake PIMS's visits have none): its rules name one.
+A_RULES = {**EVERY_DAY, "bookableResourceIds": ["7"]}
 
 
 @dataclass
@@ -89,7 +102,7 @@ class World:
 
     def traces_of_b(self) -> list[str]:
         """What must never appear in an answer to A's key."""
-        return [str(self.b.id), self.b.name, *self.runs_b]
+        return [str(self.b.id), self.b.name, *self.runs_b, B_COLUMN]
 
     def expect(self, route: str, condition: bool, what: str) -> None:
         """Collect a failure, so one run reports every broken route."""
@@ -373,6 +386,75 @@ async def change_schedule(world: World, method: str, path: str) -> None:
     world.expect(route, entries[0].get("enabled") is False, f"A's schedules: {entries}")
 
 
+def _columns(answer: dict[str, Any]) -> set[str]:
+    """Every column an availability answer lists."""
+    slots = answer.get("slots", []) + [s for day in answer.get("days", []) for s in day["slots"]]
+    return {column for slot in slots for column in slot["resourceIds"]}
+
+
+async def free_slots(world: World, method: str, path: str) -> None:
+    """Availability of A is computed from A's mirror and rules only; B by name is 403."""
+    route = f"{method} {path}"
+    params = {"date": str(_tomorrow(world.a)), "days": "2"} if path.endswith("availability") else {}
+    for headers, extra in ((world.key_a, {}), (world.service, {"clinicId": str(world.a.id)})):
+        own = await world.http.get(path, params={**params, **extra}, headers=headers)
+        body = _json(own)
+        world.expect(route, body.get("clinicId") == str(world.a.id), own.text[:300])
+        world.expect(route, bool(_columns(body)), f"A's answer has no slot: {own.text[:300]}")
+        world.expect_clean(route, own)
+    mine = await world.http.get(path, params=params, headers=world.key_b)
+    world.expect(route, B_COLUMN in _columns(_json(mine)), "B's own column missing for B")
+    await _foreign_query(world, route, path)
+    await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+
+
+async def booking_rules(world: World, method: str, path: str) -> None:
+    """A reads and sets A's rules only; B's rules are neither shown nor changed."""
+    route = f"{method} {path}"
+    before_b = await world.services.booking.get(world.b.id)
+    if method == "GET":
+        own = await world.http.get(path, headers=world.key_a)
+        world.expect(route, _json(own).get("clinicId") == str(world.a.id), own.text[:200])
+        slot = _json(own).get("rules", {}).get("slotMinutes")
+        world.expect(route, slot == 15, f"A's slot length {slot}")
+        world.expect_clean(route, own)
+        await _foreign_query(world, route, path)
+        await _service_needs_clinic(world, route, "GET", path, lambda clinic: {"clinicId": clinic})
+        return
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        body = {**EVERY_DAY, "clinicId": clinic_id, "slotMinutes": 5}
+        response = await world.http.put(path, json=body, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    own = await world.http.put(path, json=A_RULES, headers=world.key_a)
+    world.expect(route, own.status_code == 200, f"A's own change: {own.text[:200]}")
+    world.expect_clean(route, own)
+    await _service_needs_clinic(
+        world, route, "PUT", path, lambda clinic: {"json": {**EVERY_DAY, "clinicId": clinic}}
+    )
+    after_b = await world.services.booking.get(world.b.id)
+    world.expect(route, after_b == before_b, "B's booking rules changed")
+
+
+def _tomorrow(clinic: Clinic) -> date:
+    return datetime.now(clinic.zone).date() + timedelta(days=1)
+
+
+async def _clinic_b_schedule(world: World) -> None:
+    """B's own rules, and a block on a column only B's mirror has (tomorrow, 09:00-10:00)."""
+    services, b = world.services, world.b
+    await services.booking.put(
+        b.id, parse_rules({**EVERY_DAY, "slotMinutes": B_SLOT_MINUTES}), at=datetime.now(UTC)
+    )
+    await services.booking.put(world.a.id, parse_rules(A_RULES), at=datetime.now(UTC))
+    day = _tomorrow(b)
+    start = datetime.combine(day, time(9), tzinfo=b.zone).astimezone(UTC)
+    block = MirrorEntry("b-block", EntryKind.BLOCK, start, start + timedelta(hours=1), B_COLUMN)
+    window = datetime.combine(day, time(0), tzinfo=b.zone).astimezone(UTC)
+    listing = MirrorListing(window, window + timedelta(days=1), {block.key: block})
+    await services.mirror.record(clinic_id=b.id, listing=listing, days=[day], now=datetime.now(UTC))
+
+
 async def _foreign_query(world: World, route: str, url: str) -> None:
     """`?clinicId=` of B, or of no clinic at all, is the same 403 for A's key."""
     for clinic_id in (str(world.b.id), str(uuid.uuid4())):
@@ -497,6 +579,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/events"): event_feed,
     ("GET", "/api/scheduler/status"): scheduler_status,
     ("PATCH", "/api/scheduler/schedules"): change_schedule,
+    **{("GET", path): free_slots for path in AVAILABILITY_PATHS},
+    ("GET", "/api/booking/config"): booking_rules,
+    ("PUT", "/api/booking/config"): booking_rules,
     **{("GET", path): dashboard_page for path in DASHBOARD_PAGES},
     ("GET", "/dashboard/sign-in"): dashboard_form,
     ("POST", "/dashboard/sign-in"): dashboard_form,
@@ -609,6 +694,7 @@ async def test_no_route_lets_clinic_a_reach_clinic_b(services: Services) -> None
             runs_a=runs[a.id],
             runs_b=[*runs[b.id], str(live.id)],
         )
+        await _clinic_b_schedule(world)
         for (method, path), case in sorted(CASES.items()):
             await case(world, method, path)
     assert not world.problems, "\n".join(world.problems)

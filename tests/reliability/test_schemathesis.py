@@ -173,6 +173,8 @@ def test_answers_about_real_runs_match_the_schema(api: HostileApi) -> None:
         assert response.status_code == status, response.content[:300]
         return response
 
+    # The fuzzing of PATCH /api/clinic may have left the clinic paused: runs need it resumed.
+    answer("/api/clinic", "PATCH", 200, body={"paused": False})
     sync_id = answer("/api/sync/full", "POST", 200, body={"daysAhead": 1, "lookbackDays": 1})
     sync_id = sync_id.json()["syncId"]
     preview = {"async": True, "dryRun": True, "lookbackDays": 1}

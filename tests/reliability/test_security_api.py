@@ -185,6 +185,10 @@ AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/sync/{run}", None),
     ("GET", "/api/sync/{run}/events", None),
     ("PATCH", "/api/scheduler/schedules", {"type": "inbound", "cron": "0 6 * * *"}),
+    ("GET", "/api/availability", None),
+    ("GET", "/api/availability/next", None),
+    ("GET", "/api/booking/config", None),
+    ("PUT", "/api/booking/config", {"slotMinutes": 30}),
     *[
         ("POST", f"/api/sync/{path}", body)
         for path in ("inbound", "cases", "reconcile", "full", "outbound/cases", "outbound/full")

@@ -18,7 +18,16 @@ from pims_sync.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from pims_sync.api.responses import without_422
-from pims_sync.api.routes import clinic, events, scheduler, sync, system, webhooks
+from pims_sync.api.routes import (
+    availability,
+    booking,
+    clinic,
+    events,
+    scheduler,
+    sync,
+    system,
+    webhooks,
+)
 from pims_sync.api.streams import StreamSlots
 from pims_sync.bootstrap import Services, build_services
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
@@ -86,5 +95,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(scheduler.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
+    app.include_router(booking.router)
+    app.include_router(availability.router)
     install_dashboard(app, settings)
     return app

@@ -6,6 +6,7 @@ import typer
 
 from pims_sync import __version__
 from pims_sync.cli import (
+    booking,
     clinics,
     console_command,
     credentials,
@@ -61,6 +62,7 @@ for module in (
     demo,
     console_command,
     webhooks,
+    booking,
 ):
     module.register(app)
 

@@ -18,11 +18,16 @@ EVENTS_READ = "events:read"
 WEBHOOKS_MANAGE = "webhooks:manage"
 # Pausing and resuming the clinic (`PATCH /api/clinic`).
 CLINIC_MANAGE = "clinic:manage"
+# Reading free slots and the booking rules (`/api/availability`, `GET /api/booking/config`).
+APPOINTMENTS_READ = "appointments:read"
+# Holding slots and setting the booking rules (`/api/availability/holds`, `PUT …/config`).
+APPOINTMENTS_WRITE = "appointments:write"
 PERMISSIONS = (
     "sync:inbound",
     "sync:cases",
     "sync:reconcile",
-    "appointments:write",
+    APPOINTMENTS_READ,
+    APPOINTMENTS_WRITE,
     EVENTS_READ,
     WEBHOOKS_MANAGE,
     CLINIC_MANAGE,

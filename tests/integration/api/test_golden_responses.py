@@ -31,6 +31,7 @@ from pims_sync.domain.appointments import Appointment, Client, Patient, Rejected
 from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.mirror import EntryKind, MirrorEntry, MirrorListing
 from pims_sync.domain.runs import SyncType, Trigger
 from pims_sync.errors import PimsRequestRejectedError
 from pims_sync.ports.schedules import FireStatus
@@ -433,3 +434,36 @@ async def test_event_feed(world: World) -> None:
     golden("event-feed-caught-up", await get(world, f"/api/events?afterSeq={last}"))
     golden("error-400-event-feed-limit", await get(world, "/api/events?limit=0"))
     golden("error-400-event-feed-past-end", await get(world, f"/api/events?afterSeq={last + 1}"))
+
+
+async def test_booking_rules_and_availability(world: World) -> None:
+    golden("booking-config-default", await get(world, "/api/booking/config"))
+    mornings = {day: ["08:00-12:00"] for day in ("monday", "tuesday", "wednesday", "thursday")}
+    mornings |= {day: ["08:00-12:00"] for day in ("friday", "saturday", "sunday")}
+    rules = {
+        "openingHours": mornings,
+        "exceptions": {"2026-12-25": []},
+        "visitMinutes": {"Exam": 30},
+        "bookableResourceIds": ["7", "8"],
+        "bufferAfterMinutes": 5,
+    }
+    put = await world.http.put("/api/booking/config", json=rules, headers=world.key)
+    golden("booking-config", put)
+    day = today() + timedelta(days=1)
+    zone = ZoneInfo(ZONE)
+
+    def at(hour: int, minute: int = 0) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(UTC)
+
+    visit = MirrorEntry("800001", EntryKind.APPOINTMENT, at(9), at(9, 30), "7", status="Scheduled")
+    block = MirrorEntry("800002", EntryKind.BLOCK, at(10), at(11), "8")
+    listing = MirrorListing(at(0), at(0) + timedelta(days=1), {e.key: e for e in (visit, block)})
+    await world.services.mirror.record(
+        clinic_id=world.clinic.id, listing=listing, days=[day], now=datetime.now(UTC)
+    )
+    asked = f"/api/availability?date={day}&appointmentType=Exam"
+    golden("availability", await get(world, asked))
+    after = at(9).isoformat().replace("+00:00", "Z")
+    golden("availability-next", await get(world, f"/api/availability/next?after={after}&count=3"))
+    two = f"/api/availability?date={day}&days=2&duration=60&resourceId=8"
+    golden("availability-stale", await get(world, two))

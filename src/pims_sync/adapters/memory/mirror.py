@@ -1,4 +1,4 @@
-"""The schedule mirror in memory, for fast tests (the same plan as SQL: domain/mirror.py)."""
+"""The schedule mirror and booking rules in memory, for fast tests (the mirror plans as SQL)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from pims_sync.domain.appointments import overlaps
+from pims_sync.domain.booking import DEFAULT_RULES, BookingRules
 from pims_sync.domain.instants import utc
 from pims_sync.domain.mirror import (
     EntryKey,
@@ -17,6 +18,7 @@ from pims_sync.domain.mirror import (
     StoredEntry,
     plan_mirror,
 )
+from pims_sync.ports.booking import BookingConfig
 
 
 @dataclass
@@ -86,3 +88,20 @@ class MemoryScheduleMirror:
     ) -> dict[date, datetime]:
         """When each day of [first, last] was last read (never read: absent)."""
         return {d: at for d, at in self.days.get(clinic_id, {}).items() if first <= d <= last}
+
+
+class MemoryBookingConfigStore:
+    """Booking rules by clinic, in memory."""
+
+    def __init__(self) -> None:
+        self.configs: dict[UUID, BookingConfig] = {}
+
+    async def get(self, clinic_id: UUID) -> BookingConfig:
+        """The clinic's rules, or the defaults when it has none."""
+        return self.configs.get(clinic_id, BookingConfig(clinic_id, DEFAULT_RULES))
+
+    async def put(self, clinic_id: UUID, rules: BookingRules, *, at: datetime) -> BookingConfig:
+        """Replace the clinic's rules."""
+        config = BookingConfig(clinic_id, rules, utc(at))
+        self.configs[clinic_id] = config
+        return config
