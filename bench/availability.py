@@ -2,10 +2,11 @@
 
 Run: .venv/bin/python -m bench.availability [--requests 400] [--database-url URL]
 
-The mirror holds 14 days of the simulator's calendar for one clinic (its generated
+The mirror holds four weeks of the simulator's calendar for one clinic (its generated
 days: 37-41 appointments, 1-2 blocks and 2 rosters a day over 5 columns, each day topped
 up to 45 appointments with copies of its own at other times and columns), read through
-the real calendar parser and written by the real mirror store;
+the real calendar parser and written by the real mirror store (four weeks: `next` looks
+at the 14 days from its `after`, and all must be fresh);
 the clinic is open 08:00-19:00 every day with 15-minute slots and 5-minute buffers. The
 real app then serves under uvicorn in a thread (the production server configuration),
 and one keep-alive client asks, one request after another, `GET /api/availability` for
@@ -46,6 +47,7 @@ from pims_sync.simulator.feeds import calendar_events
 
 ZONE = ZoneInfo("America/Los_Angeles")
 DAYS = 14
+MIRRORED_DAYS = 28
 APPOINTMENTS_A_DAY = 45
 BAR_MS = 50.0
 KEY = "bench-availability-encryption-key-0123456789"
@@ -68,14 +70,14 @@ class Served(ThreadedApi):
 
 
 def simulator_days(first: date) -> list[dict[str, Any]]:
-    """The simulator's calendar events of the 14 days, 45 appointments a day."""
+    """The simulator's calendar events of the mirrored days, 45 appointments a day."""
     simulation = create_simulator(SimulatorConfig(seed=7, timezone=str(ZONE))).state.simulation
     clinic = simulation.world.clinics[0]
     start = datetime.combine(first, datetime.min.time())
-    end = start + timedelta(days=DAYS) - timedelta(seconds=1)
+    end = start + timedelta(days=MIRRORED_DAYS) - timedelta(seconds=1)
     events: list[dict[str, Any]] = list(calendar_events(simulation, clinic, start, end))
     rng = random.Random(7)
-    for offset in range(DAYS):
+    for offset in range(MIRRORED_DAYS):
         day = str(first + timedelta(days=offset))
         visits = [e for e in events if e["start"].startswith(day) and not e["is_block"]]
         visits = [e for e in visits if not e["is_roster"]]
@@ -112,10 +114,10 @@ async def seed(settings: Settings, first: date) -> tuple[str, str, int]:
         await services.booking.put(clinic.id, parse_rules(RULES), at=now)
         _, key = await services.api_keys.create(clinic_id=clinic.id, name="bench")
         start = datetime.combine(first, datetime.min.time(), tzinfo=ZONE).astimezone(UTC)
-        end = start + timedelta(days=DAYS)
+        end = start + timedelta(days=MIRRORED_DAYS)
         page = parse_calendar(simulator_days(first), ZONE, window=(start, end))
         listing = MirrorListing.of(page, start, end)
-        days = [first + timedelta(days=n) for n in range(DAYS)]
+        days = [first + timedelta(days=n) for n in range(MIRRORED_DAYS)]
         await services.mirror.record(clinic_id=clinic.id, listing=listing, days=days, now=now)
         return str(clinic.id), key, len(listing.entries)
     finally:
@@ -164,7 +166,8 @@ def bench_database(url: str, label: str, requests: int) -> bool:
     p50, p95, p99 = statistics.median(latencies), cuts[94], cuts[98]
     met = p95 < BAR_MS
     print(
-        f"{label}: {events} events mirrored over {DAYS} days; {slots} slots in a 14-day answer; "
+        f"{label}: {events} events mirrored over {MIRRORED_DAYS} days; "
+        f"{slots} slots in a {DAYS}-day answer; "
         f"{len(latencies)} requests\n"
         f"  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   p99 {p99:6.1f} ms   "
         f"max {max(latencies):6.1f} ms   (bar: p95 < {BAR_MS:.0f} ms: {'met' if met else 'MISSED'})"

@@ -16,6 +16,7 @@ from pims_sync.adapters.sql.cases import SqlCaseStore
 from pims_sync.adapters.sql.clinics import SqlClinicStore
 from pims_sync.adapters.sql.engine import create_async_db_engine
 from pims_sync.adapters.sql.health import SqlClinicHealth
+from pims_sync.adapters.sql.holds import SqlHoldStore
 from pims_sync.adapters.sql.mirror import SqlScheduleMirror
 from pims_sync.adapters.sql.outbox import SqlEventLog
 from pims_sync.adapters.sql.request_usage import SqlRequestLedger
@@ -33,6 +34,7 @@ from pims_sync.ports.clinics import ClinicStore
 from pims_sync.ports.credentials import CredentialVault
 from pims_sync.ports.events import EventLog
 from pims_sync.ports.health import ClinicHealthStore
+from pims_sync.ports.holds import HoldStore
 from pims_sync.ports.mirror import ScheduleMirror
 from pims_sync.ports.provider import ClinicLogin, PimsProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
@@ -42,6 +44,7 @@ from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.ports.webhooks import WebhookSender, WebhookStore
 from pims_sync.settings import Settings
 from pims_sync.sync.availability import AvailabilityDesk
+from pims_sync.sync.refresh import MirrorRefresher
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
 from pims_sync.webhooks.delivery import Deliverer, DeliveryOptions
 from pims_sync.webhooks.endpoints import WebhookAdmin
@@ -74,10 +77,13 @@ class Services:
     mirror: ScheduleMirror
     # Each clinic's booking rules (the defaults until some are set).
     booking: BookingConfigStore
+    # Short holds on free slots (availability).
+    holds: HoldStore
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
+    availability_desk: AvailabilityDesk | None = None
     # The one-off PIMS login check (None: IDEXX Neo, a fresh login); tests give a fake's.
     login_checker: Callable[[ClinicLogin], Awaitable[float]] | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -148,11 +154,31 @@ class Services:
 
     @property
     def availability(self) -> AvailabilityDesk:
-        """Free slots from the mirror and the booking rules (docs/availability.md)."""
+        """Free slots and holds from the mirror and the rules (docs/availability.md)."""
+        if self.availability_desk is None:
+            self.availability_desk = self.availability_on(lambda: datetime.now(UTC))
+        return self.availability_desk
+
+    def availability_on(self, now: Callable[[], datetime]) -> AvailabilityDesk:
+        """The availability desk on this clock (the sync pipeline's, when a test moves it).
+
+        A mirror older than AVAILABILITY_MAX_AGE_SECONDS is read again through the sync
+        pipeline first (built only then: it needs the provider and the vault).
+        """
+        settings = self.settings
+        refresher = MirrorRefresher(
+            sync=lambda: self.sync,
+            runs=self.runs,
+            mirror=self.mirror,
+            deadline_seconds=settings.availability_refresh_deadline_seconds,
+        )
         return AvailabilityDesk(
             mirror=self.mirror,
             booking=self.booking,
-            max_age_seconds=self.settings.availability_max_age_seconds,
+            holds=self.holds,
+            refresher=refresher,
+            max_age_seconds=settings.availability_max_age_seconds,
+            now=now,
         )
 
     @property
@@ -228,6 +254,7 @@ def build_services(settings: Settings) -> Services:
         ledger=SqlRequestLedger(engine),
         mirror=SqlScheduleMirror(engine),
         booking=SqlBookingConfigStore(engine),
+        holds=SqlHoldStore(engine),
     )
 
 

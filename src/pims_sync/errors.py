@@ -8,6 +8,8 @@ next line up) and the errors of the service's own clients (the console, the demo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class PimsSyncError(Exception):
     """Something went wrong in pims-sync."""
@@ -235,6 +237,23 @@ class WebhookNotFoundError(NotFoundError):
     """No webhook endpoint with this id for this clinic."""
 
     code = "webhook_not_found"
+
+
+class HoldNotFoundError(NotFoundError):
+    """No hold with this id for this clinic."""
+
+    code = "hold_not_found"
+
+
+class SlotUnavailableError(PimsSyncError):
+    """The slot asked for cannot be held; `alternatives` are the next free slots."""
+
+    code = "slot_unavailable"
+
+    def __init__(self, message: str | None = None, *, alternatives: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        # The domain's free slots (`FreeSlot`); typed loosely: this module imports nothing.
+        self.alternatives = tuple(alternatives)
 
 
 class WebhookUrlRefusedError(InvalidInputError):

@@ -210,6 +210,7 @@ class ApiServer(ThreadedApi):
         services.pims_provider = IdexxProvider(
             options, session_cache=cache, metrics=services.metrics
         )
+        clock = service_clock()
         services.sync_service = SyncService(
             clinics=services.clinics,
             credentials=services.vault,
@@ -218,9 +219,11 @@ class ApiServer(ThreadedApi):
             runs=services.runs,
             metrics=services.metrics,
             timeout_seconds=settings.sync_timeout_ms / 1000,
-            now=service_clock(),
+            now=clock,
             mirror=services.mirror,
         )
+        # Availability on the same clock: its "today" and the mirror's stamps agree.
+        services.availability_desk = services.availability_on(clock)
         return services
 
 
@@ -270,6 +273,8 @@ class StackOptions:
     seed: int = 42
     engine_hook: EngineHook | None = None
     profile: str = "standard"
+    # An availability call waits this long for the PIMS (a cold Chromium login included).
+    refresh_deadline_seconds: float = 60.0
 
 
 def running_stack(database_url: str, options: StackOptions | None = None) -> Iterator[Stack]:
@@ -281,6 +286,7 @@ def running_stack(database_url: str, options: StackOptions | None = None) -> Ite
         pims_rate_limit_per_second=options.rate_limit_per_second,
         pims_max_concurrency=options.max_concurrency,
         enable_scheduler=False,
+        availability_refresh_deadline_seconds=options.refresh_deadline_seconds,
     )
     config = SimulatorConfig(seed=options.seed, timezone=str(ZONE), profile=options.profile)
     with BackgroundSimulator(config) as sim:

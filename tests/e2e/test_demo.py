@@ -64,6 +64,8 @@ def test_demo_syncs_through_the_api_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert re.search(r"^reconciliation\s+ok", printed, re.MULTILINE)
         assert re.search(r"^Sync \S+ completed in", printed, re.MULTILINE)
         assert f'curl -H "X-API-Key: {key}" http://127.0.0.1:{port}/api/sync/history' in printed
+        availability = f"http://127.0.0.1:{port}/api/availability?days=2&duration=30"
+        assert f'curl -H "X-API-Key: {key}" "{availability}"' in printed
         assert (tmp_path / "pims-sync-demo.db").exists()
 
         base = f"http://127.0.0.1:{port}"
@@ -73,6 +75,12 @@ def test_demo_syncs_through_the_api_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         [run] = history["runs"]
         assert (run["type"], run["status"], run["triggeredBy"]) == ("full", "completed", "api")
         assert run["stats"]["casesCreated"] > 0
+        # The demo clinic has the simulator's hours: the synced days answer at once.
+        free = httpx.get(availability, headers=headers, timeout=30).json()
+        assert free["freshness"]["status"] == "fresh", free["freshness"]
+        columns = {c for day in free["days"] for s in day["slots"] for c in s["resourceIds"]}
+        assert columns, free
+        assert columns <= {"6", "7", "8", "9"}, columns
         clinic = httpx.get(f"{base}/api/clinic", headers=headers, timeout=10).json()
         assert clinic["clinic"]["id"] == clinic_id
         assert clinic["clinic"]["timezone"] == "America/Los_Angeles"

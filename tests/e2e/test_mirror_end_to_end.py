@@ -69,10 +69,12 @@ def truth(stack: Stack, first: date = FIRST, last: date = LAST) -> dict[tuple[st
     return {(str(e["appointment_id"]), kind_of(e)): expected_row(e) for e in events}
 
 
-def mirror(stack: Stack) -> dict[tuple[str, str], dict[str, Any]]:
-    """The clinic's mirror rows overlapping the window, as `expected_row` writes them."""
+def mirror(
+    stack: Stack, first: date = FIRST, last: date = LAST
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The clinic's mirror rows overlapping the days, as `expected_row` writes them."""
     table = tables.pims_appointments
-    start, end = wall_to_utc(f"{FIRST} 00:00:00"), wall_to_utc(f"{LAST + timedelta(1)} 00:00:00")
+    start, end = wall_to_utc(f"{first} 00:00:00"), wall_to_utc(f"{last + timedelta(1)} 00:00:00")
     query = select(table).where(
         table.c.clinic_id == stack.clinic_id, table.c.starts_at < end, table.c.ends_at > start
     )
@@ -180,3 +182,40 @@ def test_a_pims_failure_changes_nothing_in_the_mirror(stack: Stack, endpoint: st
         stack.control.reset()
     assert (failed.status_code, reconcile.status_code) == (502, 502), failed.text
     assert snapshot(stack) == before
+
+
+def test_an_availability_call_reads_never_read_days_first(stack: Stack) -> None:
+    """Freshness before answering, with the real provider: the call runs inbound itself."""
+    every_day = {
+        day: ["08:00-19:00"]
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    }
+    assert stack.api.put("/api/booking/config", json={"openingHours": every_day}).status_code == 200
+    first, last = TODAY + timedelta(days=6), TODAY + timedelta(days=7)
+    assert mirror(stack, first, last) == {}  # never read
+    stack.control.post("/stats/reset")
+
+    answer = stack.api.get("/api/availability", params={"date": str(first), "days": 2})
+
+    assert answer.status_code == 200, answer.text
+    freshness = answer.json()["freshness"]
+    assert freshness["status"] == "refreshed", freshness
+    top, _ = stack.db.audits(freshness["syncId"])
+    assert (top["sync_type"], top["status"]) == ("inbound", "completed")
+    assert mirror(stack, first, last) == truth(stack, first, last)
+    assert stack.control.stats()["endpoints"]["calendar"]["requests"] == 1
+    busy = next(
+        e
+        for e in stack.control.http.get(
+            "/appointments", params={"start": str(first), "end": str(first)}
+        ).json()
+        if kind_of(e) == "appointment" and e["current_status"] != "Cancelled"
+    )
+    offered = {
+        slot["start"][11:16]: slot["resourceIds"] for slot in answer.json()["days"][0]["slots"]
+    }
+    assert busy["resourceId"] not in offered.get(busy["start"][11:16], [])
+
+    again = stack.api.get("/api/availability", params={"date": str(first), "days": 2})
+    assert again.json()["freshness"]["status"] == "fresh"
+    assert stack.control.stats()["endpoints"]["calendar"]["requests"] == 1  # no second read

@@ -28,6 +28,10 @@ JSON = {"content-type": "application/json"}
 SYNC_ROUTES = ["/api/sync/inbound", "/api/sync/cases", "/api/sync/reconcile", "/api/sync/full"]
 ALIASES = ["/api/sync/outbound/cases", "/api/sync/outbound/enrich", "/api/sync/outbound/full"]
 SCHEDULES = "/api/scheduler/schedules"
+HOLDS = "/api/availability/holds"
+BOOKING = "/api/booking/config"
+METHODS = {SCHEDULES: "PATCH", BOOKING: "PUT"}
+A_START = "2030-06-11T09:00:00Z"
 # An answer to hostile input stays small, whatever came in.
 MAX_ANSWER_BYTES = 2048
 
@@ -83,7 +87,7 @@ def fields_of(body: dict[str, Any]) -> list[str]:
 
 def post_raw(http: httpx.Client, path: str, content: bytes | str, **headers: str) -> httpx.Response:
     """POST (or PATCH for the schedules) these exact bytes as JSON."""
-    method = "PATCH" if path == SCHEDULES else "POST"
+    method = METHODS.get(path, "POST")
     data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
     return http.request(method, path, content=data, headers={**JSON, **headers})
 
@@ -92,7 +96,7 @@ def post_raw(http: httpx.Client, path: str, content: bytes | str, **headers: str
 
 
 @pytest.mark.usefixtures("untouched")
-@pytest.mark.parametrize("path", [*SYNC_ROUTES, *ALIASES, SCHEDULES])
+@pytest.mark.parametrize("path", [*SYNC_ROUTES, *ALIASES, SCHEDULES, HOLDS, BOOKING])
 def test_bodies_over_1_mib_are_413(http: httpx.Client, path: str) -> None:
     big = b'{"startDate": "' + b"x" * MIB + b'"}'
     body = refused(post_raw(http, path, big), 413, "payload_too_large")
@@ -107,7 +111,7 @@ def test_bodies_over_1_mib_are_413(http: httpx.Client, path: str) -> None:
     async def streamed() -> httpx.Response:
         headers = {**JSON, "X-API-Key": http.headers["X-API-Key"]}
         async with httpx.AsyncClient(base_url=str(http.base_url), timeout=60) as client:
-            method = "PATCH" if path == SCHEDULES else "POST"
+            method = METHODS.get(path, "POST")
             return await client.request(method, path, content=chunks(), headers=headers)
 
     response = asyncio.run(streamed())
@@ -193,6 +197,29 @@ WRONG_TYPES: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"bidirectional": "yes"}, "bidirectional"),
         ({"lookbackDays": {}}, "lookbackDays"),
         ({"force": None}, "force"),
+    ],
+    HOLDS: [
+        ({"start": 20300611}, "start"),
+        ({"start": "2030-06-11T09:00:00"}, "start"),
+        ({"start": "2030-06-11"}, "start"),
+        ({"start": A_START, "duration": "30"}, "duration"),
+        ({"start": A_START, "duration": 30.5}, "duration"),
+        ({"start": A_START, "duration": 9999}, "duration"),
+        ({"start": A_START, "ttlSeconds": True}, "ttlSeconds"),
+        ({"start": A_START, "resourceId": 7}, "resourceId"),
+        ({"start": A_START, "resourceId": "x" * 65}, "resourceId"),
+        ({"start": A_START, "reference": ["call"]}, "reference"),
+        ({"start": A_START, "reference": "r" * 201}, "reference"),
+        ({"start": A_START, "clinicId": 12}, "clinicId"),
+    ],
+    BOOKING: [
+        ({"slotMinutes": "15"}, "slotMinutes"),
+        ({"slotMinutes": 15.5}, "slotMinutes"),
+        ({"rostersDefineWorking": "true"}, "rostersDefineWorking"),
+        ({"openingHours": {"monday": "08:00-12:00"}}, "openingHours.monday"),
+        ({"bookableResourceIds": [7]}, "bookableResourceIds.0"),
+        ({"visitMinutes": {"Exam": "30"}}, "visitMinutes.Exam"),
+        ({"openHours": {}}, "openHours"),
     ],
     SCHEDULES: [
         ({"type": 1, "cron": "0 6 * * *"}, "type"),
@@ -455,6 +482,8 @@ HOSTILE_KEYS: list[tuple[bytes, str]] = [
         ("GET", "/api/availability/next?count=3"),
         ("GET", "/api/booking/config"),
         ("PUT", "/api/booking/config"),
+        ("POST", "/api/availability/holds"),
+        ("DELETE", "/api/availability/holds/00000000-0000-4000-8000-000000000000"),
     ],
 )
 def test_hostile_api_keys_are_401(api: HostileApi, method: str, path: str) -> None:

@@ -436,12 +436,97 @@ async def booking_rules(world: World, method: str, path: str) -> None:
     world.expect(route, after_b == before_b, "B's booking rules changed")
 
 
+def _hold_body(clinic: Clinic, hour: int, **more: Any) -> dict[str, Any]:
+    day = _tomorrow(clinic)
+    start = datetime.combine(day, time(hour), tzinfo=clinic.zone).isoformat()
+    return {"start": start, "duration": 30, **more}
+
+
+async def place_hold(world: World, method: str, path: str) -> None:
+    """A's key cannot hold B's slots; its own hold is on A's columns, never B's."""
+    route = f"{method} {path}"
+    before = await world.services.holds.live_between(
+        clinic_id=world.b.id,
+        start=datetime.now(UTC),
+        end=datetime.now(UTC) + timedelta(days=3),
+        now=datetime.now(UTC),
+    )
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        body = _hold_body(world.b, 13, clinicId=clinic_id)
+        response = await world.http.post(path, json=body, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    own = await world.http.post(path, json=_hold_body(world.a, 13), headers=world.key_a)
+    world.expect(route, own.status_code == 201, f"A's own hold: {own.text[:200]}")
+    world.expect(route, _json(own).get("resourceId") == "7", f"A's hold: {own.text[:200]}")
+    world.expect_clean(route, own)
+    # A's column name on B's key takes B's own column (never A's hold).
+    mine = await world.http.post(
+        path, json=_hold_body(world.b, 13, resourceId=B_COLUMN), headers=world.key_b
+    )
+    world.expect(route, mine.status_code == 201, f"B's own hold: {mine.text[:200]}")
+    await _service_needs_clinic(
+        world,
+        route,
+        "POST",
+        path,
+        lambda clinic: {"json": _hold_body(world.a, 14, clinicId=clinic)},
+    )
+    after = await world.services.holds.live_between(
+        clinic_id=world.b.id,
+        start=datetime.now(UTC),
+        end=datetime.now(UTC) + timedelta(days=3),
+        now=datetime.now(UTC),
+    )
+    world.expect(route, len(after) == len(before) + 1, "A's requests placed a hold for B")
+
+
+async def release_hold(world: World, method: str, path: str) -> None:
+    """B's hold is 404 to A, like an unknown one, and stays live."""
+    route = f"{method} {path}"
+    b_hold = await world.http.post(
+        "/api/availability/holds",
+        json=_hold_body(world.b, 15, resourceId=B_COLUMN),
+        headers=world.key_b,
+    )
+    b_id = _json(b_hold).get("holdId", str(uuid.uuid4()))
+    for hold_id in (b_id, str(uuid.uuid4())):
+        url = path.replace("{hold_id}", hold_id)
+        hidden = await world.http.delete(url, headers=world.key_a)
+        world.expect_refused(route, hidden, 404, "hold_not_found", f"Hold not found: {hold_id}")
+        as_service = await world.http.delete(
+            url, params={"clinicId": str(world.a.id)}, headers=world.service
+        )
+        world.expect_refused(route, as_service, 404, "hold_not_found", f"Hold not found: {hold_id}")
+    url = path.replace("{hold_id}", b_id)
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        response = await world.http.delete(url, params={"clinicId": clinic_id}, headers=world.key_a)
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    await _service_needs_clinic(world, route, "DELETE", url, lambda clinic: {"clinicId": clinic})
+    still = await world.services.holds.get(clinic_id=world.b.id, hold_id=uuid.UUID(b_id))
+    world.expect(route, still is not None and still.released_at is None, "B's hold was released")
+    own = await world.http.post(
+        "/api/availability/holds", json=_hold_body(world.a, 16), headers=world.key_a
+    )
+    gone = await world.http.delete(
+        path.replace("{hold_id}", _json(own).get("holdId", "")), headers=world.key_a
+    )
+    world.expect(
+        route, _json(gone).get("status") == "released", f"A's own release: {gone.text[:200]}"
+    )
+
+
 def _tomorrow(clinic: Clinic) -> date:
     return datetime.now(clinic.zone).date() + timedelta(days=1)
 
 
 async def _clinic_b_schedule(world: World) -> None:
-    """B's own rules, and a block on a column only B's mirror has (tomorrow, 09:00-10:00)."""
+    """Each clinic's rules; B's block on a column only B's mirror has (tomorrow, 09:00-10:00).
+
+    Both mirrors are read for the two weeks availability looks at: no answer here reads the
+    PIMS again (that is tests/integration/api/test_availability_routes.py's matter).
+    """
     services, b = world.services, world.b
     await services.booking.put(
         b.id, parse_rules({**EVERY_DAY, "slotMinutes": B_SLOT_MINUTES}), at=datetime.now(UTC)
@@ -450,9 +535,14 @@ async def _clinic_b_schedule(world: World) -> None:
     day = _tomorrow(b)
     start = datetime.combine(day, time(9), tzinfo=b.zone).astimezone(UTC)
     block = MirrorEntry("b-block", EntryKind.BLOCK, start, start + timedelta(hours=1), B_COLUMN)
-    window = datetime.combine(day, time(0), tzinfo=b.zone).astimezone(UTC)
-    listing = MirrorListing(window, window + timedelta(days=1), {block.key: block})
-    await services.mirror.record(clinic_id=b.id, listing=listing, days=[day], now=datetime.now(UTC))
+    today = day - timedelta(days=1)
+    window = datetime.combine(today, time(0), tzinfo=b.zone).astimezone(UTC)
+    days = [today + timedelta(days=n) for n in range(16)]
+    for clinic, entries in ((world.a, {}), (b, {block.key: block})):
+        listing = MirrorListing(window, window + timedelta(days=16), entries)
+        await services.mirror.record(
+            clinic_id=clinic.id, listing=listing, days=days, now=datetime.now(UTC)
+        )
 
 
 async def _foreign_query(world: World, route: str, url: str) -> None:
@@ -581,6 +671,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("PATCH", "/api/scheduler/schedules"): change_schedule,
     **{("GET", path): free_slots for path in AVAILABILITY_PATHS},
     ("GET", "/api/booking/config"): booking_rules,
+    ("POST", "/api/availability/holds"): place_hold,
+    ("DELETE", "/api/availability/holds/{hold_id}"): release_hold,
     ("PUT", "/api/booking/config"): booking_rules,
     **{("GET", path): dashboard_page for path in DASHBOARD_PAGES},
     ("GET", "/dashboard/sign-in"): dashboard_form,

@@ -189,6 +189,8 @@ AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/availability/next", None),
     ("GET", "/api/booking/config", None),
     ("PUT", "/api/booking/config", {"slotMinutes": 30}),
+    ("POST", "/api/availability/holds", {"start": "2030-06-11T09:00:00Z", "duration": 30}),
+    ("DELETE", "/api/availability/holds/{run}", None),
     *[
         ("POST", f"/api/sync/{path}", body)
         for path in ("inbound", "cases", "reconcile", "full", "outbound/cases", "outbound/full")

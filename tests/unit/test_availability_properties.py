@@ -114,7 +114,7 @@ def cases(draw: st.DrawFn) -> tuple[SlotQuery, Schedule, date, int]:
         now=now,
         resource_ids=columns,
     )
-    schedule = Schedule(entries=draw(entries(start, minutes)), holds=holds, resources=columns)
+    schedule = Schedule(entries=draw(entries(start, minutes)), holds=holds)
     return query, schedule, first, days
 
 
@@ -249,7 +249,7 @@ LA = ZoneInfo("America/Los_Angeles")
 def _all_day(day: date, now: datetime) -> list[FreeSlot]:
     rules = BookingRules(hours={n: (Opening(0, 24 * 60),) for n in range(7)}, slot_minutes=60)
     query = SlotQuery(rules, LA, timedelta(minutes=60), now, ("7",))
-    return list(free_slots(query, Schedule(resources=("7",)), day, 1)[0].slots)
+    return list(free_slots(query, Schedule(), day, 1)[0].slots)
 
 
 def test_the_spring_forward_day_has_23_hourly_slots_with_their_offsets() -> None:

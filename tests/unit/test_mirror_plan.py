@@ -20,7 +20,6 @@ from pims_sync.domain.mirror import (
     MirrorEntry,
     MirrorListing,
     StoredEntry,
-    busy_entries,
     plan_mirror,
 )
 
@@ -83,14 +82,20 @@ def test_the_digest_follows_every_stored_field() -> None:
         assert replace(base, **change).sync_hash != base.sync_hash, change  # type: ignore[arg-type]
 
 
-def test_cancelled_in_any_spelling_holds_no_time_and_rosters_never_do() -> None:
+def test_cancelled_in_any_spelling_is_cancelled_and_no_show_is_not() -> None:
     cancelled = [entry(n, status=s) for n, s in enumerate(("Cancelled", "canceled", "CANCELLED"))]
     assert all(e.cancelled for e in cancelled)
-    roster = entry(5, kind=EntryKind.ROSTER)
-    kept = busy_entries(
-        [*cancelled, roster, entry(6, status="No Show"), entry(7, kind=EntryKind.BLOCK)]
-    )
-    assert [e.external_id for e in kept] == ["6", "7"]
+    assert not any(entry(6, status=s).cancelled for s in ("No Show", "Scheduled", None))
+
+
+def test_a_cancelled_appointment_is_written_marked_and_restored_when_it_is_back() -> None:
+    live = entry(1, status="Scheduled")
+    gone = replace(live, status="Cancelled")
+    plan = plan_mirror(stored(live), MirrorListing(START, END, {gone.key: gone}), now=NOW)
+    assert (plan.cancelled, plan.writes[0].deleted_at) == (1, NOW)
+    marked = [StoredEntry(gone, gone.sync_hash, NOW)]
+    back = plan_mirror(marked, MirrorListing(START, END, {live.key: live}), now=NOW)
+    assert (back.restored, back.writes[0].deleted_at) == (1, None)
 
 
 def test_the_guard_lets_half_go_and_five_go_but_not_more() -> None:

@@ -2,7 +2,7 @@
 
 Every error answer is an `ErrorBody` (`shapes/errors.py`): `{"success": false, "error":
 "<message>", "code": "<machine_code>", "timestamp": "<ISO>"}` (+ `validationErrors` on 400s,
-`syncId` when a run is concerned).
+`syncId` when a run is concerned, `alternatives` on a 409 `slot_unavailable`).
 Errors are mapped by class through `STATUS_BY_ERROR` (and `HEADERS_BY_ERROR`): add a
 row there when a new error family needs its own status. Every error class lives in
 `errors.py`; the refusals decided here at the edge (API key, permission, clinic scope,
@@ -24,6 +24,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from pims_sync import errors
+from pims_sync.domain.availability import FreeSlot
+from pims_sync.shapes.availability import SlotOut
 from pims_sync.shapes.errors import ErrorBody, FieldProblem
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ UNDECODABLE_BODY = "There was an error parsing the body"
 # Most specific class first: the first row the error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.RunInProgressError, 409),  # sync_in_progress, with the running run's syncId
+    (errors.SlotUnavailableError, 409),  # slot_unavailable, with the next free slots
     (errors.ReconciliationGuardError, 409),  # would delete too much; repeat with force
     (errors.ClinicPausedError, 409),  # paused (password refused, failures): resume it first
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
@@ -89,6 +92,7 @@ def envelope(
     *,
     sync_id: str | None = None,
     validation_errors: list[FieldProblem] | None = None,
+    alternatives: list[SlotOut] | None = None,
 ) -> ErrorBody:
     """The error body every route shares (the message at most MAX_MESSAGE_CHARS long)."""
     return ErrorBody(
@@ -97,6 +101,7 @@ def envelope(
         timestamp=datetime.now(UTC),
         sync_id=sync_id,
         validation_errors=validation_errors,
+        alternatives=alternatives,
     )
 
 
@@ -108,9 +113,16 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     sync_id: str | None = None,
     validation_errors: list[FieldProblem] | None = None,
+    alternatives: list[SlotOut] | None = None,
 ) -> JSONResponse:
     """The envelope as a response."""
-    body = envelope(message, code, sync_id=sync_id, validation_errors=validation_errors)
+    body = envelope(
+        message,
+        code,
+        sync_id=sync_id,
+        validation_errors=validation_errors,
+        alternatives=alternatives,
+    )
     return JSONResponse(body.wire(), status_code=status, headers=headers)
 
 
@@ -152,13 +164,25 @@ def run_concerned(error: errors.PimsSyncError) -> str | None:
     return None if sync_id is None else str(sync_id)
 
 
+def alternatives_of(error: errors.PimsSyncError) -> list[SlotOut] | None:
+    """The free slots a `slot_unavailable` answer offers instead (None for other errors)."""
+    if not isinstance(error, errors.SlotUnavailableError):
+        return None
+    return [SlotOut.of(slot) for slot in error.alternatives if isinstance(slot, FreeSlot)]
+
+
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     error = cast(errors.PimsSyncError, exc)
     status = status_for(error)
     if status >= 500:
         logger.error("request failed: %s (%s)", error.code, type(error).__name__)
     return error_response(
-        status, error.code, error.message, headers=headers_for(error), sync_id=run_concerned(error)
+        status,
+        error.code,
+        error.message,
+        headers=headers_for(error),
+        sync_id=run_concerned(error),
+        alternatives=alternatives_of(error),
     )
 
 

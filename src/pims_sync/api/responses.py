@@ -18,9 +18,9 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     401: "Missing, unknown, disabled or expired API key",
     403: "The key lacks the permission, names another clinic, or its clinic is deactivated "
     "(`clinic_inactive`)",
-    404: "Unknown clinic or run, or no PIMS credentials stored",
-    409: "`sync_in_progress` (a run of the clinic is going), `reconciliation_guard`, or "
-    "`clinic_paused` (resume the clinic first)",
+    404: "Unknown clinic, run or hold, or no PIMS credentials stored",
+    409: "`sync_in_progress` (a run of the clinic is going), `reconciliation_guard`, "
+    "`clinic_paused` (resume the clinic first), or `slot_unavailable` (with `alternatives`)",
     413: "Request body over 1 MiB",
     429: "`too_many_streams`: the key has SSE_MAX_STREAMS_PER_KEY event streams open; "
     "`pims_budget_exhausted`, `pims_login_budget_exhausted`: the clinic's day is spent",

@@ -1,9 +1,10 @@
 """`pims-sync demo`: the whole service on one machine, against the built-in simulator.
 
 It starts the IDEXX Neo simulator, creates a demo clinic (credentials pointing at the
-simulator, an API key), serves the HTTP API, runs a full sync *through that API* while
-printing its progress, prints the results, the key and some `curl` lines, and keeps
-serving until Ctrl-C. The default database is its own SQLite file, recreated on every
+simulator, the simulator's opening hours as its booking rules, an API key), serves the
+HTTP API, runs a full sync *through that API* while printing its progress, prints the
+results, the key and some `curl` lines (availability among them), and keeps serving until
+Ctrl-C. The default database is its own SQLite file, recreated on every
 run so the demo always starts from the same empty state.
 """
 
@@ -16,6 +17,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ from pims_sync.bootstrap import build_services
 from pims_sync.cli.common import fail, settings_or_exit
 from pims_sync.cli.console.client import ServiceClient
 from pims_sync.cli.sync import ProgressBars, print_result
+from pims_sync.domain.booking import BookingRules, parse_rules
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.errors import DemoError, ServiceError
 from pims_sync.logs import configure_logging
@@ -45,6 +48,9 @@ HOST = "127.0.0.1"  # the demo prints a key: it is not for other machines to rea
 # The simulator is local and fast; the production limit (10/s) protects the real IDEXX.
 DEMO_RATE_LIMIT_PER_SECOND = 50.0
 DEMO_SYNC = {"daysAhead": 7, "lookbackDays": 7}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# The calendar columns the simulator books visits in (its rooms; the fifth is a doctor's).
+DEMO_COLUMNS = 4
 
 
 class _Server(uvicorn.Server):
@@ -110,10 +116,26 @@ async def create_demo_clinic(settings: Settings, simulator: BackgroundSimulator)
             base_url=simulator.base_url,
         )
         await services.vault.save(clinic.id, credentials)
+        await services.booking.put(clinic.id, demo_rules(simulator), at=datetime.now(UTC))
         _, key = await services.api_keys.create(clinic_id=clinic.id, name="demo")
     finally:
         await services.aclose()
     return str(clinic.id), key
+
+
+def demo_rules(simulator: BackgroundSimulator) -> BookingRules:
+    """The simulator's clinic as booking rules: its hours, rooms and visit lengths.
+
+    08:00-19:00 every day, as its `getAppointmentView` says; its appointment columns.
+    """
+    clinic = simulator.simulation.world.clinics[0]
+    return parse_rules(
+        {
+            "openingHours": {day: ["08:00-19:00"] for day in WEEKDAYS},
+            "visitMinutes": {kind.name: max(kind.minutes, 15) for kind in clinic.types},
+            "bookableResourceIds": [str(room.id) for room in clinic.rooms[:DEMO_COLUMNS]],
+        }
+    )
 
 
 async def full_sync_over_http(base: str, key: str, bars: ProgressBars) -> RunDetail:
@@ -155,6 +177,8 @@ def print_outro(console: Console, base: str, key: str, clinic_id: str, sign_in: 
     console.print("Try:")
     lines = (
         f'curl -H "X-API-Key: {key}" {base}/api/sync/history',
+        f'curl -H "X-API-Key: {key}" "{base}/api/availability?days=2&duration=30"',
+        f'curl -H "X-API-Key: {key}" "{base}/api/availability/next?count=3&appointmentType=Exam"',
         f'curl -X POST -H "X-API-Key: {key}" -H "Content-Type: application/json" '
         f"-d '{{\"daysAhead\": 3}}' {base}/api/sync/full",
         f"curl {base}/health",

@@ -42,11 +42,10 @@ class HeldTime:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """What the mirror and the holds say over a window, and the columns the clinic has."""
+    """What the mirror's live entries and the live holds say over a window."""
 
     entries: Sequence[MirrorEntry] = ()
     holds: Sequence[HeldTime] = ()
-    resources: Sequence[str] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +171,8 @@ class _Board:
         self.query = query
         self.columns = {resource: _Column() for resource in query.resource_ids}
         rules = query.rules
+        self.before, self.after = rules.buffer_before, rules.buffer_after
+        self.rostered = rules.rosters_define_working
         for entry in schedule.entries:
             if entry.cancelled:
                 continue
@@ -202,13 +203,12 @@ class _Board:
 
     def free_columns(self, start: datetime) -> tuple[str, ...]:
         """The columns where a visit starting at `start` (an instant) fits."""
-        rules, end = self.query.rules, start + self.query.duration
-        footprint = (start - rules.buffer_before, end + rules.buffer_after)
+        end = start + self.query.duration
+        first, last = start - self.before, end + self.after
         return tuple(
             resource
             for resource, column in self.columns.items()
-            if column.clear(*footprint)
-            and (not rules.rosters_define_working or column.rostered(start, end))
+            if column.clear(first, last) and (not self.rostered or column.rostered(start, end))
         )
 
 
@@ -221,10 +221,11 @@ def _day_slots(query: SlotQuery, board: _Board, day: date) -> tuple[FreeSlot, ..
     if not query.today <= day <= query.last_day:
         return ()
     step, found = timedelta(minutes=query.rules.slot_minutes), []
+    earliest = query.earliest
     for opened, closed in opening_spans(query.rules, day, query.zone):
         start = opened
         while start + query.duration <= closed:
-            if start >= query.earliest and (free := board.free_columns(start)):
+            if start >= earliest and (free := board.free_columns(start)):
                 found.append(_slot(query, start, free))
             start += step
     return tuple(sorted(found, key=lambda slot: slot.start))
@@ -247,17 +248,25 @@ def slots_after(
     return [slot for slot in found if slot.start >= after]
 
 
+def rules_refuse(query: SlotQuery, start: datetime) -> str | None:
+    """Why the rules alone refuse a visit at `start` (None: they allow it)."""
+    start = utc(start)
+    day, rules = start.astimezone(query.zone).date(), query.rules
+    if start < query.earliest:
+        return f"it is inside the clinic's minimum notice of {rules.min_notice_minutes} minutes"
+    if day > query.last_day:
+        return f"it is past the {rules.max_days_ahead} days the clinic books ahead"
+    end = start + query.duration
+    spans = opening_spans(rules, day, query.zone)
+    if not any(opened <= start and end <= closed for opened, closed in spans):
+        return "the clinic is not open for the whole visit then"
+    return None
+
+
 def free_at(query: SlotQuery, schedule: Schedule, start: datetime) -> tuple[str, ...]:
     """The columns a visit starting at `start` (any minute, on the grid or not) fits on."""
     start = utc(start)
-    day = start.astimezone(query.zone).date()
-    end = start + query.duration
-    if not query.today <= day <= query.last_day or start < query.earliest:
-        return ()
-    if not any(
-        opened <= start and end <= closed
-        for opened, closed in opening_spans(query.rules, day, query.zone)
-    ):
+    if rules_refuse(query, start) is not None:
         return ()
     free = _Board(query, schedule).free_columns(start)
     return tuple(sorted(free, key=resource_order))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -283,8 +283,3 @@ def plan_mirror(
         held_reason="; ".join(reasons) or None,
         **tally.counts,
     )
-
-
-def busy_entries(entries: Sequence[MirrorEntry]) -> list[MirrorEntry]:
-    """The entries that hold time: appointments not cancelled, blocks (rosters never do)."""
-    return [e for e in entries if e.kind is not EntryKind.ROSTER and not e.cancelled]

@@ -82,3 +82,23 @@ class NextSlotsOut(CamelModel):
     duration_minutes: int
     freshness: FreshnessOut
     slots: list[SlotOut]
+
+
+class HoldOut(CamelModel):
+    """A placed hold: its column and visit (clinic times), until when it holds."""
+
+    hold_id: UUID
+    clinic_id: UUID
+    resource_id: str
+    start: ClinicTime
+    end: ClinicTime
+    expires_at: Instant
+    ttl_seconds: int
+    reference: str | None = omitted("The caller's label, as given.")
+
+
+class HoldReleased(CamelModel):
+    """What `DELETE` found: the hold was live (now released), had expired, or was released."""
+
+    hold_id: UUID
+    status: Literal["released", "expired", "already_released"]

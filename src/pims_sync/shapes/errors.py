@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from pims_sync.shapes.availability import SlotOut
 from pims_sync.shapes.base import CamelModel, Instant, omitted
 
 
@@ -25,3 +26,6 @@ class ErrorBody(CamelModel):
     timestamp: Instant
     validation_errors: list[FieldProblem] | None = omitted("The bad fields of a 400.")
     sync_id: str | None = omitted("The run concerned.")
+    alternatives: list[SlotOut] | None = omitted(
+        "409 `slot_unavailable`: the next free slots after the one asked for."
+    )

@@ -33,7 +33,7 @@ from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import PimsCredentials
 from pims_sync.domain.mirror import EntryKind, MirrorEntry, MirrorListing
 from pims_sync.domain.runs import SyncType, Trigger
-from pims_sync.errors import PimsRequestRejectedError
+from pims_sync.errors import PimsRequestRejectedError, PimsUnavailableError
 from pims_sync.ports.schedules import FireStatus
 from pims_sync.sync.service import SyncService
 from tests.integration.api.conftest import api_settings, client_for, insert_key
@@ -465,5 +465,18 @@ async def test_booking_rules_and_availability(world: World) -> None:
     golden("availability", await get(world, asked))
     after = at(9).isoformat().replace("+00:00", "Z")
     golden("availability-next", await get(world, f"/api/availability/next?after={after}&count=3"))
-    two = f"/api/availability?date={day}&days=2&duration=60&resourceId=8"
-    golden("availability-stale", await get(world, two))
+    later = day + timedelta(days=14)  # never read, and the PIMS fails when asked for it
+    world.provider.fail_next("calendar", PimsUnavailableError(status=503), times=3)
+    stale = f"/api/availability?date={later}&days=2&duration=60&resourceId=8"
+    golden("availability-stale", await get(world, stale))
+    ten = datetime(day.year, day.month, day.day, 10, tzinfo=zone).isoformat()
+    hold = {"start": ten, "duration": 30, "resourceId": "7", "reference": "call-0042"}
+    placed = await world.http.post("/api/availability/holds", json=hold, headers=world.key)
+    golden("hold-created", placed)
+    taken = await world.http.post("/api/availability/holds", json=hold, headers=world.key)
+    golden("error-409-slot-unavailable", taken)
+    hold_id = placed.json()["holdId"]
+    released = await world.http.delete(f"/api/availability/holds/{hold_id}", headers=world.key)
+    golden("hold-released", released)
+    unknown = f"/api/availability/holds/{uuid.uuid4()}"
+    golden("error-404-hold-not-found", await world.http.delete(unknown, headers=world.key))

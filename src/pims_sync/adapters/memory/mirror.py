@@ -1,14 +1,17 @@
-"""The schedule mirror and booking rules in memory, for fast tests (the mirror plans as SQL)."""
+"""The schedule mirror, booking rules and holds in memory, for fast tests (same plans as SQL)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
 from pims_sync.domain.appointments import overlaps
+from pims_sync.domain.availability import HeldTime, Schedule
 from pims_sync.domain.booking import DEFAULT_RULES, BookingRules
+from pims_sync.domain.holds import Hold, HoldState, NewHold
 from pims_sync.domain.instants import utc
 from pims_sync.domain.mirror import (
     EntryKey,
@@ -19,6 +22,7 @@ from pims_sync.domain.mirror import (
     plan_mirror,
 )
 from pims_sync.ports.booking import BookingConfig
+from pims_sync.ports.holds import Fits
 
 
 @dataclass
@@ -105,3 +109,74 @@ class MemoryBookingConfigStore:
         config = BookingConfig(clinic_id, rules, utc(at))
         self.configs[clinic_id] = config
         return config
+
+
+class MemoryHoldStore:
+    """Holds in memory, reading the memory mirror; one event loop makes `place` atomic."""
+
+    def __init__(self, mirror: MemoryScheduleMirror) -> None:
+        self.mirror = mirror
+        self.holds: dict[UUID, Hold] = {}
+
+    def _live(self, clinic_id: UUID, start: datetime, end: datetime, now: datetime) -> list[Hold]:
+        return [
+            hold
+            for hold in self.holds.values()
+            if hold.clinic_id == clinic_id
+            and hold.state(now) is HoldState.LIVE
+            and overlaps(hold.busy_from, hold.busy_until, start, end)
+        ]
+
+    async def place(
+        self,
+        *,
+        clinic_id: UUID,
+        hold: NewHold,
+        window: tuple[datetime, datetime],
+        fits: Fits,
+        now: datetime,
+    ) -> Hold | None:
+        """Store the hold on the first free column `fits` gives (see the port)."""
+        now = utc(now)
+        entries = await self.mirror.entries_between(
+            clinic_id=clinic_id, start=window[0], end=window[1]
+        )
+        live = [h.held_time for h in self._live(clinic_id, *window, now)]
+        for resource in fits(Schedule(entries=entries, holds=live)):
+            taken = self._live(clinic_id, hold.busy_from, hold.busy_until, now)
+            if any(other.resource_id == resource for other in taken):
+                continue
+            placed = Hold(
+                uuid.uuid4(),
+                clinic_id,
+                resource,
+                hold.start,
+                hold.end,
+                hold.busy_from,
+                hold.busy_until,
+                hold.expires_at,
+                now,
+                reference=hold.reference,
+            )
+            self.holds[placed.id] = placed
+            return placed
+        return None
+
+    async def live_between(
+        self, *, clinic_id: UUID, start: datetime, end: datetime, now: datetime
+    ) -> list[HeldTime]:
+        """The time live holds keep over [start, end)."""
+        return [hold.held_time for hold in self._live(clinic_id, start, end, utc(now))]
+
+    async def get(self, *, clinic_id: UUID, hold_id: UUID) -> Hold | None:
+        """A hold of the clinic, whatever its state."""
+        hold = self.holds.get(hold_id)
+        return hold if hold is not None and hold.clinic_id == clinic_id else None
+
+    async def release(self, *, clinic_id: UUID, hold_id: UUID, now: datetime) -> Hold | None:
+        """End the hold now if it is live; the hold as it then is."""
+        hold = await self.get(clinic_id=clinic_id, hold_id=hold_id)
+        if hold is not None and hold.state(utc(now)) is HoldState.LIVE:
+            hold = replace(hold, released_at=utc(now))
+            self.holds[hold_id] = hold
+        return hold

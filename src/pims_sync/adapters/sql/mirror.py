@@ -61,11 +61,8 @@ SPAN_OVERLAPS = text("span && tstzrange(:span_start, :span_end, '[)')").bindpara
 
 
 def _entry(row: Any) -> MirrorEntry:
-    return MirrorEntry(
-        external_id=row.external_id,
-        kind=EntryKind(row.kind),
-        **{name: getattr(row, name) for name in CONTENT},
-    )
+    """A row starting (external_id, kind, *CONTENT): CONTENT is in MirrorEntry's order."""
+    return MirrorEntry(row[0], EntryKind(row[1]), *row[2 : 2 + len(CONTENT)])
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -86,6 +83,36 @@ def _values(clinic_id: UUID, write: EntryWrite, now: datetime) -> dict[str, Any]
         "deleted_at": write.deleted_at,
         "updated_at": now,
     }
+
+
+def in_window(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """Entries overlapping [start, end); the lower bound keeps the (clinic, start) range short.
+
+    No event lasts longer than MAX_STAY (the parser refuses longer ones).
+    """
+    return and_(
+        events.c.starts_at < end,
+        events.c.ends_at > start,
+        events.c.starts_at >= start - MAX_STAY,
+    )
+
+
+async def live_entries(
+    conn: AsyncConnection, clinic_id: UUID, start: datetime, end: datetime
+) -> list[MirrorEntry]:
+    """The live entries overlapping [start, end), by start (also read by the holds store).
+
+    Postgres reads them through the GiST-indexed `span`; SQLite through (clinic, start).
+    """
+    postgres = conn.dialect.name == "postgresql"
+    query = (
+        select(events.c.external_id, events.c.kind, *(events.c[name] for name in CONTENT))
+        .where(scoped(events, clinic_id), events.c.deleted_at.is_(None))
+        .where(SPAN_OVERLAPS if postgres else in_window(start, end))
+        .order_by(events.c.starts_at, events.c.external_id)
+    )
+    params = {"span_start": start, "span_end": end} if postgres else {}
+    return [_entry(row) for row in await conn.execute(query, params)]
 
 
 class SqlScheduleMirror:
@@ -132,7 +159,7 @@ class SqlScheduleMirror:
             await self._mark_removed(conn, clinic_id, plan.removals, now)
             await conn.execute(
                 update(events)
-                .where(scoped(events, clinic_id), self._in_window(listing.start, listing.end))
+                .where(scoped(events, clinic_id), in_window(listing.start, listing.end))
                 .values(last_synced_at=now)
             )
             rows = [
@@ -147,15 +174,8 @@ class SqlScheduleMirror:
         self, *, clinic_id: UUID, start: datetime, end: datetime
     ) -> list[MirrorEntry]:
         """The live entries overlapping [start, end), by start."""
-        query = (
-            select(events.c.external_id, events.c.kind, *(events.c[name] for name in CONTENT))
-            .where(scoped(events, clinic_id), events.c.deleted_at.is_(None))
-            .where(self._overlapping(start, end))
-            .order_by(events.c.starts_at, events.c.external_id)
-        )
-        params = {"span_start": start, "span_end": end} if self._postgres else {}
         async with storage_failures("read the schedule mirror"), self._engine.connect() as conn:
-            return [_entry(row) for row in await conn.execute(query, params)]
+            return await live_entries(conn, clinic_id, start, end)
 
     async def resource_ids(self, *, clinic_id: UUID, since: datetime) -> list[str]:
         """The calendar columns of the entries that start at or after `since`, sorted."""
@@ -178,26 +198,12 @@ class SqlScheduleMirror:
         async with storage_failures("read the schedule mirror"), self._engine.connect() as conn:
             return {row.day: row.synced_at for row in await conn.execute(query)}
 
-    def _in_window(self, start: datetime, end: datetime) -> ColumnElement[bool]:
-        # The lower bound keeps the index range short: no event lasts longer than MAX_STAY.
-        return and_(
-            events.c.starts_at < end,
-            events.c.ends_at > start,
-            events.c.starts_at >= start - MAX_STAY,
-        )
-
-    def _overlapping(self, start: datetime, end: datetime) -> ColumnElement[bool]:
-        """Postgres: the GiST range; SQLite: the (clinic, start) index with its bound."""
-        if self._postgres:
-            return SPAN_OVERLAPS  # type: ignore[return-value]
-        return self._in_window(start, end)
-
     async def _stored(
         self, conn: AsyncConnection, clinic_id: UUID, listing: MirrorListing
     ) -> list[StoredEntry]:
         """The window's stored entries, and those of the listed keys wherever they are."""
-        columns = (events.c.external_id, events.c.kind, events.c.sync_hash, events.c.deleted_at)
-        base = select(*columns, *(events.c[name] for name in CONTENT)).where(
+        columns = (events.c.external_id, events.c.kind, *(events.c[name] for name in CONTENT))
+        base = select(*columns, events.c.sync_hash, events.c.deleted_at).where(
             scoped(events, clinic_id)
         )
         found: dict[EntryKey, StoredEntry] = {}
@@ -207,7 +213,7 @@ class SqlScheduleMirror:
                 stored = StoredEntry(_entry(row), row.sync_hash, row.deleted_at)
                 found[stored.entry.key] = stored
 
-        keep(await conn.execute(base.where(self._in_window(listing.start, listing.end))))
+        keep(await conn.execute(base.where(in_window(listing.start, listing.end))))
         keys = [(key, kind.value) for key, kind in listing.ordered_keys()]
         for chunk in _chunks(keys, self._max_params // 2 - 1):
             keep(

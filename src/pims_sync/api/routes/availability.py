@@ -1,36 +1,49 @@
-"""`/api/availability`: free slots from the schedule mirror (docs/availability.md).
+"""`/api/availability`: free slots from the schedule mirror, and holds (docs/availability.md).
 
 `GET /api/availability` gives each asked day's free slots, `GET /api/availability/next`
-the next few (permission `appointments:read`). Neither calls the PIMS unless the mirror
-of the asked days is older than AVAILABILITY_MAX_AGE_SECONDS.
+the next few (permission `appointments:read`); neither calls the PIMS unless the mirror
+of the asked days is older than AVAILABILITY_MAX_AGE_SECONDS. `POST /holds` keeps a slot
+for a few minutes, `DELETE /holds/{holdId}` lets it go (`appointments:write`).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BeforeValidator
+from fastapi import APIRouter, Body, Depends, Path, Query
+from pydantic import BeforeValidator, Field, StrictInt
 from pydantic_core import PydanticCustomError
 
-from pims_sync.api.deps import QueryClinicDep, ServicesDep, require
+from pims_sync.api.deps import ApiKeyDep, QueryClinicDep, ServicesDep, request_clinic, require
 from pims_sync.api.responses import AUTHENTICATED_ERRORS, error_responses
 from pims_sync.api.sync_schemas import StartDate
-from pims_sync.domain.api_keys import APPOINTMENTS_READ
+from pims_sync.domain.api_keys import APPOINTMENTS_READ, APPOINTMENTS_WRITE
+from pims_sync.domain.clinics import Clinic
+from pims_sync.domain.holds import DEFAULT_TTL_SECONDS, MAX_REFERENCE_CHARS, Hold, HoldState
 from pims_sync.shapes.availability import (
     AvailabilityOut,
     DayOut,
     FreshnessOut,
+    HoldOut,
+    HoldReleased,
     NextSlotsOut,
     SlotOut,
 )
-from pims_sync.sync.availability import Answer, Ask, Freshness
+from pims_sync.shapes.base import CamelModel
+from pims_sync.sync.availability import Answer, Ask, Freshness, HoldAsk
 
 router = APIRouter(prefix="/api/availability", tags=["availability"])
 
 MAX_DAYS, MAX_COUNT = 14, 20
+# What DELETE says, by what the hold was before it.
+RELEASED_AS: dict[HoldState, Literal["released", "expired", "already_released"]] = {
+    HoldState.LIVE: "released",
+    HoldState.EXPIRED: "expired",
+    HoldState.RELEASED: "already_released",
+}
 # An instant with its offset: `2026-06-11T09:00:00-05:00`, `…T14:00Z` (+ is %2B in a URL).
 INSTANT_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 
@@ -149,3 +162,81 @@ async def next_slots(
         freshness=freshness_out(answer.freshness),
         slots=[SlotOut.of(slot) for slot in answer.slots],
     )
+
+
+class NewHoldBody(CamelModel):
+    """A slot to hold: its start, the visit's length (or type), a column, for how long."""
+
+    clinic_id: UUID | None = None
+    start: Instant = Field(description="The visit's start, with its offset or `Z`.")
+    duration: StrictInt | None = Field(
+        None,
+        ge=15,
+        le=240,
+        description="Minutes; left out: the type's visit length, else one slot.",
+    )
+    appointment_type: str | None = Field(None, max_length=100)
+    resource_id: str | None = Field(
+        None, min_length=1, max_length=64, description="The column; left out: the first free."
+    )
+    ttl_seconds: StrictInt = Field(
+        DEFAULT_TTL_SECONDS, description="How long the hold lasts (30 to 900 seconds)."
+    )
+    reference: str | None = Field(
+        None, max_length=MAX_REFERENCE_CHARS, description="Your label, e.g. a call id."
+    )
+
+
+def hold_out(hold: Hold, clinic: Clinic, ttl_seconds: int) -> HoldOut:
+    """The 201 answer: the hold's times in the clinic's zone."""
+    zone = clinic.zone
+    return HoldOut(
+        hold_id=hold.id,
+        clinic_id=clinic.id,
+        resource_id=hold.resource_id,
+        start=hold.start.astimezone(zone),
+        end=hold.end.astimezone(zone),
+        expires_at=hold.expires_at,
+        ttl_seconds=ttl_seconds,
+        reference=hold.reference,
+    )
+
+
+@router.post(
+    "/holds",
+    status_code=201,
+    summary="Hold a free slot for a few minutes",
+    response_model=HoldOut,
+    responses=error_responses(*AUTHENTICATED_ERRORS, 409, 413, 503),
+    dependencies=[Depends(require(APPOINTMENTS_WRITE))],
+)
+async def place_hold(
+    services: ServicesDep, key: ApiKeyDep, body: Annotated[NewHoldBody, Body()]
+) -> HoldOut:
+    """Hold a free slot for a few minutes (409 `slot_unavailable` with the next three)."""
+    clinic = await request_clinic(services, key, body.clinic_id)
+    wanted = HoldAsk(
+        start=body.start,
+        ask=_ask(body.duration, body.appointment_type, body.resource_id),
+        ttl_seconds=body.ttl_seconds,
+        reference=body.reference,
+    )
+    hold = await services.availability.hold(clinic, wanted)
+    return hold_out(hold, clinic, body.ttl_seconds)
+
+
+@router.delete(
+    "/holds/{hold_id}",
+    summary="Let a hold go",
+    response_model=HoldReleased,
+    responses=error_responses(*AUTHENTICATED_ERRORS, 503),
+    dependencies=[Depends(require(APPOINTMENTS_WRITE))],
+)
+async def release_hold(
+    services: ServicesDep,
+    clinic: QueryClinicDep,
+    hold_id: Annotated[UUID, Path(description="The hold's id (`holdId`).")],
+) -> HoldReleased:
+    """Let a hold go: it stops counting at once (404 `hold_not_found` if unknown)."""
+    hold, before = await services.availability.release(clinic, hold_id)
+    return HoldReleased(hold_id=hold.id, status=RELEASED_AS[before])
