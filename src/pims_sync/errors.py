@@ -298,6 +298,43 @@ class DatabaseExtensionError(FatalError):
     code = "database_extension_missing"
 
 
+# --- Booking writes: exactly once, confirmed by reading back (docs/booking.md). ---
+
+
+class IdempotencyKeyRequiredError(InvalidInputError):
+    """This write needs an Idempotency-Key header (create and reschedule)."""
+
+    code = "idempotency_key_required"
+
+
+class IdempotencyKeyInvalidError(InvalidInputError):
+    """The Idempotency-Key header is not a usable key."""
+
+    code = "idempotency_key_invalid"
+
+
+class IdempotencyKeyReusedError(PimsSyncError):
+    """The Idempotency-Key was first used with another body: a new write needs a new key."""
+
+    code = "idempotency_key_reused"
+
+
+class WriteInProgressError(PimsSyncError):
+    """A request with this Idempotency-Key is still being worked on; repeat it later."""
+
+    code = "write_in_progress"
+
+
+class PimsWriteUnconfirmedError(PimsError):
+    """A write was sent, but no read-back could tell whether the PIMS applied it.
+
+    Repeating the request with the same Idempotency-Key reads back again before anything
+    else; it never sends a second write while this is unknown.
+    """
+
+    code = "pims_write_unconfirmed"
+
+
 # --- Refusals at the API's edge: who asks, and what they may reach (docs/security.md). ---
 
 

@@ -405,3 +405,24 @@ availability_holds = Table(
     _created_at(),
     Index(None, "clinic_id", "starts_at"),
 )
+
+# Booking writes sent to the PIMS, one per clinic and Idempotency-Key (domain/write_requests.py):
+# the route and a hash of its body, the `state` (`pending`, `succeeded`, `failed`, `unknown`),
+# `result` (progress while pending, then the answer), `attempt` (grows at each take-over),
+# `lease_until` (how long the claiming request may work before a repeat takes over).
+pims_write_requests = Table(
+    "pims_write_requests",
+    metadata,
+    _id(),
+    _clinic_fk(),
+    Column("idempotency_key", Text(), nullable=False),
+    Column("route", Text(), nullable=False),
+    Column("body_hash", Text(), nullable=False),
+    Column("state", Text(), nullable=False, server_default="pending"),
+    Column("attempt", Integer(), nullable=False, server_default=text("1")),
+    Column("result", JsonDocument, nullable=False, server_default=text("'{}'")),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    _created_at(),
+    _updated_at(),
+    UniqueConstraint("clinic_id", "idempotency_key"),
+)
