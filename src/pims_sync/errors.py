@@ -205,6 +205,67 @@ class PimsRefusedError(PimsUnavailableError):
     code = "pims_refused"
 
 
+# --- Writes to the PIMS (booking write-back): never retried by the adapter. The class says
+# what is known of the write's fate: refused and not sent mean nothing happened; unknown
+# means it may have happened, and only a read-back can tell (docs/provider.md#writes). ---
+
+
+class PimsWriteError(PimsError):
+    """A write to the PIMS failed; the subclass says whether it may have been applied."""
+
+    code = "pims_write_failed"
+
+    def __init__(self, message: str | None = None, *, endpoint: str = "", **context: object):
+        super().__init__(message, endpoint=endpoint, **context)
+        self.endpoint = endpoint
+
+
+class PimsWriteRefusedError(PimsWriteError):
+    """The PIMS refused the write (validation, a 4xx, `success: false`); nothing changed.
+
+    `said` is the PIMS's own words (at most 120 characters), for the caller's message.
+    """
+
+    code = "pims_write_refused"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        endpoint: str = "",
+        said: str = "",
+        status: int | None = None,
+        **context: object,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status, **context)
+        self.said = said
+        self.status = status
+
+
+class PimsSlotTakenError(PimsWriteRefusedError):
+    """The PIMS refused a booking that overlaps another appointment or block of the column."""
+
+    code = "pims_slot_taken"
+
+
+class PimsWriteNotSentError(PimsWriteError):
+    """The write never reached the PIMS (no connection, 429, the session had expired).
+
+    Nothing changed: sending it again is safe.
+    """
+
+    code = "pims_write_not_sent"
+
+
+class PimsWriteOutcomeUnknownError(PimsWriteError):
+    """The write may have reached the PIMS but no answer came (timeout, dropped, 5xx).
+
+    Never send it again blindly: read back first (the write may have been applied).
+    """
+
+    code = "pims_write_outcome_unknown"
+
+
 class RunInProgressError(PimsSyncError):
     """A run for this clinic is already in progress."""
 

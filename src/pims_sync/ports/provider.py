@@ -1,4 +1,4 @@
-"""The PIMS provider port: open a logged-in session for a clinic, read through it."""
+"""The PIMS provider port: open a logged-in session for a clinic, read (and book) through it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,17 @@ from zoneinfo import ZoneInfo
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import PimsCredentials
+from pims_sync.domain.pims_writes import (
+    AppointmentDetails,
+    AppointmentRequest,
+    AppointmentView,
+    CancelAction,
+    NewClient,
+    NewPatient,
+    PatientMatch,
+    PimsClient,
+    PimsPatient,
+)
 from pims_sync.errors import InvalidInputError
 from pims_sync.ports.login_budget import LoginAllowance
 from pims_sync.ports.request_budget import RequestMeter
@@ -60,12 +71,70 @@ class PimsSession(Protocol):
         ...
 
 
+class PimsWriteSession(PimsSession, Protocol):
+    """A session that also books: the write-back's calls (docs/provider.md#writes).
+
+    No write is ever retried here. A failed write raises a `PimsWriteError` that says what
+    is known: `PimsWriteRefusedError` (`PimsSlotTakenError` for an overlap) and
+    `PimsWriteNotSentError` changed nothing; `PimsWriteOutcomeUnknownError` may have been
+    applied, and only a read-back (`fetch_appointments`, `get_appointment`) can tell.
+    Reads keep their retry policy; writes share the reads' rate limit and daily budget.
+    """
+
+    async def search_patients(self, query: str, limit: int) -> list[PatientMatch]:
+        """Patients matching `query` (name, id, owner's name), at most `limit` (1..100)."""
+        ...
+
+    async def create_client(self, new: NewClient) -> PimsClient:
+        """Register a client; the PIMS's answer (its new id) is returned."""
+        ...
+
+    async def create_patient(self, new: NewPatient, client: PimsClient) -> PimsPatient:
+        """Register a patient for `client` (as created or found); its new id is returned."""
+        ...
+
+    async def create_appointment(self, request: AppointmentRequest) -> None:
+        """Book one appointment. The PIMS answers with no id: find it by reading back."""
+        ...
+
+    async def cancel_appointment(
+        self, appointment_id: str, reason: str, action: CancelAction = "cancel"
+    ) -> None:
+        """Cancel (record kept, shown cancelled) or delete (gone) one appointment.
+
+        `PimsNotFoundError` when the PIMS has no such appointment (or it was deleted).
+        """
+        ...
+
+    async def get_appointment(self, appointment_id: str) -> AppointmentDetails:
+        """One appointment by id, cancelled ones too; `PimsNotFoundError` when absent."""
+        ...
+
+    async def appointment_view(self) -> AppointmentView:
+        """The calendar's appointment types, rooms (columns), providers and hours."""
+        ...
+
+
 class PimsProvider(Protocol):
     """A PIMS: opens sessions (async context managers) and owns shared resources."""
 
     name: str
 
     def session(self, login: ClinicLogin) -> AbstractAsyncContextManager[PimsSession]:
+        """Log in (or reuse a cached session) on entry; release the clinic's context on exit."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release everything (browser process, HTTP pools)."""
+        ...
+
+
+class PimsWriteProvider(Protocol):
+    """A PIMS whose sessions book too (IdexxProvider and FakeProvider both are one)."""
+
+    name: str
+
+    def session(self, login: ClinicLogin) -> AbstractAsyncContextManager[PimsWriteSession]:
         """Log in (or reuse a cached session) on entry; release the clinic's context on exit."""
         ...
 

@@ -1,13 +1,21 @@
-"""FakeProvider: an in-memory PimsProvider with fault injection, for fast tests."""
+"""FakeProvider: an in-memory PimsProvider (reads and bookings) with fault injection.
+
+Its bookings behave as IDEXX's do (docs/provider.md#writes): a create answers with no id,
+a booking overlapping a live appointment or a block of the same column is refused
+(`PimsSlotTakenError`), unknown patients, types, rooms and providers are refused, and
+`lose_next_answer` applies a write and then loses its answer (the double-booking case).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
+from pims_sync.adapters.memory.bookings import FakeBookings
 from pims_sync.domain.appointments import (
     Appointment,
     CalendarPage,
@@ -16,14 +24,29 @@ from pims_sync.domain.appointments import (
     overlaps,
 )
 from pims_sync.domain.consultations import Consultation
-from pims_sync.errors import PimsAuthError, PimsNotFoundError
+from pims_sync.domain.pims_writes import (
+    AppointmentDetails,
+    AppointmentRequest,
+    AppointmentView,
+    CancelAction,
+    NewClient,
+    NewPatient,
+    PatientMatch,
+    PimsClient,
+    PimsPatient,
+)
+from pims_sync.errors import PimsAuthError, PimsNotFoundError, PimsWriteOutcomeUnknownError
 from pims_sync.ports.provider import ClinicLogin, check_window
 
-OPERATIONS = ("login", "calendar", "consultation")
+READ_OPERATIONS = ("login", "calendar", "consultation", "search", "appointment", "view")
+# The writes: `lose_next_answer` applies to these only.
+WRITE_OPERATIONS = ("create", "cancel", "create-client", "create-patient")
+OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
+T = TypeVar("T")
 
 
-class FakeProvider:
-    """Serves seeded appointments and consultations; fails on demand."""
+class FakeProvider(FakeBookings):
+    """Serves seeded appointments and consultations, takes bookings; fails on demand."""
 
     name = "Fake PIMS"
 
@@ -57,6 +80,25 @@ class FakeProvider:
         self.calls: dict[str, int] = defaultdict(int)
         self.open_sessions = 0
         self._faults: dict[str, deque[BaseException]] = defaultdict(deque)
+        self._lost: dict[str, int] = defaultdict(int)
+        super().__init__()
+
+    def lose_next_answer(self, operation: str, times: int = 1) -> None:
+        """Apply the next `times` writes of `operation`, then lose their answers.
+
+        The call raises `PimsWriteOutcomeUnknownError` although the write took effect: the
+        connection that drops after IDEXX applied a booking.
+        """
+        if operation not in WRITE_OPERATIONS:
+            raise ValueError(f"unknown write {operation!r}; use one of {WRITE_OPERATIONS}")
+        self._lost[operation] += times
+
+    def answer_lost(self, operation: str) -> bool:
+        """Whether this write's answer is to be lost (counting it down)."""
+        if self._lost[operation] > 0:
+            self._lost[operation] -= 1
+            return True
+        return False
 
     def fail_next(self, operation: str, error: BaseException, times: int = 1) -> None:
         """Make the next `times` calls of `operation` raise `error`."""
@@ -87,7 +129,7 @@ class FakeProvider:
             raise PimsAuthError("Invalid username or password")
         self.logins += 1
         self.open_sessions += 1
-        session = FakeSession(self)
+        session = FakeSession(self, login)
         try:
             yield session
         finally:
@@ -101,8 +143,9 @@ class FakeProvider:
 class FakeSession:
     """A logged-in fake session."""
 
-    def __init__(self, provider: FakeProvider) -> None:
+    def __init__(self, provider: FakeProvider, login: ClinicLogin) -> None:
         self._provider = provider
+        self._zone = login.zone
         self.closed = False
 
     def _check_open(self) -> None:
@@ -140,3 +183,51 @@ class FakeSession:
             return self._provider.consultations[consultation_id]
         except KeyError:
             raise PimsNotFoundError(f"no consultation {consultation_id}") from None
+
+    async def search_patients(self, query: str, limit: int) -> list[PatientMatch]:
+        """Seeded and created patients matching every word of the query."""
+        self._read("search")
+        return self._provider.search(query, limit)
+
+    async def get_appointment(self, appointment_id: str) -> AppointmentDetails:
+        """An appointment by id (cancelled ones too); PimsNotFoundError when absent."""
+        self._read("appointment")
+        return self._provider.details(appointment_id)
+
+    async def appointment_view(self) -> AppointmentView:
+        """The fake's types, rooms and providers (`FakeProvider.view`)."""
+        self._read("view")
+        return self._provider.view
+
+    async def create_client(self, new: NewClient) -> PimsClient:
+        """A new client (fresh id)."""
+        return self._write("create-client", lambda: self._provider.register_client(new))
+
+    async def create_patient(self, new: NewPatient, client: PimsClient) -> PimsPatient:
+        """A new patient of a known client (fresh id)."""
+        return self._write("create-patient", lambda: self._provider.register_patient(new, client))
+
+    async def create_appointment(self, request: AppointmentRequest) -> None:
+        """Book; like IDEXX, the answer carries no id."""
+        self._write("create", lambda: self._provider.book(request, self._zone))
+
+    async def cancel_appointment(
+        self, appointment_id: str, reason: str, action: CancelAction = "cancel"
+    ) -> None:
+        """Cancel (kept, shown cancelled) or delete one appointment."""
+        self._write("cancel", lambda: self._provider.unbook(appointment_id, reason, action))
+
+    def _read(self, operation: str) -> None:
+        self._check_open()
+        self._provider.raise_fault(operation)
+
+    def _write(self, operation: str, apply: Callable[[], T]) -> T:
+        """Queued faults strike before the write; a lost answer strikes after it."""
+        self._check_open()
+        self._provider.raise_fault(operation)
+        result = apply()
+        if self._provider.answer_lost(operation):
+            raise PimsWriteOutcomeUnknownError(
+                f"Fake PIMS {operation}: the answer was lost after the write", endpoint=operation
+            )
+        return result
