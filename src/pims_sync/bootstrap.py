@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,7 @@ from pims_sync.adapters.sql.runs import SqlRunStore
 from pims_sync.adapters.sql.schedules import SqlFireStore, SqlRunRecovery, SqlScheduleStore
 from pims_sync.adapters.sql.vault import SqlCredentialVault
 from pims_sync.adapters.sql.webhooks import SqlWebhookStore
+from pims_sync.adapters.sql.write_requests import SqlWriteRequestStore
 from pims_sync.adapters.webhooks.addresses import check_destination
 from pims_sync.adapters.webhooks.http import HttpWebhookSender
 from pims_sync.domain.schedules import ScheduleRules
@@ -36,14 +38,20 @@ from pims_sync.ports.events import EventLog
 from pims_sync.ports.health import ClinicHealthStore
 from pims_sync.ports.holds import HoldStore
 from pims_sync.ports.mirror import ScheduleMirror
-from pims_sync.ports.provider import ClinicLogin, PimsProvider
+from pims_sync.ports.provider import ClinicLogin, PimsProvider, PimsWriteProvider
 from pims_sync.ports.queue import JobHandler, WorkerQueue
 from pims_sync.ports.request_budget import DailyBudget
 from pims_sync.ports.schedules import FireStore, RunRecovery, ScheduleStore
 from pims_sync.ports.store import CaseStore, RunStore
 from pims_sync.ports.webhooks import WebhookSender, WebhookStore
+from pims_sync.ports.write_requests import WriteRequestStore
 from pims_sync.settings import Settings
 from pims_sync.sync.availability import AvailabilityDesk
+from pims_sync.sync.booking_create import BookingTools
+from pims_sync.sync.booking_desk import BookingDesk
+from pims_sync.sync.booking_reflect import Reflection
+from pims_sync.sync.booking_sessions import BookingSessions
+from pims_sync.sync.exactly_once import WriteLedger
 from pims_sync.sync.refresh import MirrorRefresher
 from pims_sync.sync.service import HEARTBEAT_SECONDS, SyncService
 from pims_sync.webhooks.delivery import Deliverer, DeliveryOptions
@@ -79,11 +87,14 @@ class Services:
     booking: BookingConfigStore
     # Short holds on free slots (availability).
     holds: HoldStore
+    # Booking writes sent to the PIMS, by Idempotency-Key (docs/booking.md).
+    write_requests: WriteRequestStore
     credential_vault: CredentialVault | None = None
     webhook_http: HttpWebhookSender | None = None
     pims_provider: PimsProvider | None = None
     sync_service: SyncService | None = None
     availability_desk: AvailabilityDesk | None = None
+    booking_desk: BookingDesk | None = None
     # The one-off PIMS login check (None: IDEXX Neo, a fresh login); tests give a fake's.
     login_checker: Callable[[ClinicLogin], Awaitable[float]] | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -182,6 +193,39 @@ class Services:
         )
 
     @property
+    def bookings(self) -> BookingDesk:
+        """Booking write-back: search, create, cancel, reschedule (docs/booking.md)."""
+        if self.booking_desk is None:
+            self.booking_desk = self.bookings_on(lambda: datetime.now(UTC))
+        return self.booking_desk
+
+    def bookings_on(self, now: Callable[[], datetime]) -> BookingDesk:
+        """The booking desk on this clock (the availability desk's, when a test moves it)."""
+        settings = self.settings
+        sessions = BookingSessions(
+            # IDEXX Neo's and the fake's sessions both book (ports/provider.py).
+            provider=cast(PimsWriteProvider, self.provider),
+            credentials=self.vault,
+            health=self.health,
+            budget=DailyBudget(self.ledger, settings.pims_daily_request_budget),
+            logins=self.ledger,
+            login_budget=settings.pims_daily_login_budget,
+            now=now,
+        )
+        tools = BookingTools(
+            availability=self.availability_on(now),
+            reflection=Reflection(mirror=self.mirror, cases=self.cases),
+            now=now,
+        )
+        return BookingDesk(
+            sessions=sessions,
+            ledger=WriteLedger(self.write_requests, now=now),
+            tools=tools,
+            events=self.events,
+            now=now,
+        )
+
+    @property
     def webhook_sender(self) -> WebhookSender:
         """The process's one HTTP client for webhook deliveries, built on first use."""
         if self.webhook_http is None:
@@ -255,6 +299,7 @@ def build_services(settings: Settings) -> Services:
         mirror=SqlScheduleMirror(engine),
         booking=SqlBookingConfigStore(engine),
         holds=SqlHoldStore(engine),
+        write_requests=SqlWriteRequestStore(engine),
     )
 
 

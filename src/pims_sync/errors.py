@@ -386,6 +386,12 @@ class WriteInProgressError(PimsSyncError):
     code = "write_in_progress"
 
 
+class AppointmentNotFoundError(NotFoundError):
+    """IDEXX has no appointment with this id (for this clinic)."""
+
+    code = "appointment_not_found"
+
+
 class PimsWriteUnconfirmedError(PimsError):
     """A write was sent, but no read-back could tell whether the PIMS applied it.
 

@@ -29,6 +29,10 @@ class EventType(StrEnum):
     CLINIC_RESUMED = "clinic.resumed"
     CLINIC_FAILURES_WARNING = "clinic.failures_warning"
     WEBHOOK_DISABLED = "webhook.disabled"
+    BOOKING_CREATED = "booking.created"
+    BOOKING_CANCELLED = "booking.cancelled"
+    BOOKING_RESCHEDULED = "booking.rescheduled"
+    BOOKING_FAILED = "booking.failed"
 
 
 @dataclass(frozen=True, slots=True)

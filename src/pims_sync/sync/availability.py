@@ -204,6 +204,31 @@ class AvailabilityDesk:
             )
         return placed
 
+    async def alternatives(self, clinic: Clinic, ask: Ask, after: datetime) -> tuple[FreeSlot, ...]:
+        """The next free slots at or after `after`, from the mirror as it is (no refresh)."""
+        now = utc(self._now())
+        rules = (await self.booking.get(clinic.id)).rules
+        query = await self._query(clinic, rules, ask, now)
+        return await self._slots_after(clinic, query, max(utc(after), now), ALTERNATIVES)
+
+    async def still_free(self, clinic: Clinic, hold: Hold, ask: Ask) -> bool:
+        """Whether a held slot is free on its column in the mirror, that hold apart.
+
+        Asked by a booking right after it wrote a fresh read of the day to the mirror.
+        """
+        now = utc(self._now())
+        rules = (await self.booking.get(clinic.id)).rules
+        query = await self._query(
+            clinic, rules, replace(ask, resource_ids=(hold.resource_id,)), now
+        )
+        reach = rules.buffer_before + rules.buffer_after
+        start, end = hold.busy_from - reach, hold.busy_until + reach
+        entries = await self.mirror.entries_between(clinic_id=clinic.id, start=start, end=end)
+        live = await self.holds.live_between(clinic_id=clinic.id, start=start, end=end, now=now)
+        others = [held for held in live if held != hold.held_time]
+        schedule = Schedule(entries=entries, holds=others)
+        return hold.resource_id in free_at(query, schedule, hold.start)
+
     async def release(self, clinic: Clinic, hold_id: UUID) -> tuple[Hold, HoldState]:
         """End a hold; the hold and what it was before (live, expired or already released)."""
         now = utc(self._now())
