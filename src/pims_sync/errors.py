@@ -251,10 +251,25 @@ class PimsSlotTakenError(PimsWriteRefusedError):
 class PimsWriteNotSentError(PimsWriteError):
     """The write never reached the PIMS (no connection, 429, the session had expired).
 
-    Nothing changed: sending it again is safe.
+    Nothing changed: sending it again is safe. `session_refused`: the PIMS refused the
+    session (401, 403, 419, a redirect to the login page); `csrf_refused`: it named the
+    CSRF token. The adapter has renewed what was refused before this reaches a caller.
     """
 
     code = "pims_write_not_sent"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        endpoint: str = "",
+        session_refused: bool = False,
+        csrf_refused: bool = False,
+        **context: object,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, **context)
+        self.session_refused = session_refused
+        self.csrf_refused = csrf_refused
 
 
 class PimsWriteOutcomeUnknownError(PimsWriteError):

@@ -102,7 +102,7 @@ def fake_write_world() -> WriteWorld:
     )
 
 
-@pytest.fixture(params=["fake"])
+@pytest.fixture(params=["fake", pytest.param("idexx", marks=pytest.mark.browser)])
 def world(request: pytest.FixtureRequest) -> WriteWorld:
     if request.param == "fake":
         return fake_write_world()

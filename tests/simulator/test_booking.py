@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 import httpx
 
 from tests.simulator.conftest import week
@@ -13,6 +16,27 @@ def multipart(fields: dict[str, str]) -> dict[str, tuple[None, str]]:
     return {name: (None, value) for name, value in fields.items()}
 
 
+def taking_time(events: list[Any], room: str) -> list[tuple[str, str]]:
+    """(start, end) of the events holding a column: live appointments and blocks."""
+    return sorted(
+        (e["start"], e["end"])
+        for e in events
+        if e["resourceId"] == room and not e["is_roster"] and e["current_status"] != "Cancelled"
+    )
+
+
+def free_slot(events: list[Any], room: str, day: str, minutes: int = 15) -> tuple[str, str]:
+    """The first HH:MM start and end on `day` where nothing holds the column."""
+    taken = taking_time(events, room)
+    start = datetime.fromisoformat(f"{day} 07:00:00")
+    while True:
+        end = start + timedelta(minutes=minutes)
+        first, last = f"{start:%Y-%m-%d %H:%M:%S}", f"{end:%Y-%m-%d %H:%M:%S}"
+        if all(not (s < last and e > first) for s, e in taken):
+            return f"{start:%H:%M}", f"{end:%H:%M}"
+        start += timedelta(minutes=15)
+
+
 async def test_create_appointment_is_multipart_and_returns_only_success(
     client: httpx.AsyncClient,
 ) -> None:
@@ -20,14 +44,16 @@ async def test_create_appointment_is_multipart_and_returns_only_success(
     view = (await client.get("/appointments/getAppointmentView")).json()
     patient = (await client.get("/search/patients", params={"q": "a", "limit": 1})).json()
     patient_id = patient["results"]["suggested"]["objects"][0]["id"]
+    room = str(view["appointmentRooms"][0]["id"])
+    begins, ends = free_slot(await week(client, DAY, DAY), room, DAY)
     fields = {
         "patient_id": str(patient_id),
         "type_id": str(view["appointmentTypes"][1]["id"]),
         "user_id": str(view["providers"][1]["id"]),
-        "room": str(view["appointmentRooms"][0]["id"]),
+        "room": room,
         "appointment_date": DAY,
-        "time": "09:30",
-        "time_end": "09:45",
+        "time": begins,
+        "time_end": ends,
         "useRealEndTime": "true",
     }
     response = await client.post("/appointments/create", files=multipart(fields))
@@ -35,7 +61,7 @@ async def test_create_appointment_is_multipart_and_returns_only_success(
     new = [e for e in await week(client, DAY, DAY) if e["id"] not in before]
     assert len(new) == 1
     assert (new[0]["patient_id"], new[0]["start"], new[0]["end"]) == (
-        patient_id, f"{DAY} 09:30:00", f"{DAY} 09:45:00",
+        patient_id, f"{DAY} {begins}:00", f"{DAY} {ends}:00",
     )  # fmt: skip
     assert new[0]["resourceId"] == fields["room"]
     as_json = await client.post("/appointments/create", json=fields)

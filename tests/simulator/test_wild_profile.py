@@ -15,6 +15,7 @@ from tests.simulator.conftest import NOW, XHR_HEADERS, change_settings, live_jso
 TRAITS = {
     "loginFormDelayMs": 1500,
     "loginCsrf": True,
+    "writeCsrf": True,
     "loginRedirectHops": 3,
     "landingSearchBox": True,
     "jsonAsHtml": True,

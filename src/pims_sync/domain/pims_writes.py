@@ -275,10 +275,15 @@ def check_search(query: str, limit: int) -> str:
     return text
 
 
-def check_cancel(appointment_id: str, action: str) -> None:
-    """Refuse an empty id or an action other than cancel / delete."""
+def check_appointment_id(appointment_id: str) -> None:
+    """Refuse an empty appointment id."""
     if not appointment_id.strip():
         raise InvalidInputError("an appointment id is required")
+
+
+def check_cancel(appointment_id: str, action: str) -> None:
+    """Refuse an empty id or an action other than cancel / delete."""
+    check_appointment_id(appointment_id)
     if action not in CANCEL_ACTIONS:
         raise InvalidInputError("action must be cancel or delete")
 

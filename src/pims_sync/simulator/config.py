@@ -20,6 +20,7 @@ MAX_LOGIN_FORM_DELAY_MS = 60_000
 WILD_TRAITS: dict[str, Any] = {
     "login_form_delay_ms": 1500,
     "login_csrf": True,
+    "write_csrf": True,
     "login_redirect_hops": 3,
     "landing_search_box": True,
     "json_as_html": True,
@@ -82,6 +83,7 @@ class RuntimeSettings:
     # Traits of the real site (all off by default; WILD_TRAITS turns them on).
     login_form_delay_ms: int = 0
     login_csrf: bool = False
+    write_csrf: bool = False  # writes need X-CSRF-Token = the pages' csrf-token meta tag
     login_redirect_hops: int = 0
     landing_search_box: bool = False
     json_as_html: bool = False

@@ -1,4 +1,5 @@
-"""Switchable failures: error statuses, slow answers, HTML for JSON, sessions, refusals."""
+"""Switchable failures: error statuses, slow answers, HTML for JSON, sessions, refusals,
+and answers lost after the write was applied (`afterApply: "drop"`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 from pims_sync.simulator.dataset import seeded
 
 FAULT_ENDPOINTS = ("login", "calendar", "page-data", "search", "appointment", "*")
+# What a fault may do once the request has been handled (the write applied): drop the
+# connection without an answer, after its latencyMs (the double-booking case).
+AFTER_APPLY = ("drop",)
 # A fault named after a family covers every endpoint of that family (stats names on the right).
 FAMILIES: dict[str, frozenset[str]] = {
     "login": frozenset({"login", "login-page", "auth-hop"}),
@@ -16,6 +20,8 @@ FAMILIES: dict[str, frozenset[str]] = {
     "page-data": frozenset({"page-data"}),
     "search": frozenset({"search"}),
     "appointment": frozenset({"appointment", "view", "create", "delete"}),
+    "create": frozenset({"create"}),
+    "delete": frozenset({"delete"}),
     "clients": frozenset({"clients-create"}),
     "patients": frozenset({"patients-create"}),
     "pages": frozenset({"home"}),
@@ -38,6 +44,7 @@ class Fault:
     expire_session: bool = False
     after: int = 0  # covered requests still to let through before the fault is armed
     refusal: bool = False  # a JSON `{"success": false}` answer (status 200 unless given)
+    after_apply: str | None = None  # "drop": handle the request, then send no answer
 
     @property
     def answers(self) -> bool:
@@ -62,6 +69,7 @@ class Fault:
             "expireSession": self.expire_session,
             "after": self.after,
             "refusal": self.refusal,
+            "afterApply": self.after_apply,
         }
 
 
@@ -75,6 +83,9 @@ class Strike:
     html: bool
     expire_session: bool = False
     refusal: bool = False
+    # The request is handled (a write applied), then `latency_ms` waited and the connection
+    # closed without an answer.
+    drop_after_apply: bool = False
 
     @property
     def answers(self) -> bool:
@@ -102,10 +113,22 @@ class FaultBook:
         refusal = spec.get("refusal", False)
         if not isinstance(expire, bool) or not isinstance(refusal, bool):
             raise ValueError("expireSession and refusal must be true or false")
-        if status is None and not html and latency == 0 and not expire and not refusal:
+        after_apply = spec.get("afterApply")
+        if after_apply is not None and after_apply not in AFTER_APPLY:
+            raise ValueError(f"afterApply must be one of {list(AFTER_APPLY)}")
+        if after_apply is not None and (status is not None or html or refusal):
+            raise ValueError("afterApply answers nothing: it takes no status, html or refusal")
+        if (
+            status is None
+            and not html
+            and latency == 0
+            and not expire
+            and not refusal
+            and after_apply is None
+        ):
             raise ValueError(
-                "a fault needs a status, html: true, refusal: true, latencyMs"
-                " or expireSession: true"
+                "a fault needs a status, html: true, refusal: true, latencyMs,"
+                " expireSession: true or afterApply"
             )
         rate = spec.get("rate", 1.0)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
@@ -123,6 +146,7 @@ class FaultBook:
             expire_session=expire,
             after=_optional_int(spec, "after", 0, 10**9) or 0,
             refusal=refusal,
+            after_apply=after_apply,
         )
         self.faults.append(fault)
         return fault
@@ -136,6 +160,7 @@ class FaultBook:
 
         A session-expiring fault ends every session just before the request is answered,
         so the request itself (and any other in flight) meets the expired-session answer.
+        An afterApply fault decides alone: its latency comes after the request is handled.
         """
         delay, expire = 0, False
         for fault in self.faults:
@@ -149,6 +174,8 @@ class FaultBook:
             fault.hits += 1
             if fault.count is not None:
                 fault.count -= 1
+            if fault.after_apply == "drop":
+                return Strike(fault.latency_ms, None, None, False, drop_after_apply=True)
             delay += fault.latency_ms
             expire = expire or fault.expire_session
             if fault.answers:

@@ -35,8 +35,10 @@ def routes(sim: Simulation) -> list[Route]:
 
     async def shell(request: Request, session: Session) -> Response:
         name, path = sim.clinic_of(session).name, request.url.path
+        settings = sim.settings
+        csrf = session.csrf if settings.write_csrf else None
         return HTMLResponse(
-            pages.shell_page(name, path, search_box=sim.settings.landing_search_box)
+            pages.shell_page(name, path, search_box=settings.landing_search_box, csrf=csrf)
         )
 
     async def hop(request: Request, session: Session) -> Response:
@@ -51,7 +53,8 @@ def routes(sim: Simulation) -> list[Route]:
 
     home = sim.endpoint("home", shell, json=False, base_latency=False)
     hops = sim.endpoint("auth-hop", hop, json=False, base_latency=False)
-    shells = ("/", "/schedule", "/dashboard", SEARCH_LANDING_PAGE)
+    # `/appointments` is the page the original opened to take the CSRF token from.
+    shells = ("/", "/schedule", "/dashboard", "/appointments", SEARCH_LANDING_PAGE)
     return [
         Route("/login", sim.public("login-page", login_form), methods=["GET"]),
         Route("/login", sim.public("login", submit), methods=["POST"]),

@@ -14,9 +14,10 @@ _STYLE = (
 )
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, *, csrf: str | None = None) -> str:
+    meta = f"<meta name='csrf-token' content='{escape(csrf)}'>" if csrf else ""
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{meta}"
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>{body}</body></html>"
     )
@@ -124,11 +125,14 @@ def two_factor_page() -> str:
     return _page("IDEXX Neo - Verify", body)
 
 
-def shell_page(clinic_name: str, path: str, *, search_box: bool = False) -> str:
+def shell_page(
+    clinic_name: str, path: str, *, search_box: bool = False, csrf: str | None = None
+) -> str:
     """The logged-in application page (the `#dashboard_shell` indicator).
 
     `search_box` adds the app's header search: a barcode/search input named `code` and a
     zip code input, ordinary fields that must not be taken for a one-time-code form.
+    `csrf` puts the session's write token in a `csrf-token` meta tag.
     """
     search = (
         "<form class='global-search' role='search' onsubmit='return false'>"
@@ -148,7 +152,7 @@ def shell_page(clinic_name: str, path: str, *, search_box: bool = False) -> str:
         "<div class='user-menu' data-testid='user-menu'>vet</div>"
         "</div>"
     )
-    return _page("IDEXX Neo", body)
+    return _page("IDEXX Neo", body, csrf=csrf)
 
 
 def error_page(status: int) -> str:

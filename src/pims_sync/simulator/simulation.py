@@ -141,6 +141,8 @@ class Simulation:
     ) -> Response:
         started = time.perf_counter()
         strike = self.faults.strike(name)
+        if strike and strike.drop_after_apply:
+            return await self._dropped(name, answer, strike.latency_ms, started)
         delay = (strike.latency_ms if strike else 0) + (
             self.settings.latency_ms if base_latency else 0
         )
@@ -158,6 +160,40 @@ class Simulation:
             response.headers["content-type"] = "text/html; charset=utf-8"
         self.stats.record(name, response.status_code, (time.perf_counter() - started) * 1000)
         return response
+
+    async def _dropped(
+        self,
+        name: str,
+        answer: Callable[[], Awaitable[Response]],
+        latency_ms: int,
+        started: float,
+    ) -> Response:
+        """Handle the request (a write is applied), wait, then close without an answer."""
+        await answer()
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
+        self.stats.record(name, DROPPED, (time.perf_counter() - started) * 1000)
+        return DroppedAnswer()
+
+
+# The status the statistics record for a request whose connection was dropped unanswered.
+DROPPED = 0
+
+
+class DroppedAnswer(Response):
+    """No answer at all: the connection is closed as if the network had cut it."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Abort the connection (nothing is sent)."""
+        del scope, send
+        # Under uvicorn, `receive` belongs to the connection's request cycle, which holds
+        # the socket's transport: aborting it closes the connection unanswered. Elsewhere
+        # (an in-process ASGI client) the same loss shows as an error raised to the client.
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is None:
+            raise ConnectionResetError("the simulator dropped the connection (afterApply)")
+        transport.abort()
+        await asyncio.sleep(0)  # let the server see the connection gone (no 500 is sent)
 
 
 def fault_response(strike: Strike, endpoint: str) -> Response:

@@ -61,6 +61,8 @@ class Session:
     clinic_index: int
     created_at: datetime
     last_used_at: datetime
+    # The token the app's pages carry (`<meta name="csrf-token">`) for the session's writes.
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 class Sessions:

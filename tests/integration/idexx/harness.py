@@ -40,6 +40,15 @@ class SimulatorControl:
     def settings(self, **changes: Any) -> None:
         self._post("/settings", changes)
 
+    def clear_day(self, day: str) -> None:
+        """Delete every event of a clinic-day (YYYY-MM-DD)."""
+        self._post(f"/days/{day}/clear", {})
+
+    def add_appointment(self, **body: Any) -> dict[str, Any]:
+        """Book behind the client's back (control API); the event as the feed shows it."""
+        added: dict[str, Any] = self._post("/appointments", body)["appointment"]
+        return added
+
     def expire_sessions(self) -> None:
         self._post("/sessions/expire", {})
 

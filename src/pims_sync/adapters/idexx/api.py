@@ -2,6 +2,7 @@
 
 Each call is paced by the clinic's RateLimiter, retried per the RetryPolicy on
 transient failures, and classified into the PIMS error family; never an empty result.
+Writes (`post`) are paced and counted the same way but never retried: see writes.py.
 JSON is read by content whatever the Content-Type says; same-origin redirects are followed
 (a few hops), a redirect to the login page or HTML instead of JSON is an expired session.
 """
@@ -21,6 +22,12 @@ import httpx
 from pims_sync.adapters.idexx import endpoints
 from pims_sync.adapters.idexx.config import USER_AGENT
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
+from pims_sync.adapters.idexx.writes import (
+    WriteAnswer,
+    failure_kind,
+    read_write_body,
+    transport_failure,
+)
 from pims_sync.domain.instants import assume_utc
 from pims_sync.domain.retry import RetryPolicy, call_with_retry
 from pims_sync.errors import (
@@ -37,6 +44,21 @@ from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.request_budget import RequestMeter
 
 log = logging.getLogger(__name__)
+
+
+def _without_queries(record: logging.LogRecord) -> bool:
+    """httpx's request lines with the query strings cut: a patient search carries names."""
+    if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+        record.args = tuple(
+            a.copy_with(query=b"redacted") if isinstance(a, httpx.URL) and a.query else a
+            for a in record.args
+        )
+    return True
+
+
+# httpx logs each request's full URL (at INFO); whatever logging the process has, no query
+# string of a PIMS request reaches a log line.
+logging.getLogger("httpx").addFilter(_without_queries)
 
 Cookie = dict[str, object]
 # No answer is read into memory past this (callers may ask for less): a month of calendar
@@ -176,17 +198,95 @@ class IdexxApi:
             endpoint=endpoint,
         )
 
-    async def _send(
-        self, endpoint: str, target: str, max_bytes: int
-    ) -> tuple[httpx.Response, bytes]:
-        """One paced request (a redirect hop is one too): its response and 2xx body."""
+    async def get_page(self, endpoint: str, path: str, *, max_bytes: int) -> str:
+        """GET an HTML page of the app (retried like the JSON reads); its text.
+
+        A redirect to the login page, 401 or 403 is an expired session, as for JSON.
+        """
+
+        async def once() -> str:
+            target = path
+            for _ in range(MAX_REDIRECTS + 1):
+                response, body = await self._send(endpoint, target, max_bytes, accept="text/html")
+                if not response.is_redirect:
+                    self._check_status(endpoint, response)
+                    return body.decode(response.encoding or "utf-8", errors="replace")
+                target = self._redirect_target(endpoint, response)
+            raise PimsRequestRejectedError(
+                f"IDEXX Neo {endpoint}: more than {MAX_REDIRECTS} redirects; not followed further",
+                endpoint=endpoint,
+            )
+
+        try:
+            return await call_with_retry(self._retry, once)
+        except PimsUnavailableError as error:
+            raise PimsRetriesExhaustedError(
+                f"IDEXX Neo {endpoint} still failing after {self._retry.max_attempts} attempts",
+                endpoint=endpoint,
+                status=error.status,
+            ) from error
+
+    async def post(
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        json_body: object = None,
+        form: dict[str, str] | None = None,
+        csrf_token: str | None = None,
+    ) -> WriteAnswer:
+        """One POST, sent at most once: paced and counted like a read, never retried.
+
+        Transport failures are typed by what they say of the write (writes.py); the answer
+        (status, headers, body up to 1 MiB) is returned for the caller to classify. The
+        body is never logged.
+        """
         if self._meter is not None:
-            await self._meter.spend()  # PimsBudgetExhaustedError once the day's are spent
+            await self._meter.spend()  # PimsBudgetExhaustedError: nothing was sent
+        headers = {"X-CSRF-Token": csrf_token} if csrf_token else {}
+        files = {name: (None, value) for name, value in (form or {}).items()} or None
         async with self._limiter.slot():
             started = time.monotonic()
             self.requests_sent += 1
             try:
-                async with self._client.stream("GET", target) as response:
+                async with self._client.stream(
+                    "POST",
+                    path,
+                    json=json_body if form is None else None,
+                    files=files,
+                    headers=headers,
+                ) as response:
+                    body = await read_write_body(response)
+            except httpx.TransportError as error:
+                self._observe(endpoint, failure_kind(error), started)
+                raise transport_failure(endpoint, error) from error
+        self._observe(endpoint, response.status_code, started)
+        return WriteAnswer(
+            response.status_code, response.headers, body, self._login_redirect(response)
+        )
+
+    def _login_redirect(self, response: httpx.Response) -> bool:
+        """Whether an answer is a redirect to the login page (the session was refused)."""
+        target = response.next_request.url if response.next_request else None
+        return (
+            response.is_redirect
+            and target is not None
+            and _origin(str(target)) == self._origin
+            and endpoints.is_login_path(target.path)
+        )
+
+    async def _send(
+        self, endpoint: str, target: str, max_bytes: int, *, accept: str | None = None
+    ) -> tuple[httpx.Response, bytes]:
+        """One paced request (a redirect hop is one too): its response and 2xx body."""
+        if self._meter is not None:
+            await self._meter.spend()  # PimsBudgetExhaustedError once the day's are spent
+        headers = {"Accept": accept} if accept else None
+        async with self._limiter.slot():
+            started = time.monotonic()
+            self.requests_sent += 1
+            try:
+                async with self._client.stream("GET", target, headers=headers) as response:
                     body = await _bounded_body(endpoint, response, max_bytes)
             except PimsPayloadError:
                 self._observe(endpoint, response.status_code, started)  # answered, too large
@@ -219,6 +319,13 @@ class IdexxApi:
         body: bytes,
         check: Callable[[bytes], None] | None = None,
     ) -> object:
+        self._check_status(endpoint, response)
+        if check is not None:
+            check(body)  # e.g. count elements before any JSON is built (budget.py)
+        return _json_body(endpoint, response, body)
+
+    def _check_status(self, endpoint: str, response: httpx.Response) -> None:
+        """Raise the PIMS error a non-2xx answer means."""
         status = response.status_code
         if status in (401, 403):
             raise _session_expired(endpoint, f"HTTP {status}")
@@ -235,9 +342,6 @@ class IdexxApi:
             raise PimsRequestRejectedError(
                 f"IDEXX Neo {endpoint}: HTTP {status}", endpoint=endpoint
             )
-        if check is not None:
-            check(body)  # e.g. count elements before any JSON is built (budget.py)
-        return _json_body(endpoint, response, body)
 
     def _redirect_target(self, endpoint: str, response: httpx.Response) -> str:
         """Where a redirect leads, if it may be followed: same origin, not the login page."""

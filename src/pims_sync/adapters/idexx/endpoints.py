@@ -10,6 +10,21 @@ LOGIN_PATH = "/login"
 CALENDAR_PATH = "/appointments/getCalendarEventData"
 WALL_CLOCK_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# Booking write-back (docs/idexx.md#creating-and-cancelling-appointments).
+SEARCH_PATH = "/search/patients"
+APPOINTMENT_PATH = "/appointments/getAppointment"
+VIEW_PATH = "/appointments/getAppointmentView"
+CREATE_PATH = "/appointments/create"
+CLIENT_CREATE_PATH = "/clients/create"
+PATIENT_CREATE_PATH = "/patients/create"
+# The page the original opened to take the CSRF token from before a create.
+CSRF_PAGE_PATH = "/appointments"
+# Where a site keeps its CSRF token: meta tags, hidden inputs, cookies (names, any case).
+CSRF_META_NAMES = ("csrf-token", "csrf_token", "_csrf", "x-csrf-token")
+CSRF_INPUT_NAMES = ("csrf_token", "_csrf", "csrfmiddlewaretoken", "_token")
+CSRF_COOKIE_NAMES = ("xsrf-token", "csrf_token", "_csrf", "csrftoken")
+CSRF_HEADER = "X-CSRF-Token"
+
 # Login form; comma = "either". The username field is waited for (a form may be drawn late).
 USERNAME_INPUT = 'input[name="username"], input[type="email"]'
 PASSWORD_INPUT = 'input[name="password"], input[type="password"]'  # noqa: S105
@@ -78,3 +93,29 @@ def is_session_cookie(name: str) -> bool:
     """Whether a cookie name looks like a session cookie."""
     lowered = name.lower()
     return any(marker in lowered for marker in SESSION_COOKIE_MARKERS)
+
+
+def search_path(query: str, limit: int) -> str:
+    """Path and query of the patient search, with the flags the site's own search sends."""
+    query_string = urlencode(
+        {
+            "q": query,
+            "includeInactive": "false",
+            "json": "true",
+            "suggested": "true",
+            "limit": str(limit),
+            "escape": "false",
+        },
+        quote_via=quote,
+    )
+    return f"{SEARCH_PATH}?{query_string}"
+
+
+def appointment_path(appointment_id: str) -> str:
+    """Path of one appointment's details."""
+    return f"{APPOINTMENT_PATH}?{urlencode({'id': appointment_id}, quote_via=quote)}"
+
+
+def delete_path(appointment_id: str) -> str:
+    """Path of an appointment's cancel / delete."""
+    return f"/appointments/delete/{quote(appointment_id, safe='')}"

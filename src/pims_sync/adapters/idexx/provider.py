@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 import httpx
@@ -19,6 +20,16 @@ from pims_sync.adapters.idexx.api import (
     Cookie,
     IdexxApi,
 )
+from pims_sync.adapters.idexx.booking_shapes import (
+    appointment_form,
+    client_payload,
+    parse_created_client,
+    parse_created_patient,
+    parse_details,
+    parse_search,
+    parse_view,
+    patient_payload,
+)
 from pims_sync.adapters.idexx.browser import BrowserPool
 from pims_sync.adapters.idexx.browser_errors import crashed_twice
 from pims_sync.adapters.idexx.budget import BodyCheck, JsonBudget, calendar_max_bytes
@@ -28,16 +39,33 @@ from pims_sync.adapters.idexx.page_data import parse_consultation
 from pims_sync.adapters.idexx.parsing import parse_calendar
 from pims_sync.adapters.idexx.ratelimit import RateLimiter
 from pims_sync.adapters.idexx.trace import LoginTrace
+from pims_sync.adapters.idexx.writer import CSRF_PAGE_MAX_BYTES, IdexxWriter
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import session_binding
+from pims_sync.domain.pims_writes import (
+    AppointmentDetails,
+    AppointmentRequest,
+    AppointmentView,
+    CancelAction,
+    NewClient,
+    NewPatient,
+    PatientMatch,
+    PimsClient,
+    PimsPatient,
+    check_appointment_id,
+    check_cancel,
+    check_search,
+)
 from pims_sync.domain.retry import call_with_retry
 from pims_sync.errors import (
     BrowserCrashedError,
+    PimsPayloadError,
     PimsRequestRejectedError,
     PimsRetriesExhaustedError,
     PimsSessionExpiredError,
     PimsUnavailableError,
+    PimsWriteOutcomeUnknownError,
 )
 from pims_sync.ports.metrics import NO_METRICS, MetricsSink
 from pims_sync.ports.provider import ClinicLogin, check_window
@@ -49,6 +77,7 @@ NAME = "IDEXX Neo"
 # A consultation's page-data is a few kB; its notes may be up to 1 MiB (page_data.py): past
 # 4 MiB the answer is refused unread, for that consultation only.
 PAGE_DATA_MAX_BYTES = 4 * 1024 * 1024
+T = TypeVar("T")
 
 
 class IdexxProvider:
@@ -134,6 +163,12 @@ class IdexxSession:
         self._closed = False
         self.logins = 0
         self.from_cache = False
+        self.writer = IdexxWriter(
+            self._api,
+            page=self._token_page,
+            generation=lambda: self._generation,
+            renew=self._renew,
+        )
 
     @property
     def requests_sent(self) -> int:
@@ -211,10 +246,6 @@ class IdexxSession:
         refusal_means_not_ready: bool = False,
         check: BodyCheck | None = None,
     ) -> object:
-        if self._closed:
-            raise RuntimeError("the PIMS session is closed")
-        generation = self._generation
-
         def get() -> Awaitable[object]:
             return self._api.get_json(
                 endpoint,
@@ -224,6 +255,21 @@ class IdexxSession:
                 check=check,
             )
 
+        return await self._renewing(endpoint, get)
+
+    async def _token_page(self) -> str:
+        """The page that carries the CSRF token (an expired session renewed as for reads)."""
+
+        def get() -> Awaitable[str]:
+            path = endpoints.CSRF_PAGE_PATH
+            return self._api.get_page("csrf-page", path, max_bytes=CSRF_PAGE_MAX_BYTES)
+
+        return await self._renewing("csrf-page", get)
+
+    async def _renewing(self, endpoint: str, get: Callable[[], Awaitable[T]]) -> T:
+        """A read; on an expired session, one fresh login and the read again."""
+        self._check_open()
+        generation = self._generation
         try:
             return await get()
         except PimsSessionExpiredError as error:
@@ -237,6 +283,10 @@ class IdexxSession:
         except PimsSessionExpiredError as error:
             self._rejected_generation = self._generation
             raise _rejected_after_login(endpoint, error) from error
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the PIMS session is closed")
 
     async def _renew(self, generation: int) -> None:
         # Concurrent calls that hit the same expiry share one login.
@@ -291,6 +341,65 @@ class IdexxSession:
         )
         return parse_consultation(payload, consultation_id)
 
+    # --- booking write-back (docs/provider.md#writes) -------------------------------------------
+
+    async def search_patients(self, query: str, limit: int) -> list[PatientMatch]:
+        """The site's patient search (suggested, then the rest), at most `limit` patients."""
+        text = check_search(query, limit)
+        payload = await self._call("search", endpoints.search_path(text, limit))
+        return parse_search(payload, limit)
+
+    async def get_appointment(self, appointment_id: str) -> AppointmentDetails:
+        """One appointment (cancelled ones too); PimsNotFoundError when absent."""
+        check_appointment_id(appointment_id)
+        payload = await self._call("appointment", endpoints.appointment_path(appointment_id))
+        return parse_details(payload, appointment_id, self._login.zone)
+
+    async def appointment_view(self) -> AppointmentView:
+        """Types, rooms (columns), providers and hours of the clinic's calendar."""
+        return parse_view(await self._call("view", endpoints.VIEW_PATH))
+
+    async def create_client(self, new: NewClient) -> PimsClient:
+        """POST /clients/create (JSON), once; the new client."""
+        self._check_open()
+        payload = await self.writer.send(
+            "clients-create",
+            endpoints.CLIENT_CREATE_PATH,
+            json_body=client_payload(new),
+            needs_success=True,
+        )
+        return _created("clients-create", lambda: parse_created_client(payload))
+
+    async def create_patient(self, new: NewPatient, client: PimsClient) -> PimsPatient:
+        """POST /patients/create (JSON), once; the new patient of `client`."""
+        self._check_open()
+        payload = await self.writer.send(
+            "patients-create",
+            endpoints.PATIENT_CREATE_PATH,
+            json_body=patient_payload(new, client),
+            needs_success=True,
+        )
+        return _created("patients-create", lambda: parse_created_patient(payload, client))
+
+    async def create_appointment(self, request: AppointmentRequest) -> None:
+        """POST /appointments/create (multipart), once; IDEXX answers with no id."""
+        self._check_open()
+        form = appointment_form(request, self._login.zone)  # refused before anything is sent
+        await self.writer.send("create", endpoints.CREATE_PATH, form=form, needs_success=True)
+
+    async def cancel_appointment(
+        self, appointment_id: str, reason: str, action: CancelAction = "cancel"
+    ) -> None:
+        """POST /appointments/delete/{id} (JSON `{action, reason}`), once."""
+        self._check_open()
+        check_cancel(appointment_id, action)
+        await self.writer.send(
+            "delete",
+            endpoints.delete_path(appointment_id),
+            json_body={"action": action, "reason": reason},
+            needs_success=False,  # the original judged a cancel by its 2xx alone
+        )
+
     async def close(self) -> None:
         """Remember the (possibly refreshed) cookies, close HTTP, let idle contexts go."""
         if self._closed:
@@ -332,6 +441,18 @@ def _rejected_after_login(
         f"IDEXX Neo {endpoint} rejected the session again right after a fresh login: {how}",
         endpoint=endpoint,
     )
+
+
+def _created(endpoint: str, read: Callable[[], T]) -> T:
+    """The new record of an accepted create; without its id the outcome is unknown."""
+    try:
+        return read()
+    except PimsPayloadError as error:
+        raise PimsWriteOutcomeUnknownError(
+            f"IDEXX Neo {endpoint} accepted the write but its answer has no new id: the "
+            "record may have been created; search before creating it again",
+            endpoint=endpoint,
+        ) from error
 
 
 def _cookie_list(cached: str) -> list[Cookie] | None:
