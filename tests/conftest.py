@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,7 +17,13 @@ from sqlalchemy.engine import make_url
 # No secret or personal data in any log line of the run (tests/log_scan.py).
 # The fault matrix report, written to build/ (tests/reliability/report_plugin.py).
 # Parallel workers: which tests share a worker, the longest first (tests/xdist_groups.py).
-pytest_plugins = ["tests.log_scan", "tests.reliability.report_plugin", "tests.xdist_groups"]
+# CPU seconds per test, when asked for (tests/cpu_report.py).
+pytest_plugins = [
+    "tests.log_scan",
+    "tests.reliability.report_plugin",
+    "tests.xdist_groups",
+    "tests.cpu_report",
+]
 
 POSTGRES_ENV = "PIMS_SYNC_TEST_POSTGRES_URL"
 
@@ -33,14 +40,25 @@ def _conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def create_database(conn: psycopg.Connection[Any], name: str, template: str | None = None) -> None:
+    """CREATE DATABASE (a copy of `template` if given) whose commits skip the WAL flush.
+
+    synchronous_commit=off: a commit returns before its WAL reaches the disk (6-10 ms a
+    commit on this machine's disk). Only a crash of the test server could lose the last
+    commits, and no test crashes it (the restart cells have a cluster of their own).
+    """
+    copy = f' TEMPLATE "{template}"' if template else ""
+    conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+
+
 @contextmanager
 def new_postgres_database(label: str, template: str | None = None) -> Iterator[str]:
     """A new database on the test server (a copy of `template` if given), dropped afterwards."""
     admin = postgres_admin_url()
     name = f"pims_sync_{label}_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+        create_database(conn, name, template)
     try:
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -101,7 +119,7 @@ def _migrated_postgres_template() -> Iterator[str]:
     admin = postgres_admin_url()
     name = f"pims_sync_template_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_conninfo(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        create_database(conn, name)
     try:
         upgrade_database(make_url(admin).set(database=name).render_as_string(hide_password=False))
         yield name
@@ -122,5 +140,5 @@ def migrated_database_url(database_url: str, request: pytest.FixtureRequest) -> 
     # Cloning a template is much faster than migrating; the empty database gives way.
     with psycopg.connect(_conninfo(postgres_admin_url()), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{url.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
+        create_database(conn, str(url.database), template)
     return database_url

@@ -1,4 +1,4 @@
-"""Issue 20, item 12: the SQLite database and its -wal and -shm are readable by their owner only."""
+"""The SQLite database: its files readable by their owner only (issue 20, item 12), its pragmas."""
 
 from __future__ import annotations
 
@@ -51,3 +51,17 @@ async def test_an_existing_readable_database_is_tightened(tmp_path: Path) -> Non
     engine = create_async_db_engine(url)
     await engine.dispose()
     assert _mode(database) == 0o600
+
+
+async def test_every_connection_has_foreign_keys_wal_and_normal_sync(tmp_path: Path) -> None:
+    """The pragmas each connection gets: checked keys, WAL, and a sync at checkpoints only."""
+    engine = create_async_db_engine(f"sqlite:///{tmp_path / 'pims-sync.db'}")
+    try:
+        async with engine.connect() as connection:
+            found = [
+                (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+                for name in ("foreign_keys", "journal_mode", "synchronous")
+            ]
+        assert found == [1, "wal", 1]  # synchronous 1 = NORMAL (2 = FULL, the default)
+    finally:
+        await engine.dispose()

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pims_sync.adapters.idexx.page_data import MAX_NOTES_BYTES, parse_consultation
-from pims_sync.adapters.idexx.parsing import EVENT_TEXT_FIELDS, parse_calendar, read_event
+from pims_sync.adapters.idexx.parsing import (
+    EVENT_TEXT_FIELDS,
+    WALL_CLOCK_FORMATS,
+    parse_calendar,
+    parse_wall_clock,
+    read_event,
+    text,
+)
 from pims_sync.domain.appointments import StaffKind
 from pims_sync.errors import PimsPayloadError, UnreadableEventError
 from tests.unit.idexx.snapshots import assert_snapshot, load_fixture
@@ -399,3 +406,26 @@ def test_appointment_id_wins_over_an_id_that_differs() -> None:
 def test_an_unreadable_event_is_named_by_its_appointment_id() -> None:
     page = parse_calendar([good(2, appointment_id="999", reason=[1])], LA, window=DAY)
     assert page.rejected[0].appointment_id == "999"
+
+
+def _by_strptime(raw: str) -> datetime | None:
+    """The wall clock as the four formats read it, one after the other."""
+    for fmt in WALL_CLOCK_FORMATS:
+        try:
+            return datetime.strptime(raw[:19], fmt).replace(tzinfo=LA)
+        except ValueError:
+            continue
+    return None
+
+
+WALL_CLOCK_TEXT = st.from_regex(
+    r"\A[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,2}[ Tx][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2})?(\.[0-9]{0,3}|Z|)\Z"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(WALL_CLOCK_TEXT, st.text(max_size=24)))
+def test_the_fast_wall_clock_reads_what_the_formats_read(raw: str) -> None:
+    """The `fromisoformat` shortcut answers exactly as the strptime formats do."""
+    cleaned = text(raw)
+    assert parse_wall_clock(raw, LA) == (None if cleaned is None else _by_strptime(cleaned))

@@ -15,6 +15,7 @@ staff events for the schedule mirror; one that cannot be read is counted
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from pims_sync.errors import PimsPayloadError, UnreadableEventError
 CALENDAR_ENVELOPES = ("appointments", "data", "events")
 DEFAULT_DURATION = timedelta(minutes=15)
 WALL_CLOCK_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
+# The same forms with two-digit fields, which `fromisoformat` reads ten times faster.
+ISO_WALL_CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
 # Fields documented as numbers (ids); a string in one is read as the same id and counted.
 NUMBER_FIELDS = (
     "appointment_id",
@@ -126,6 +129,9 @@ def parse_wall_clock(value: object, zone: ZoneInfo) -> datetime | None:
     raw = text(value)
     if raw is None:
         return None
+    if ISO_WALL_CLOCK.fullmatch(raw[:19]):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(raw[:19]).replace(tzinfo=zone)
     for fmt in WALL_CLOCK_FORMATS:
         try:
             return datetime.strptime(raw[:19], fmt).replace(tzinfo=zone)
