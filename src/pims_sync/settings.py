@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     )
     # Chromium's own sandbox: needs a non-root user and user namespaces (docs/deploy.md).
     browser_sandbox: bool = Field(False, validation_alias=AliasChoices("BROWSER_SANDBOX"))
+    # Chromium and its driver stop once no login has been in progress for this long.
+    browser_idle_seconds: float = Field(
+        60, ge=0, le=86_400, validation_alias=AliasChoices("BROWSER_IDLE_SECONDS")
+    )
     idexx_base_url: str = Field(
         "https://us.idexxneo.com", validation_alias=AliasChoices("IDEXX_BASE_URL")
     )
@@ -255,6 +259,7 @@ ENV_NAMES = {
     "run_stale_seconds": "RUN_STALE_SECONDS",
     "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
     "worker_concurrency": "WORKER_CONCURRENCY",
+    "browser_idle_seconds": "BROWSER_IDLE_SECONDS",
     "schedule_min_interval_seconds": "SCHEDULE_MIN_INTERVAL_SECONDS",
     "pims_daily_request_budget": "PIMS_DAILY_REQUEST_BUDGET",
     "pims_daily_login_budget": "PIMS_DAILY_LOGIN_BUDGET",

@@ -124,6 +124,17 @@ def today_window(now: datetime) -> tuple[datetime, datetime]:
     return midnight - timedelta(days=1), midnight + timedelta(days=1)
 
 
+def browser_pids() -> set[int]:
+    """Chromium and Playwright driver (node) processes below this one."""
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            name = child.name().lower()
+            if "chrom" in name or name == "node":
+                pids.add(child.pid)
+    return pids
+
+
 def chromium_pids() -> set[int]:
     """The Chromium processes below this one (tests tell theirs apart by before and after)."""
     pids = set()

@@ -1,8 +1,10 @@
-"""Session reuse across runs, and the browser pool: cap, idle close, relaunch after a crash."""
+"""Session reuse across runs, and the browser pool: on demand, cap, idle stop, crash relaunch."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,6 +20,7 @@ from pims_sync.domain.credentials import session_binding
 from pims_sync.simulator.server import BackgroundSimulator
 from tests.integration.idexx.harness import (
     SimulatorControl,
+    browser_pids,
     chromium_pids,
     clinic_login,
     idexx_options,
@@ -65,11 +68,79 @@ async def test_a_second_run_in_the_idle_window_does_not_log_in(
         await provider.aclose()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_browser_runs_only_while_logging_in(
+    simulator: BackgroundSimulator, sim: SimulatorControl, cache: tuple[SqlSessionCache, uuid.UUID]
+) -> None:
+    session_cache, clinic_id = cache
+    login = clinic_login(clinic_id=clinic_id)
+    options = idexx_options(simulator.base_url, browser_idle_seconds=0.5)
+    provider = IdexxProvider(options, session_cache=session_cache)
+    before = browser_pids()
+    try:
+        assert not provider.pool.driver_running  # nothing starts before a login needs it
+        async with provider.session(login) as cold:
+            ours = browser_pids() - before
+            await cold.fetch_appointments(*today_window(sim.now()))
+        assert ours, "the login started no Chromium or driver process"
+        await _until_stopped(provider)
+        assert not _alive(ours)  # Chromium and node are gone
+        for _ in range(200):  # warm runs: cached cookies over HTTP, never a browser
+            async with provider.session(login) as warm:
+                await warm.fetch_appointments(*today_window(sim.now()))
+                assert warm.from_cache
+                assert not browser_pids() - before
+        assert not browser_pids() - before
+        assert (provider.pool.launches, sim.logins()) == (1, 1)
+    finally:
+        await provider.aclose()
+
+
+def _alive(pids: set[int]) -> list[str]:
+    """Those of `pids` still running (a zombie awaiting its parent's wait() is not)."""
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process = psutil.Process(pid)
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{pid} {process.name()} {process.status()}")
+    return alive
+
+
+async def _until_stopped(provider: IdexxProvider, limit: float = 60.0) -> None:
+    """Wait for the pool's idle watcher to stop the browser and the driver (bounded)."""
+    deadline = time.monotonic() + limit
+    while provider.pool.driver_running or provider.pool.browser_running:
+        assert time.monotonic() < deadline, "the idle browser was not stopped"
+        await asyncio.sleep(0.1)
+
+
+async def test_logins_of_several_clinics_share_one_browser(
+    simulator: BackgroundSimulator, sim: SimulatorControl
+) -> None:
+    provider = IdexxProvider(idexx_options(simulator.base_url, browser_idle_seconds=0.5))
+    try:
+
+        async def run() -> None:
+            async with provider.session(clinic_login(clinic_id=uuid.uuid4())) as session:
+                await session.fetch_appointments(*today_window(sim.now()))
+
+        await asyncio.gather(*(run() for _ in range(3)))
+        assert provider.pool.launches == 1  # one Chromium, a context per clinic
+        assert sim.logins() == 3
+        await _until_stopped(provider)
+        assert provider.pool.open_contexts == 0
+        await run()  # the next login starts them again
+        assert provider.pool.launches == 2
+    finally:
+        await provider.aclose()
+
+
 async def test_contexts_are_capped_and_idle_ones_closed(
     simulator: BackgroundSimulator, sim: SimulatorControl
 ) -> None:
     provider = IdexxProvider(
-        idexx_options(simulator.base_url, max_contexts=1, context_idle_seconds=0)
+        idexx_options(simulator.base_url, max_contexts=1, browser_idle_seconds=0)
     )
     try:
         for _ in range(2):
@@ -78,6 +149,7 @@ async def test_contexts_are_capped_and_idle_ones_closed(
                 assert provider.pool.open_contexts <= 1
         assert provider.pool.open_contexts == 0  # idle past the limit: closed...
         assert not provider.pool.browser_running  # ...and the browser with them
+        assert not provider.pool.driver_running  # ...and Playwright's driver
         assert sim.logins() == 2
     finally:
         await provider.aclose()

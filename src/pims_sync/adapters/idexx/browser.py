@@ -1,12 +1,15 @@
-"""One Chromium per process, one guarded context per clinic, a cap on open contexts.
+"""One Chromium per process, only while logins need it; one guarded context per clinic.
 
-The browser is launched lazily and relaunched when it has crashed; contexts idle
-for longer than the configured time are closed, and the browser with them when
-no context is left, so an idle service holds no Chromium memory. Chromium gets a minimal
-environment (never the service's keys) and a private HOME; every context is bound to its
-PIMS origin by a `ContextGuard` (guard.py) and reaches the network only through its proxy.
-A Chromium that cannot start is `PimsBrowserUnavailableError` at once (never retried); one
-that dies during a login is `BrowserCrashedError`, retried once (browser_errors.py).
+Chromium and the Playwright driver start at the first login and stop once no login has
+been in progress for `browser_idle_seconds` (BROWSER_IDLE_SECONDS): a watcher task closes
+each context idle that long, and with the last one the browser and the driver, so a
+worker between logins (warm runs go over HTTP with cached cookies) holds no browser
+memory. Logins of several clinics at once share the browser, each in its own context, at
+most `max_contexts` open. Chromium gets a minimal environment (never the service's keys)
+and a private HOME; every context is bound to its PIMS origin by a `ContextGuard`
+(guard.py) and reaches the network only through its proxy. A Chromium that cannot start
+is `PimsBrowserUnavailableError` at once (never retried); one that dies during a login is
+`BrowserCrashedError`, retried once with a relaunched browser (browser_errors.py).
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class BrowserPool:
         self._leases: dict[str, _Lease] = {}
         self._changed = asyncio.Condition()
         self._home: str | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.launches = 0
         # Requests the guards blocked, by (kind, host), for every context of this pool.
         self.blocked: Blocked = Counter()
@@ -106,6 +110,11 @@ class BrowserPool:
     def browser_running(self) -> bool:
         """Whether a Chromium process is up."""
         return self._browser is not None and self._browser.is_connected()
+
+    @property
+    def driver_running(self) -> bool:
+        """Whether the Playwright driver (a node process) is up."""
+        return self._playwright is not None
 
     @asynccontextmanager
     async def context(self, clinic_key: str, base_url: str) -> AsyncIterator[BrowserContext]:
@@ -126,6 +135,7 @@ class BrowserPool:
                     lease.guard.close()
                 self._changed.notify_all()
                 self._report()
+                self._watch_idle()
 
     async def _acquire(self, clinic_key: str, base_url: str) -> _Lease:
         async with self._changed:
@@ -230,13 +240,34 @@ class BrowserPool:
         return True
 
     async def _close_idle_locked(self) -> None:
-        cutoff = self._clock() - self._options.context_idle_seconds
+        cutoff = self._clock() - self._options.browser_idle_seconds
         for key, lease in list(self._leases.items()):
             if not lease.in_use and lease.released_at <= cutoff:
                 await self._leases.pop(key).close()
-        if not self._leases and self._browser is not None:
+        if not self._leases:
+            # No login in progress and none for the idle time: Chromium and its driver go.
             await self._close_browser()
+            await self._stop_driver()
         self._report()
+
+    def _watch_idle(self) -> None:
+        """Start the task that stops idle contexts, the browser and the driver (if none runs)."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._stop_when_idle(), name="browser-idle")
+
+    async def _stop_when_idle(self) -> None:
+        # Sleeps until the next idle context is due; ends once browser and driver are gone.
+        idle = self._options.browser_idle_seconds
+        while True:
+            async with self._changed:
+                await self._close_idle_locked()
+                if not self._leases and self._browser is None and self._playwright is None:
+                    return
+                released = [
+                    lease.released_at for lease in self._leases.values() if not lease.in_use
+                ]
+                due = min(released) + idle - self._clock() if released else idle
+            await asyncio.sleep(max(due, 0.05))
 
     def _report(self) -> None:
         if self._on_change is not None:
@@ -254,6 +285,13 @@ class BrowserPool:
                 await browser.close()
         self._remove_home()
 
+    async def _stop_driver(self) -> None:
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with contextlib.suppress(Exception):  # the driver already died: nothing to stop
+                await playwright.stop()
+            log.info("browser stopped: no login in progress", extra={"launches": self.launches})
+
     def _remove_home(self) -> None:
         home, self._home = self._home, None
         if home is not None:
@@ -261,14 +299,17 @@ class BrowserPool:
 
     async def aclose(self) -> None:
         """Close every context, the browser and Playwright."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         async with self._changed:
             for lease in self._leases.values():
                 await lease.close()
             self._leases.clear()
             await self._close_browser()
-            if self._playwright is not None:
-                await self._playwright.stop()
-                self._playwright = None
+            await self._stop_driver()
 
 
 async def _close_context(context: BrowserContext) -> None:
@@ -288,6 +329,8 @@ def _quiet_driver_exit(loop: asyncio.AbstractEventLoop) -> None:
     the next call fails and the pool relaunches the browser.
     """
     previous = loop.get_exception_handler()
+    if getattr(previous, "quiets_driver_exit", False):
+        return  # installed by an earlier launch on this loop
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
         if _DRIVER_GONE in str(context.get("exception", "")):
@@ -298,6 +341,7 @@ def _quiet_driver_exit(loop: asyncio.AbstractEventLoop) -> None:
         else:
             loop.default_exception_handler(context)
 
+    handle.quiets_driver_exit = True  # type: ignore[attr-defined]
     loop.set_exception_handler(handle)
 
 

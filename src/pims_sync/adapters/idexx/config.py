@@ -46,7 +46,8 @@ class IdexxOptions:
     login_form_wait_seconds: float = 15.0
     user_agent: str = USER_AGENT
     max_contexts: int = 8
-    context_idle_seconds: float = 300.0
+    # No login in progress for this long: contexts, Chromium and the driver stop.
+    browser_idle_seconds: float = 60.0
     max_events_per_day: int = 400
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -62,6 +63,7 @@ class IdexxOptions:
             "headless": settings.headless,
             "executable_path": settings.browser_path(),
             "sandbox": settings.browser_sandbox,
+            "browser_idle_seconds": settings.browser_idle_seconds,
             "max_concurrency": settings.pims_max_concurrency,
             "rate_limit_per_second": settings.pims_rate_limit_per_second,
         }
