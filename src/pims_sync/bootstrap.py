@@ -279,7 +279,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Wire the adapters the settings ask for."""
-    engine = create_async_db_engine(settings.database_url)
+    engine = create_async_db_engine(settings.database_url, pool_size=settings.database_pool_size)
     return Services(
         settings=settings,
         engine=engine,
@@ -308,7 +308,9 @@ def build_job_queue(settings: Settings, handler: JobHandler) -> WorkerQueue:
     # Running jobs get the pipeline's grace first (it interrupts them), then this margin.
     grace = settings.shutdown_grace_seconds + QUEUE_GRACE_MARGIN_SECONDS
     if settings.is_sqlite:
-        return InProcessQueue(handler, grace_seconds=grace)
+        # The same slots as a procrastinate worker: sync jobs and deliveries, each capped.
+        slots = {"sync": settings.worker_concurrency, "delivery": settings.webhooks_concurrency}
+        return InProcessQueue(handler, grace_seconds=grace, concurrency=slots)
     # Imported here: only Postgres processes need procrastinate.
     from pims_sync.adapters.queue.procrastinate import ProcrastinateQueue
 

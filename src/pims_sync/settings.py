@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     idexx_base_url: str = Field(
         "https://us.idexxneo.com", validation_alias=AliasChoices("IDEXX_BASE_URL")
     )
+    # Connections of this process's SQLAlchemy pool, whatever the clinics or concurrent runs
+    # (procrastinate's own pool comes on top on Postgres: docs/deploy.md).
+    database_pool_size: int = Field(
+        10, ge=1, le=200, validation_alias=AliasChoices("DATABASE_POOL_SIZE")
+    )
     enable_scheduler: bool = Field(True, validation_alias=AliasChoices("ENABLE_SCHEDULER"))
     scheduler_tick_seconds: float = Field(
         15, ge=0.2, le=60, validation_alias=AliasChoices("SCHEDULER_TICK_SECONDS")
@@ -247,6 +252,7 @@ class Settings(BaseSettings):
 
 ENV_NAMES = {
     "database_url": "DATABASE_URL",
+    "database_pool_size": "DATABASE_POOL_SIZE",
     "encryption_key": "ENCRYPTION_KEY",
     "encryption_key_previous": "ENCRYPTION_KEY_PREVIOUS",
     "idexx_base_url": "IDEXX_BASE_URL",

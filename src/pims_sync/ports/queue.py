@@ -9,6 +9,10 @@ from uuid import UUID
 
 from pims_sync.domain.runs import SyncType, Trigger
 
+# Queue order: higher first (procrastinate's `priority`; the in-process queue the same).
+PRIORITY_SCHEDULED = 0
+PRIORITY_ASKED = 10  # a run a person asked for (API, console, CLI): ahead of every schedule
+
 
 @dataclass(frozen=True, slots=True)
 class SyncJob:
@@ -21,6 +25,11 @@ class SyncJob:
     fire_id: UUID | None = None
 
     kind: ClassVar[str] = "sync"
+
+    @property
+    def priority(self) -> int:
+        """Runs asked for by a person go ahead of scheduled ones."""
+        return PRIORITY_SCHEDULED if self.triggered_by is Trigger.SCHEDULER else PRIORITY_ASKED
 
     @property
     def lock(self) -> str:
@@ -67,6 +76,7 @@ class DeliveryJob:
     endpoint_id: UUID
     clinic_id: UUID
     kind: ClassVar[str] = "delivery"
+    priority: ClassVar[int] = PRIORITY_SCHEDULED  # in a queue (and worker) of its own anyway
 
     @property
     def lock(self) -> str:

@@ -91,11 +91,17 @@ class Scheduler:
         self._health = health
         self._watched: datetime | None = None
         self._last: datetime | None = None
-        self._reported: dict[object, tuple[str, ...]] = {}
+        # Per clinic, both pruned when the clinic leaves the configs (_forget_gone).
+        self._reported: dict[UUID, tuple[str, ...]] = {}
         # Each clinic's entries as last read, parsed: parsed again only when they change.
         self._parsed: dict[UUID, tuple[str, object, ClinicSchedules]] = {}
         self._stop = asyncio.Event()
         self.running = False
+
+    @property
+    def clinics_remembered(self) -> int:
+        """Clinics this scheduler keeps state for (those in the configs at the last tick)."""
+        return len(set(self._parsed) | set(self._reported))
 
     async def run(self, *, plan: bool = True) -> None:
         """Recover (and tick, if `plan`) until stop(); a failing pass is retried next time."""
@@ -196,6 +202,8 @@ class Scheduler:
     def _forget_gone(self, clinic_ids: set[UUID]) -> None:
         for gone in set(self._parsed) - clinic_ids:
             del self._parsed[gone]
+        for gone in set(self._reported) - clinic_ids:
+            del self._reported[gone]
 
     async def _fire(
         self,

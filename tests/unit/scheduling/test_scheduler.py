@@ -333,3 +333,42 @@ async def test_recovery_closes_the_open_fires_of_jobs_whose_worker_died(
     statuses = {f.id: (f.status, f.reason) for f in fires.all}
     assert statuses[open_fire] == (FireStatus.FAILED, "abandoned: the worker running it stopped")
     assert statuses[done_fire] == (FireStatus.COMPLETED, None)
+
+
+async def test_state_of_clinics_that_left_is_forgotten() -> None:
+    store = MemoryScheduleStore()
+    clinics = [uuid.uuid4() for _ in range(100)]
+    for clinic_id in clinics:
+        store.add_clinic(clinic_id, timezone="America/Los_Angeles")
+        await store.put(clinic_id, [{"type": "cases", "cron": "nope"}])  # reported once each
+    running = scheduler(store, MemoryFireStore(), RecordingQueue(), Clock(NOW))
+    await running.tick()
+    assert running.clinics_remembered == 100
+    store._configs.clear()  # every clinic deleted (the SQL store reads them from the table)
+    await running.tick()
+    assert running.clinics_remembered == 0
+
+
+async def test_in_process_queue_keeps_nothing_per_clinic_and_caps_its_slots() -> None:
+    running: set[UUID] = set()
+    peak = 0
+
+    async def handler(job: object) -> None:
+        nonlocal peak
+        assert isinstance(job, SyncJob)
+        running.add(job.clinic_id)
+        peak = max(peak, len(running))
+        await asyncio.sleep(0.01)
+        running.discard(job.clinic_id)
+
+    queue = InProcessQueue(handler, grace_seconds=5, concurrency={"sync": 3})
+    for _ in range(100):
+        await queue.enqueue(SyncJob(uuid.uuid4(), SyncType.INBOUND))
+    assert queue.queued == 97  # three slots
+    for _ in range(500):
+        if not queue.queued and not queue.locks_held:
+            break
+        await asyncio.sleep(0.01)
+    await queue.close()
+    assert peak == 3
+    assert (queue.queued, queue.locks_held) == (0, 0)

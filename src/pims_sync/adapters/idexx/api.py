@@ -1,5 +1,8 @@
 """JSON calls to IDEXX Neo over HTTP with the session's cookies (see docs/provider.md).
 
+Every session of the process sends through one shared `httpx.AsyncClient` (one
+connection pool, `shared_client`) with its own cookie jar: the client itself keeps no
+cookie, so a clinic's session cookie never goes out with another clinic's request.
 Each call is paced by the clinic's RateLimiter, retried per the RetryPolicy on
 transient failures, and classified into the PIMS error family; never an empty result.
 Writes (`post`) are paced and counted the same way but never retried: see writes.py.
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import httpx
@@ -68,10 +72,34 @@ MAX_REDIRECTS = 5  # same-origin hops followed for one call
 # At most this much of the PIMS's own words goes into an error (never into logs).
 PIMS_TEXT_CHARS = 120
 _REFUSALS = (False, 0, "false", "0")  # values of `success` that make a 200 JSON a refusal
+# One process's connections to PIMS hosts, all clinics together; each clinic is held to
+# PIMS_MAX_CONCURRENCY of them by its RateLimiter.
+MAX_CONNECTIONS = 64
+MAX_KEEPALIVE = 16
+
+
+def shared_client(
+    *, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The process's one HTTP client towards the PIMS: no cookie jar of its own."""
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,  # a redirect is information: login page or off-origin
+        transport=transport,
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+        ),
+        # A jar that refuses every cookie: sessions keep theirs (IdexxApi._jar).
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+    )
 
 
 class IdexxApi:
-    """Authenticated GETs returning parsed JSON; one instance per clinic session."""
+    """Authenticated GETs returning parsed JSON; one instance per clinic session.
+
+    `client` is the process's shared one (closed by its owner); without it the instance
+    makes and closes its own.
+    """
 
     def __init__(
         self,
@@ -84,30 +112,28 @@ class IdexxApi:
         metrics: MetricsSink = NO_METRICS,
         user_agent: str = USER_AGENT,
         meter: RequestMeter | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         # The login browser's user agent, so data calls look like the page's own XHR.
         headers = dict(endpoints.JSON_HEADERS, Referer=f"{base_url}/")
         headers["User-Agent"] = user_agent
+        self._headers = headers
+        self._base = httpx.URL(base_url if base_url.endswith("/") else f"{base_url}/")
         self._origin = _origin(base_url)
         self._limiter = limiter
         self._retry = retry
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=headers,
-            timeout=timeout,
-            follow_redirects=False,  # a redirect is information: login page or off-origin
-            transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        )
+        self._owns_client = client is None
+        self._client = client or shared_client(timeout=timeout, transport=transport)
+        self._jar = httpx.Cookies()  # this session's cookies only
         self.requests_sent = 0
         self._metrics = metrics  # told of every request: endpoint, status or error kind
         self._meter = meter
 
     def use_cookies(self, cookies: list[Cookie]) -> None:
         """Replace the session cookies (after a login or from the cache)."""
-        self._client.cookies.clear()
+        self._jar.clear()
         for cookie in cookies:
-            self._client.cookies.set(
+            self._jar.set(
                 str(cookie["name"]),
                 str(cookie["value"]),
                 domain=str(cookie.get("domain") or ""),
@@ -125,8 +151,37 @@ class IdexxApi:
                 "expires": float(c.expires) if c.expires else -1,
                 "secure": c.secure,
             }
-            for c in self._client.cookies.jar
+            for c in self._jar.jar
         ]
+
+    def _url(self, target: str) -> httpx.URL:
+        """A path under the base URL (as httpx's base_url joins it), or an absolute URL."""
+        url = httpx.URL(target)
+        if not url.is_relative_url:
+            return url
+        return self._base.copy_with(raw_path=self._base.raw_path + url.raw_path.lstrip(b"/"))
+
+    async def _open(
+        self,
+        method: str,
+        target: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json_body: object = None,
+        files: dict[str, tuple[None, str]] | None = None,
+    ) -> httpx.Response:
+        """Send one request with this session's cookies (body unread); the jar takes new ones."""
+        request = self._client.build_request(
+            method,
+            self._url(target),
+            headers={**self._headers, **(headers or {})},
+            json=json_body,
+            files=files,
+        )
+        self._jar.set_cookie_header(request)
+        response = await self._client.send(request, stream=True)
+        self._jar.extract_cookies(response)
+        return response
 
     async def get_json(
         self,
@@ -249,14 +304,17 @@ class IdexxApi:
             started = time.monotonic()
             self.requests_sent += 1
             try:
-                async with self._client.stream(
+                response = await self._open(
                     "POST",
                     path,
-                    json=json_body if form is None else None,
-                    files=files,
                     headers=headers,
-                ) as response:
+                    json_body=json_body if form is None else None,
+                    files=files,
+                )
+                try:
                     body = await read_write_body(response)
+                finally:
+                    await response.aclose()
             except httpx.TransportError as error:
                 self._observe(endpoint, failure_kind(error), started)
                 raise transport_failure(endpoint, error) from error
@@ -286,8 +344,11 @@ class IdexxApi:
             started = time.monotonic()
             self.requests_sent += 1
             try:
-                async with self._client.stream("GET", target, headers=headers) as response:
+                response = await self._open("GET", target, headers=headers)
+                try:
                     body = await _bounded_body(endpoint, response, max_bytes)
+                finally:
+                    await response.aclose()
             except PimsPayloadError:
                 self._observe(endpoint, response.status_code, started)  # answered, too large
                 raise
@@ -356,8 +417,9 @@ class IdexxApi:
         return str(target)
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.aclose()
+        """Close the HTTP connection pool (only one this instance made itself)."""
+        if self._owns_client:
+            await self._client.aclose()
 
 
 async def _bounded_body(endpoint: str, response: httpx.Response, max_bytes: int) -> bytes:

@@ -19,6 +19,7 @@ from pims_sync.adapters.idexx.api import (
     MAX_RESPONSE_BYTES,
     Cookie,
     IdexxApi,
+    shared_client,
 )
 from pims_sync.adapters.idexx.booking_shapes import (
     appointment_form,
@@ -43,6 +44,7 @@ from pims_sync.adapters.idexx.writer import CSRF_PAGE_MAX_BYTES, IdexxWriter
 from pims_sync.domain.appointments import CalendarPage
 from pims_sync.domain.consultations import Consultation
 from pims_sync.domain.credentials import session_binding
+from pims_sync.domain.leases import Leased
 from pims_sync.domain.pims_writes import (
     AppointmentDetails,
     AppointmentRequest,
@@ -100,16 +102,28 @@ class IdexxProvider:
         self.transport = transport
         self.metrics = metrics
         self.logins = 0
-        self._limiters: dict[UUID, RateLimiter] = {}
-
-    def limiter(self, clinic_id: UUID) -> RateLimiter:
-        """The clinic's pacing, shared by all its sessions in this process."""
-        if clinic_id not in self._limiters:
-            self._limiters[clinic_id] = RateLimiter(
+        self._http: httpx.AsyncClient | None = None
+        # Each clinic's pacing while it has a session open here, then dropped (limits.py).
+        self._limiters: Leased[UUID, RateLimiter] = Leased(
+            lambda: RateLimiter(
                 concurrency=self.options.max_concurrency,
                 rate=self.options.rate_limit_per_second,
             )
-        return self._limiters[clinic_id]
+        )
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The process's one HTTP client towards the PIMS (every clinic's sessions)."""
+        if self._http is None:
+            self._http = shared_client(
+                timeout=self.options.request_timeout_seconds, transport=self.transport
+            )
+        return self._http
+
+    @property
+    def limiters_held(self) -> int:
+        """Clinics whose pacing this process holds now (those with a session open)."""
+        return len(self._limiters)
 
     @asynccontextmanager
     async def session(
@@ -119,23 +133,32 @@ class IdexxProvider:
 
         `trace`, when given, records how the session's logins went (for `pims-sync doctor`).
         """
-        session = IdexxSession(self, login, trace=trace)
-        try:
-            await session.open()
-            yield session
-        finally:
-            await session.close()
+        with self._limiters.hold(login.clinic_id) as limiter:
+            session = IdexxSession(self, login, limiter, trace=trace)
+            try:
+                await session.open()
+                yield session
+            finally:
+                await session.close()
 
     async def aclose(self) -> None:
-        """Close the browser and Playwright."""
+        """Close the browser, Playwright and the HTTP client."""
         await self.pool.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
 
 class IdexxSession:
     """One clinic's session: paced, retried JSON calls; renews an expired session once."""
 
     def __init__(
-        self, provider: IdexxProvider, login: ClinicLogin, *, trace: LoginTrace | None = None
+        self,
+        provider: IdexxProvider,
+        login: ClinicLogin,
+        limiter: RateLimiter,
+        *,
+        trace: LoginTrace | None = None,
     ) -> None:
         options = provider.options
         self._provider = provider
@@ -147,10 +170,10 @@ class IdexxSession:
         self._binding = session_binding(base_url, login.credentials)
         self._api = IdexxApi(
             base_url=base_url,
-            limiter=provider.limiter(login.clinic_id),
+            limiter=limiter,
             retry=options.retry,
             timeout=options.request_timeout_seconds,
-            transport=provider.transport,
+            client=provider.http,
             metrics=provider.metrics,
             user_agent=options.user_agent,  # the login browser's, for cached sessions too
             meter=login.meter,  # the clinic's daily PIMS request budget

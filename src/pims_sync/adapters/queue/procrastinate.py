@@ -1,11 +1,14 @@
 """The Postgres job queue: procrastinate, shared by every `serve` and `worker` process.
 
-A sync job is deferred with `lock="clinic:<id>"` (procrastinate runs one job per lock
-at a time, across workers and machines) and `queueing_lock="clinic:<id>:<type>"` (a
-second waiting job of the same clinic and type is refused: AlreadyEnqueued). Jobs are
-not retried: the next fire time is the retry. A worker that dies mid-job leaves its job
-`doing`, holding the clinic's lock; `recover_stalled` fails such jobs once their
-worker's heartbeat is older than the stale timeout, so the clinic's next job can run.
+A sync job is deferred with `priority` (a run a person asked for goes ahead of scheduled
+ones: procrastinate fetches by priority, then in order), `lock="clinic:<id>"`
+(procrastinate runs one job per lock at a time, across workers and machines) and
+`queueing_lock="clinic:<id>:<type>"` (a second waiting job of the same clinic and type is
+refused: AlreadyEnqueued; a schedule running late is merged into its waiting run instead
+of piling up). Jobs are not retried: the next fire time is the retry. A worker that dies
+mid-job leaves its job `doing`, holding the clinic's lock; `recover_stalled` fails such
+jobs once their worker's heartbeat is older than the stale timeout, so the clinic's next
+job can run.
 
 A webhook delivery job is deferred with `lock` and `queueing_lock` `"webhook:<endpoint
 id>"` (one at a time per endpoint: its events go out in order; one waiting). Deliveries
@@ -99,7 +102,9 @@ class ProcrastinateQueue:
     async def enqueue(self, job: Job) -> None:
         """Defer the job; JobRefusedError if one with its queueing lock is already waiting."""
         task = self._task if isinstance(job, SyncJob) else self._delivery_task
-        configured = task.configure(lock=job.lock, queueing_lock=job.queueing_lock)
+        configured = task.configure(
+            lock=job.lock, queueing_lock=job.queueing_lock, priority=job.priority
+        )
         try:
             await configured.defer_async(**job.payload())
         except AlreadyEnqueued:

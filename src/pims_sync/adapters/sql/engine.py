@@ -73,13 +73,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_async_db_engine(url: str) -> AsyncEngine:
-    """The engine the service uses at run time."""
+DEFAULT_POOL_SIZE = 10  # DATABASE_POOL_SIZE
+POOL_TIMEOUT_SECONDS = 30.0  # a caller waits this long for a free connection, then fails
+
+
+def pool_options(url: str, pool_size: int) -> dict[str, Any]:
+    """A fixed-size pool: `pool_size` connections at most, never an overflow beyond it.
+
+    However many clinics and concurrent runs a process serves, it holds at most this many
+    connections (plus procrastinate's own pool on Postgres: docs/deploy.md). An in-memory
+    SQLite database has a single shared connection and takes no pool options.
+    """
+    if _backend(url) == "sqlite" and sqlite_path(url) is None:
+        return {}
+    return {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
+
+
+def create_async_db_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
+    """The engine the service uses at run time, its pool bounded by `pool_size`."""
     is_sqlite = _backend(url) == "sqlite"
     # hide_parameters: a database error's text would list the statement's values (a batch
     # of cases: names, phones, notes), and unexpected errors are logged with their text.
     engine = create_async_engine(
-        driver_url(url, asynchronous=True), pool_pre_ping=not is_sqlite, hide_parameters=True
+        driver_url(url, asynchronous=True),
+        pool_pre_ping=not is_sqlite,
+        hide_parameters=True,
+        **pool_options(url, pool_size),
     )
     if is_sqlite:
         make_sqlite_private(url)
