@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import shutil
@@ -253,7 +254,10 @@ class BrowserPool:
     def _watch_idle(self) -> None:
         """Start the task that stops idle contexts, the browser and the driver (if none runs)."""
         if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._stop_when_idle(), name="browser-idle")
+            # A context of its own: the run that started it is not the one it outlives.
+            self._watcher = asyncio.create_task(
+                self._stop_when_idle(), name="browser-idle", context=contextvars.Context()
+            )
 
     async def _stop_when_idle(self) -> None:
         # Sleeps until the next idle context is due; ends once browser and driver are gone.
