@@ -122,6 +122,7 @@ def spawn_serve(
     tmp_path: Path,
     label: str,
     *args: str,
+    ready_seconds: float = 60.0,
     **extra: str,
 ) -> Serve:
     """Start `pims-sync serve` (or `args`, e.g. "worker") on a free port; wait until it is up."""
@@ -149,9 +150,15 @@ def spawn_serve(
     serve = Serve(process, port, log)
     feed_file(log, f"pims-sync {args[0] if args else 'serve'} ({label})")  # scanned for secrets
     if args and args[0] == "worker":
-        wait_for(lambda: "runtime started" in serve.output(), 60, f"worker: {serve.output()}")
+        wait_for(
+            lambda: "runtime started" in serve.output(), ready_seconds, f"worker: {serve.output()}"
+        )
     else:
-        wait_for(lambda: _healthy(serve), 60, f"serve {label} did not start:\n{serve.output()}")
+        wait_for(
+            lambda: _healthy(serve),
+            ready_seconds,
+            f"serve {label} did not start:\n{serve.output()}",
+        )
     return serve
 
 
