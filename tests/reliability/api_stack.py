@@ -117,7 +117,7 @@ class HostileApi(ThreadedApi):
         return self.tenants
 
     def snapshot(self) -> dict[str, Any]:
-        """What a rejected request must leave alone: runs, cases, schedules, keys, rules, holds."""
+        """What a rejected request must leave alone: runs, cases, keys, rules, holds, writes."""
         with self.db.connect() as conn:
             counts = {
                 table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -129,6 +129,7 @@ class HostileApi(ThreadedApi):
                     tables.clinic_api_keys,
                     tables.pims_credentials,
                     tables.pims_appointments,
+                    tables.pims_write_requests,
                 )
             }
             schedules = conn.execute(

@@ -484,6 +484,10 @@ HOSTILE_KEYS: list[tuple[bytes, str]] = [
         ("PUT", "/api/booking/config"),
         ("POST", "/api/availability/holds"),
         ("DELETE", "/api/availability/holds/00000000-0000-4000-8000-000000000000"),
+        *[
+            ("POST", f"/api/appointments/{name}")
+            for name in ("search-patient", "create", "cancel", "reschedule")
+        ],
     ],
 )
 def test_hostile_api_keys_are_401(api: HostileApi, method: str, path: str) -> None:

@@ -517,6 +517,58 @@ async def release_hold(world: World, method: str, path: str) -> None:
     )
 
 
+def _visit(clinic: Clinic, hour: int, minute: int = 0, **more: Any) -> dict[str, Any]:
+    """A's half-hour visit tomorrow on column 7 for a patient of the fake PIMS."""
+    start = time(hour, minute)
+    end = (datetime.combine(date.min, start) + timedelta(minutes=30)).time()
+    day = str(_tomorrow(clinic))
+    fields = {"patientId": "0", "date": day, "reason": "Exam", "roomId": "7"}
+    return {**fields, "startTime": f"{start:%H:%M}", "endTime": f"{end:%H:%M}", **more}
+
+
+async def _booked(world: World, hour: int, key: str) -> str:
+    """An appointment A books (its id), through the create route."""
+    headers = {**world.key_a, "Idempotency-Key": key}
+    made = await world.http.post(
+        "/api/appointments/create", json=_visit(world.a, hour), headers=headers
+    )
+    return str(_json(made).get("appointment", {}).get("id", "none"))
+
+
+async def booking_write(world: World, method: str, path: str) -> None:
+    """Naming B (or no clinic) is 403 and writes nothing for B; A's own write goes through.
+
+    Write requests are per clinic: B's key reusing A's Idempotency-Key is B's own request.
+    """
+    route = f"{method} {path}"
+    bodies: dict[str, dict[str, Any]] = {
+        "/api/appointments/search-patient": {"query": "PET", "limit": 5},
+        "/api/appointments/create": _visit(world.a, 15),
+        "/api/appointments/cancel": {"appointmentId": await _booked(world, 17, "iso-old-c")},
+        "/api/appointments/reschedule": {
+            **_visit(world.a, 12, 30),
+            "cancelAppointmentId": await _booked(world, 12, "iso-old-r"),
+        },
+    }
+    body = bodies[path]
+    key = f"iso-{path.rsplit('/', 1)[-1]}"
+    for clinic_id in (str(world.b.id), str(uuid.uuid4())):
+        headers = {**world.key_a, "Idempotency-Key": key}
+        response = await world.http.post(
+            path, json={**body, "clinicId": clinic_id}, headers=headers
+        )
+        message = f"API key does not belong to clinic {clinic_id}"
+        world.expect_refused(route, response, 403, "clinic_forbidden", message)
+    await _service_needs_clinic(
+        world, route, "POST", path, lambda clinic: {"json": {**body, "clinicId": clinic}}
+    )
+    own = await world.http.post(path, json=body, headers={**world.key_a, "Idempotency-Key": key})
+    world.expect(route, own.status_code == 200, f"A's own write: {own.text[:200]}")
+    world.expect_clean(route, own)
+    stored = await world.services.write_requests.get(clinic_id=world.b.id, key=key)
+    world.expect(route, stored is None, "a write request of B was stored")
+
+
 def _tomorrow(clinic: Clinic) -> date:
     return datetime.now(clinic.zone).date() + timedelta(days=1)
 
@@ -674,6 +726,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/availability/holds"): place_hold,
     ("DELETE", "/api/availability/holds/{hold_id}"): release_hold,
     ("PUT", "/api/booking/config"): booking_rules,
+    **{
+        ("POST", f"/api/appointments/{name}"): booking_write
+        for name in ("search-patient", "create", "cancel", "reschedule")
+    },
     **{("GET", path): dashboard_page for path in DASHBOARD_PAGES},
     ("GET", "/dashboard/sign-in"): dashboard_form,
     ("POST", "/dashboard/sign-in"): dashboard_form,

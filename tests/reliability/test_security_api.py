@@ -176,6 +176,7 @@ def deactivated(
         yield running
 
 
+BOOKING = {"patientId": "1", "date": "2030-06-11", "startTime": "09:00", "reason": "Exam"}
 AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/clinic", None),
     ("POST", "/api/clinic/credentials/test", {}),
@@ -191,6 +192,10 @@ AUTHENTICATED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", "/api/booking/config", {"slotMinutes": 30}),
     ("POST", "/api/availability/holds", {"start": "2030-06-11T09:00:00Z", "duration": 30}),
     ("DELETE", "/api/availability/holds/{run}", None),
+    ("POST", "/api/appointments/search-patient", {"query": "REX", "limit": 5}),
+    ("POST", "/api/appointments/create", BOOKING),
+    ("POST", "/api/appointments/cancel", {"appointmentId": "123"}),
+    ("POST", "/api/appointments/reschedule", {**BOOKING, "cancelAppointmentId": "123"}),
     *[
         ("POST", f"/api/sync/{path}", body)
         for path in ("inbound", "cases", "reconcile", "full", "outbound/cases", "outbound/full")

@@ -19,6 +19,7 @@ from pims_sync.api.middleware import (
 )
 from pims_sync.api.responses import without_422
 from pims_sync.api.routes import (
+    appointments,
     availability,
     booking,
     clinic,
@@ -97,5 +98,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(booking.router)
     app.include_router(availability.router)
+    app.include_router(appointments.router)
     install_dashboard(app, settings)
     return app

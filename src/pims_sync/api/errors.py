@@ -46,6 +46,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.PimsSyncError], int], ...] = (
     (errors.ClinicPausedError, 409),  # paused (password refused, failures): resume it first
     (errors.WriteInProgressError, 409),  # the same Idempotency-Key is being worked on
     (errors.IdempotencyKeyReusedError, 422),  # the key came first with another body
+    (errors.PimsWriteRefusedError, 422),  # IDEXX refused the write's content; nothing changed
     (errors.SyncTimeoutError, 504),  # SYNC_TIMEOUT_MS passed; the run was stopped
     (errors.PimsBudgetExhaustedError, 429),  # the clinic's PIMS requests of the UTC day
     (errors.PimsLoginBudgetExhaustedError, 429),  # the clinic's fresh PIMS logins of the day

@@ -20,11 +20,16 @@ ERROR_STATUS_TEXT: dict[int, str] = {
     "(`clinic_inactive`)",
     404: "Unknown clinic, run or hold, or no PIMS credentials stored",
     409: "`sync_in_progress` (a run of the clinic is going), `reconciliation_guard`, "
-    "`clinic_paused` (resume the clinic first), or `slot_unavailable` (with `alternatives`)",
+    "`clinic_paused` (resume the clinic first), `slot_unavailable` (with `alternatives`), "
+    "or `write_in_progress` (a request with the same Idempotency-Key is being worked on)",
     413: "Request body over 1 MiB",
+    422: "`idempotency_key_reused`: the Idempotency-Key came first with another body; "
+    "`pims_write_refused`: IDEXX refused the write (an unknown patient, type or room)",
     429: "`too_many_streams`: the key has SSE_MAX_STREAMS_PER_KEY event streams open; "
     "`pims_budget_exhausted`, `pims_login_budget_exhausted`: the clinic's day is spent",
-    502: "The PIMS refused the login (`pims_auth_failed`) or kept failing",
+    502: "The PIMS refused the login (`pims_auth_failed`) or kept failing; a booking write "
+    "that did not reach IDEXX (`pims_write_not_sent`) or could not be confirmed "
+    "(`pims_write_unconfirmed`: repeat with the same key)",
     503: "Shutting down, or the database cannot work (`storage_unavailable`); retry",
     504: "`sync_timeout`: the run passed SYNC_TIMEOUT_MS and was stopped",
 }
@@ -54,10 +59,15 @@ def sync_responses(*, partial: bool = False) -> dict[int | str, Any]:
 
 
 def without_422(schema: dict[str, Any]) -> dict[str, Any]:
-    """Drop FastAPI's default 422 answers: bad input is a 400 in the envelope here."""
+    """Drop FastAPI's default 422 answers: bad input is a 400 in the envelope here.
+
+    A 422 a route declares itself (`idempotency_key_reused`, the envelope) stays.
+    """
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
-            operation.get("responses", {}).pop("422", None)
+            answers = operation.get("responses", {})
+            if answers.get("422", {}).get("description") == "Validation Error":
+                answers.pop("422")
     components = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

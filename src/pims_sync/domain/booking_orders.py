@@ -25,7 +25,11 @@ RESCHEDULE_CANCEL_REASON = "Rescheduled via phone"
 def wall_clock(day: date, moment: time, zone: ZoneInfo) -> datetime:
     """The instant of a clinic wall-clock time; refused when the zone skips it (DST)."""
     local = datetime.combine(day, moment, tzinfo=zone)
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
+    try:
+        instant = local.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInputError(f"{day} is out of range") from None
+    if instant.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
         raise InvalidInputError(
             f"{day} {moment:%H:%M} does not exist in the clinic's time zone ({zone.key}): "
             "the clocks skip it"

@@ -480,3 +480,55 @@ async def test_booking_rules_and_availability(world: World) -> None:
     golden("hold-released", released)
     unknown = f"/api/availability/holds/{uuid.uuid4()}"
     golden("error-404-hold-not-found", await world.http.delete(unknown, headers=world.key))
+
+
+def weekday_after(day: date) -> date:
+    """The first Monday-to-Friday day after `day` (open 08:00-18:00 by the default rules)."""
+    day += timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+async def test_booking_write_back(world: World) -> None:
+    search = {"query": "PET 6", "limit": 5}
+    golden(
+        "appointments-search-patient", await post(world, "/api/appointments/search-patient", search)
+    )
+    day = weekday_after(today())
+    body = {
+        "patientId": "6",
+        "date": str(day),
+        "startTime": "15:00",
+        "endTime": "15:30",
+        "reason": "Exam",
+        "roomId": "8",
+        "appointmentTypeId": "1001",
+    }
+    create = "/api/appointments/create"
+    golden("error-400-idempotency-key-required", await post(world, create, body))
+    keyed = {**world.key, "Idempotency-Key": "golden-create-1"}
+    made = await world.http.post(create, json=body, headers=keyed)
+    golden("appointments-created", made)
+    golden("appointments-created-replayed", await world.http.post(create, json=body, headers=keyed))
+    other = {**body, "startTime": "16:00", "endTime": "16:30"}
+    golden(
+        "error-422-idempotency-key-reused", await world.http.post(create, json=other, headers=keyed)
+    )
+    moved = {**other, "cancelAppointmentId": made.json()["appointment"]["id"]}
+    world.provider.fail_next("cancel", PimsUnavailableError("cancel refused", status=503))
+    move = {**world.key, "Idempotency-Key": "golden-move-1"}
+    golden(
+        "appointments-rescheduled-partial",
+        await world.http.post("/api/appointments/reschedule", json=moved, headers=move),
+    )
+    golden(
+        "appointments-rescheduled",
+        await world.http.post("/api/appointments/reschedule", json=moved, headers=move),
+    )
+    cancel = {"appointmentId": world.provider.created[-1], "reason": "Owner called"}
+    golden("appointments-cancelled", await post(world, "/api/appointments/cancel", cancel))
+    unknown = {"appointmentId": "4242"}
+    golden(
+        "error-404-appointment-not-found", await post(world, "/api/appointments/cancel", unknown)
+    )
