@@ -53,11 +53,16 @@ def test_nothing_new_for_the_target_is_absent() -> None:
         visit("102", patient="2"),
         visit("103", start=NINE + timedelta(minutes=15)),
         visit("104", room="8"),
-        visit("105", status="Cancelled"),
     )
     found = find_created(calendar_ids(BEFORE), after(*others), TARGET)
     assert (found.verdict, found.found, found.candidates) == (False, None, 0)
     assert "no new appointment" in found.describe()
+
+
+def test_a_new_appointment_cancelled_since_is_still_the_one_made() -> None:
+    cancelled = visit("102", status="Cancelled")
+    found = find_created(calendar_ids(BEFORE), after(cancelled), TARGET)
+    assert (found.verdict, found.found) == (True, cancelled)
 
 
 def test_an_old_appointment_of_the_target_is_not_the_new_one() -> None:

@@ -6,6 +6,7 @@ import typer
 
 from pims_sync import __version__
 from pims_sync.cli import (
+    appointments,
     booking,
     clinics,
     console_command,
@@ -63,6 +64,7 @@ for module in (
     console_command,
     webhooks,
     booking,
+    appointments,
 ):
     module.register(app)
 

@@ -60,6 +60,8 @@ class BookingOrder:
             raise InvalidInputError("newClient and newPatient are required for new clients")
         if self.new_client is not None and self.patient_id is not None:
             raise InvalidInputError("a new client's booking names no patientId")
+        if self.end_time is not None and self.end_time <= self.start_time:
+            raise InvalidInputError("endTime must be after startTime (on the same day)")
 
     @property
     def is_new_client(self) -> bool:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pims_sync.domain.appointments import Appointment, CalendarPage
-from pims_sync.domain.cases import normalise_words
 from pims_sync.domain.instants import utc
-from pims_sync.domain.mirror import CANCELLED_WORDS
 
 ONE_MINUTE = timedelta(minutes=1)
 
@@ -30,12 +28,15 @@ class Target:
     resource_id: str | None = None
 
     def matches(self, appointment: Appointment) -> bool:
-        """Whether the appointment is one for this patient, start and column, not cancelled."""
+        """Whether the appointment is one for this patient, start and column.
+
+        A cancelled one counts: the create landed, and someone cancelled it since (booking
+        it again would be the double booking this read-back exists to prevent).
+        """
         return (
             appointment.patient.id == self.patient_id
             and utc(appointment.start) == utc(self.start)
             and (self.resource_id is None or appointment.room_id == self.resource_id)
-            and not is_cancelled(appointment)
         )
 
 
@@ -65,13 +66,6 @@ class ReadBack:
         if self.candidates == 0:
             return "no new appointment of the patient at that start and column"
         return "one new appointment matches"
-
-
-def is_cancelled(appointment: Appointment) -> bool:
-    """Whether the calendar lists the appointment as cancelled."""
-    return appointment.status is not None and normalise_words(appointment.status) in (
-        CANCELLED_WORDS
-    )
 
 
 def calendar_ids(page: CalendarPage) -> frozenset[str]:

@@ -7,10 +7,13 @@ is what IDEXX showed when read back (`confirmed: true`), never what was sent.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from pims_sync.domain.booking_orders import BookingOutcome
 from pims_sync.domain.pims_writes import PatientMatch
 from pims_sync.shapes.availability import ClinicTime
 from pims_sync.shapes.base import CamelModel, Instant, omitted
@@ -47,6 +50,29 @@ class BookingOut(CamelModel):
     replayed: bool | None = omitted("True: the stored answer of an earlier request with this key.")
     duration_ms: int
     timestamp: Instant
+
+    @classmethod
+    def of(cls, outcome: BookingOutcome, zone: ZoneInfo, *, duration_ms: int) -> BookingOut:
+        """A write's outcome, its times in the clinic's zone."""
+        booked = outcome.appointment.in_zone(zone)
+        return cls(
+            success=not outcome.unfinished,
+            appointment=AppointmentOut(
+                id=booked.appointment_id,
+                start=booked.start,
+                end=booked.end,
+                status=booked.status,
+                patient_id=booked.patient_id,
+                client_id=booked.client_id,
+                resource_id=booked.resource_id,
+            ),
+            cancelled_appointment_id=outcome.cancelled_appointment_id,
+            old_appointment_cancelled=outcome.old_cancelled,
+            message=outcome.message,
+            replayed=True if outcome.replayed else None,
+            duration_ms=duration_ms,
+            timestamp=datetime.now(UTC),
+        )
 
 
 class PatientMatchOut(CamelModel):

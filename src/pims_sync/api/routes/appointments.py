@@ -29,7 +29,6 @@ from pims_sync.domain.clinics import Clinic
 from pims_sync.domain.write_requests import check_key
 from pims_sync.errors import IdempotencyKeyRequiredError
 from pims_sync.shapes.appointments import (
-    AppointmentOut,
     BookingOut,
     PatientMatchOut,
     PatientSearchOut,
@@ -65,24 +64,8 @@ def _key(raw: str | None, route: str) -> str:
 
 
 def _answer(clinic: Clinic, outcome: BookingOutcome, started: float) -> BookingOut:
-    booked = outcome.appointment.in_zone(clinic.zone)
-    return BookingOut(
-        success=not outcome.unfinished,
-        appointment=AppointmentOut(
-            id=booked.appointment_id,
-            start=booked.start,
-            end=booked.end,
-            status=booked.status,
-            patient_id=booked.patient_id,
-            client_id=booked.client_id,
-            resource_id=booked.resource_id,
-        ),
-        cancelled_appointment_id=outcome.cancelled_appointment_id,
-        old_appointment_cancelled=outcome.old_cancelled,
-        message=outcome.message,
-        replayed=True if outcome.replayed else None,
-        duration_ms=round((time.monotonic() - started) * 1000),
-        timestamp=datetime.now(UTC),
+    return BookingOut.of(
+        outcome, clinic.zone, duration_ms=round((time.monotonic() - started) * 1000)
     )
 
 
