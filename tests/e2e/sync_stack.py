@@ -224,6 +224,8 @@ class ApiServer(ThreadedApi):
         )
         # Availability on the same clock: its "today" and the mirror's stamps agree.
         services.availability_desk = services.availability_on(clock)
+        # Booking writes too: their holds, notice and horizon are the simulator's today's.
+        services.booking_desk = services.bookings_on(clock)
         return services
 
 
