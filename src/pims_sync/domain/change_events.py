@@ -29,6 +29,7 @@ DOCUMENTS = frozenset({"pimsAppointment", "pimsConsultation", "entities"})
 NOTE_KEYS = ("notes", "notesHtml", "notesText", "dischargeSummary")
 
 _ABSENT = object()
+NOTHING: frozenset[str] = frozenset()
 
 
 class CaseState(Protocol):
@@ -70,38 +71,44 @@ class CaseState(Protocol):
         ...
 
 
+def _document_changes(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The paths of what differs inside one of the service's documents."""
+    ignored = BOOKKEEPING_SUBKEYS.get(key, NOTHING)
+    # One lookup per key (this runs for every case of every batch): changed or added
+    # keys from `new`, then keys only `old` has.
+    subs = [sub for sub, value in new.items() if old.get(sub, _ABSENT) != value]
+    subs += [sub for sub in old if sub not in new]
+    return [f"metadata.{key}.{sub}" for sub in subs if sub not in ignored]
+
+
 def _metadata_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changed: list[str] = []
-    # Sorted at the end: a write changes a few keys of many, so only those are sorted.
-    for key in before.keys() | after.keys():
-        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
-        if key in BOOKKEEPING_KEYS or old == new:
+    keys = [key for key, value in after.items() if before.get(key, _ABSENT) != value]
+    keys += [key for key in before if key not in after]
+    for key in keys:
+        if key in BOOKKEEPING_KEYS:
             continue
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
         if key in DOCUMENTS and isinstance(old, Mapping) and isinstance(new, Mapping):
-            ignored = BOOKKEEPING_SUBKEYS.get(key, frozenset())
-            changed += [
-                f"metadata.{key}.{sub}"
-                for sub in old.keys() | new.keys()
-                if sub not in ignored and old.get(sub, _ABSENT) != new.get(sub, _ABSENT)
-            ]
+            changed += _document_changes(key, old, new)
         else:
             changed.append(f"metadata.{key}")
+    # Sorted at the end: a write changes a few keys of many, so only those are sorted.
     return sorted(changed)
 
 
 def changed_fields(before: CaseState, after: CaseState) -> list[str]:
     """The names of what differs: columns (camelCase), then `metadata.…` paths, sorted."""
-    columns = [
-        name
-        for name, old, new in (
-            ("source", before.source, after.source),
-            ("status", before.status, after.status),
-            ("type", before.type, after.type),
-            ("scheduledAt", before.scheduled_at, after.scheduled_at),
-        )
-        if old != new
-    ]
-    return columns + _metadata_changes(before.metadata, after.metadata)
+    changed = _metadata_changes(before.metadata, after.metadata)
+    if before.scheduled_at != after.scheduled_at:
+        changed.insert(0, "scheduledAt")
+    if before.type != after.type:
+        changed.insert(0, "type")
+    if before.status != after.status:
+        changed.insert(0, "status")
+    if before.source != after.source:
+        changed.insert(0, "source")
+    return changed
 
 
 def _notes(metadata: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -136,14 +143,15 @@ def _case_payload(after: CaseState) -> dict[str, Any]:
 
 def case_event(before: CaseState | None, after: CaseState) -> NewEvent | None:
     """The event of writing `after` (with its stored id) over `before` (None: a new case)."""
-    payload = _case_payload(after)
     if before is None:
-        return NewEvent(EventType.CASE_CREATED, str(after.id), payload)
+        payload = _case_payload(after)
+        return NewEvent(EventType.CASE_CREATED, payload["caseId"], payload)
     changed = changed_fields(before, after)
     if not changed:
-        return None
+        return None  # the common re-sync: no payload built
+    payload = _case_payload(after)
     payload["changedFields"] = changed
-    return NewEvent(_kind(before, after), str(after.id), payload)
+    return NewEvent(_kind(before, after), payload["caseId"], payload)
 
 
 def case_events(before: Mapping[str, CaseState], writes: Sequence[CaseState]) -> list[NewEvent]:

@@ -71,12 +71,20 @@ class BatchUpsert:
             set_={name: statement.excluded[name] for name in updated},
         ).returning(*(table.c[name] for name in returning))
 
+    @property
+    def statement(self) -> Any:
+        """The statement (on Postgres, its one parameter is `postgres_values(rows)`)."""
+        return self._statement
+
+    def postgres_values(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The Postgres statement's parameter: the batch as one JSON document."""
+        return {"rows": json.dumps(list(rows), default=_json_value, ensure_ascii=False)}
+
     async def run(self, conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Any]:
         """Upsert these rows (each with every column); the RETURNING rows."""
         if not rows:
             return []
         if self._postgres:
-            batch = json.dumps(list(rows), default=_json_value, ensure_ascii=False)
-            return list(await conn.execute(self._statement, {"rows": batch}))
+            return list(await conn.execute(self._statement, self.postgres_values(rows)))
         options = {"insertmanyvalues_page_size": len(rows)}
         return list(await conn.execute(self._statement, list(rows), execution_options=options))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import select, text
@@ -15,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pims_sync.adapters.sql.batch_upsert import BatchUpsert
 from pims_sync.adapters.sql.failures import storage_failures
-from pims_sync.adapters.sql.outbox import append_events
+from pims_sync.adapters.sql.outbox import Alongside, append_events
 from pims_sync.adapters.sql.scope import scoped
 from pims_sync.adapters.sql.tables import cases, patients
 from pims_sync.domain.change_events import case_events
+from pims_sync.domain.outbox import NewEvent
 from pims_sync.ports.store import CasePlan, CaseWrite, PatientRow, StoredCase
 
 # Bound parameters one SELECT may carry: psycopg's protocol limit is 65535; SQLite's is
@@ -91,6 +93,35 @@ async def _lock_external_ids(
         await conn.execute(LOCK_EXTERNAL_IDS, {"clinic": str(clinic_id), "ids": ids})
 
 
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _events(
+    stored: Mapping[str, StoredCase], writes: Sequence[CaseWrite]
+) -> tuple[list[NewEvent], dict[str, UUID]]:
+    """The batch's events if each case keeps its stored id (new ones: the write's); the ids."""
+    ids = {w.external_id: s.id if (s := stored.get(w.external_id)) else w.id for w in writes}
+    after = [w if w.id == ids[w.external_id] else replace(w, id=ids[w.external_id]) for w in writes]
+    return case_events(stored, after), ids
+
+
+async def _alongside(statement: Awaitable[T], work: Callable[[], U]) -> tuple[T, U]:
+    """Run `statement`, and `work` (Python) while the database executes it.
+
+    The statement is sent first (its task runs up to waiting for the answer), then `work`
+    runs; whatever happens, the statement has finished before this returns or raises, so
+    the connection is never left busy.
+    """
+    task = asyncio.ensure_future(statement)
+    try:
+        await asyncio.sleep(0)
+        done = work()
+    finally:
+        result = await task
+    return result, done
+
+
 class SqlCaseStore:
     """Cases and patient rows; `apply` is one transaction with row locks and batch upserts."""
 
@@ -150,12 +181,16 @@ class SqlCaseStore:
             # ("cannot affect row a second time"); the last write wins, as in memory.
             writes = list({w.external_id: w for w in plan(stored)}.values())
             now = datetime.now(UTC)
-            ids = await self._upsert_cases(conn, clinic_id, writes, now)
-            await self._upsert_patients(conn, clinic_id, writes, ids, now)
+            # The events are derived while the database runs the upsert, with the ids the
+            # cases will have (the stored one, kept by the upsert; else the write's), and
+            # derived again in the rare batch where the upsert says otherwise.
+            upsert = self._upsert_cases(conn, clinic_id, writes, now)
+            ids, (events, expected) = await _alongside(upsert, lambda: _events(stored, writes))
             written = [replace(w, id=ids[w.external_id]) for w in writes]
+            if ids != expected:
+                events = case_events(stored, written)
             # Last, in the same transaction: an event exists iff its change is committed.
-            events = case_events(stored, written)
-            await append_events(conn, clinic_id=clinic_id, events=events, at=now)
+            await self._write_patients_and_events(conn, clinic_id, written, events, now)
             await conn.commit()
         return written
 
@@ -190,18 +225,25 @@ class SqlCaseStore:
         # The stored id wins on conflict: patients must point at it.
         return {row.external_id: row.id for row in await self._case_upsert.run(conn, rows)}
 
-    async def _upsert_patients(
+    async def _write_patients_and_events(
         self,
         conn: AsyncConnection,
         clinic_id: UUID,
-        writes: Sequence[CaseWrite],
-        ids: dict[str, UUID],
+        written: Sequence[CaseWrite],
+        events: Sequence[NewEvent],
         now: datetime,
     ) -> None:
-        """Upsert the patient rows of the batch in one statement."""
+        """Upsert the batch's patient rows, then append its events (Postgres: one statement)."""
         rows = [
-            _patient_values(clinic_id, ids[w.external_id], w.patient, now)
-            for w in writes
+            _patient_values(clinic_id, w.id, w.patient, now)
+            for w in written
             if w.patient is not None
         ]
-        await self._patient_upsert.run(conn, rows)
+        if self._sqlite or not events or not rows:
+            await self._patient_upsert.run(conn, rows)
+            await append_events(conn, clinic_id=clinic_id, events=events, at=now)
+            return
+        patients = Alongside(
+            self._patient_upsert.statement, self._patient_upsert.postgres_values(rows)
+        )
+        await append_events(conn, clinic_id=clinic_id, events=events, at=now, alongside=patients)
