@@ -6,11 +6,14 @@ the transaction leaves neither the change nor its event.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from pims_sync.adapters.sql import cases as sql_cases
 from pims_sync.adapters.sql import runs as sql_runs
@@ -31,6 +34,11 @@ from tests.contract.store_backends import (
 )
 
 __all__ = ["backend", "database_url"]
+
+
+def _conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
 
 APPOINTMENT = {"id": "900001", "status": "Scheduled", "client": {"name": "Ana", "phone": "555"}}
 
@@ -176,6 +184,32 @@ async def test_a_batch_whose_events_fail_is_not_written(
     assert set(stored) == {"a"}
     assert stored["a"].status == "draft"
     assert [e.type for e in await events_of(backend, clinic)] == [EventType.CASE_CREATED]
+
+
+async def test_a_case_another_writer_created_meanwhile_has_its_stored_id_in_the_event(
+    backend: Backend,
+) -> None:
+    # The events are derived while the upsert runs, assuming a new case keeps the write's
+    # id; a writer that ignores the batch's locks (hand-written SQL) may create the case
+    # first, and the upsert keeps that id: the event must name it (derived again).
+    if not backend.url.startswith("postgresql"):
+        pytest.skip("SQLite's write lock makes a second writer wait for the batch")
+    clinic = await backend.clinic()
+    theirs = uuid.uuid4()
+
+    def plan(_: Mapping[str, StoredCase]) -> list[CaseWrite]:
+        with psycopg.connect(_conninfo(backend.url), autocommit=True) as other:
+            other.execute(
+                "INSERT INTO cases (id, clinic_id, external_id, source) VALUES (%s, %s, 'a', 'x')",
+                (theirs, clinic),
+            )
+        return [write("a", metadata=_meta())]
+
+    [written] = await backend.cases.apply(clinic_id=clinic, external_ids=["a"], plan=plan)
+
+    assert written.id == theirs
+    [event] = await events_of(backend, clinic)
+    assert (event.subject_id, event.payload["caseId"]) == (str(theirs), str(theirs))
 
 
 # --- runs ----------------------------------------------------------------------------
