@@ -198,10 +198,10 @@ async def main(args: argparse.Namespace) -> int:
         await bench_database(f"sqlite:///{Path(tmp) / 'bench.db'}", args.cases, batches)
     print(
         "\nStatements are those SQLAlchemy sends (before_cursor_execute), the same for any"
-        " batch size: Postgres advisory locks + SELECT … FOR UPDATE + 2 upserts + the"
-        " outbox's one append; SQLite BEGIN IMMEDIATE + SELECT + 2 upserts + the outbox's"
-        " sequence upsert and event insert. COMMIT (and psycopg's implicit BEGIN) add one"
-        " round trip each per batch."
+        " batch size: Postgres advisory locks + SELECT … FOR UPDATE + the cases' upsert +"
+        " the patients' upsert with the outbox's append (one statement); SQLite BEGIN"
+        " IMMEDIATE + SELECT + 2 upserts + the outbox's sequence upsert and event insert."
+        " COMMIT (and psycopg's implicit BEGIN) add one round trip each per batch."
     )
     if not args.database_url or make_url(args.database_url).get_backend_name() != "sqlite":
         verdict = "meets" if ok else "MISSES"
