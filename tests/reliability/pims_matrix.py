@@ -35,7 +35,11 @@ OK = "200 completed"
 
 # --- injected database failures ------------------------------------------------------------
 
-_CASE_WRITE = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(cases|patients)\b", re.I)
+# A write to cases or patients, alone or as a CTE of a larger statement (on Postgres the
+# outbox's append carries the batch's patient rows: `WITH alongside AS (INSERT INTO …`).
+_CASE_WRITE = re.compile(
+    r"(?:^|\bAS\s*\()\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(cases|patients)\b", re.I
+)
 # What the drivers say when the disk is full (SQLITE_FULL; Postgres SQLSTATE 53100).
 SQLITE_FULL = "database or disk is full"
 POSTGRES_FULL = 'could not extend file "base/16384/16400": No space left on device'
@@ -61,7 +65,7 @@ class DiskFull:
 
         def refuse(*args: Any) -> None:
             statement = str(args[2])
-            if not self._armed.is_set() or not _CASE_WRITE.match(statement):
+            if not self._armed.is_set() or not _CASE_WRITE.search(statement):
                 return
             if self._let_through > 0:
                 self._let_through -= 1
