@@ -192,7 +192,8 @@ async def _move(ctx: Booking, order: RescheduleOrder) -> BookingOutcome:
     """The new appointment confirmed first; then the old one cancelled, or said not to be."""
     old_id = order.cancel_appointment_id
     booking = order.booking
-    if "booked" not in ctx.run.progress:
+    progress = ctx.run.progress
+    if "booked" not in progress and "sent" not in progress:
         old = await look_up(ctx, old_id)  # 404 before anything is booked
         if old.cancelled:
             raise InvalidInputError(
@@ -201,7 +202,12 @@ async def _move(ctx: Booking, order: RescheduleOrder) -> BookingOutcome:
         if booking.patient_id is None and not booking.is_new_client:
             if old.patient_id is None:
                 raise InvalidInputError(f"appointment {old_id} names no patient: give patientId")
-            booking = booking.for_patient(old.patient_id, old.client_id)
+            await ctx.run.note(oldPatient={"id": old.patient_id, "clientId": old.client_id})
+    # Once a create was sent, the old one is not looked at again before it is read back:
+    # cancelled meanwhile, it must not orphan the new appointment.
+    who = ctx.run.progress.get("oldPatient")
+    if who is not None and booking.patient_id is None and not booking.is_new_client:
+        booking = booking.for_patient(who["id"], who.get("clientId"))
     new = await book(ctx, booking)
     try:
         await cancel(ctx, old_id, RESCHEDULE_CANCEL_REASON)

@@ -255,3 +255,28 @@ async def test_requests_are_routes_of_their_own(w: World) -> None:
     request = await w.requests.get(clinic_id=CLINIC.id, key="k1")
     assert request is not None
     assert request.route is WriteRoute.CREATE
+
+
+async def test_a_reschedule_left_unknown_is_resolved_even_if_the_old_one_was_cancelled(
+    w: World,
+) -> None:
+    old = (await w.desk.create(CLINIC, order(), key="k1")).appointment.appointment_id
+    book = w.pims.book
+
+    def book_then_lose_the_calendar(*args: object, **kwargs: object) -> str:
+        w.pims.fail_next("calendar", PimsUnavailableError("calendar down", endpoint="calendar"))
+        return book(*args, **kwargs)  # type: ignore[arg-type]
+
+    w.pims.book = book_then_lose_the_calendar  # type: ignore[method-assign]
+    move = RescheduleOrder(old, order(14, patient=None))
+    with pytest.raises(PimsWriteUnconfirmedError):
+        await w.desk.reschedule(CLINIC, move, key="r1")
+    w.pims.book = book  # type: ignore[method-assign]
+    await w.desk.cancel(CLINIC, CancelOrder(old), key=None)  # someone cancels the old one
+    w.clock.at += timedelta(minutes=3)
+
+    done = await w.desk.reschedule(CLINIC, move, key="r1")
+
+    assert done.old_cancelled is True
+    assert [a.appointment_id for a in w.pims.live_bookings()] == [done.appointment.appointment_id]
+    assert len(w.pims.created) == 2  # the old one and the new one, never a third
