@@ -18,6 +18,8 @@ from pims_sync.adapters.memory.stores import MemoryRunStore
 from pims_sync.domain.schedules import (
     MAX_CRON_LENGTH,
     ScheduleRules,
+    compiled_cron,
+    longest_interval,
     parse_schedule,
     parse_schedules,
     shortest_interval,
@@ -123,7 +125,9 @@ async def test_ticks_never_parse_again_and_a_stored_huge_cron_costs_nothing(
     store = MemoryScheduleStore()
     store.add_clinic(clinic, timezone="America/Los_Angeles")
     store.add_clinic(attacker, timezone="America/Los_Angeles")
-    # A new expression (a per-test minute) so no earlier test has parsed it already.
+    # Parsed crons are cached per process: start from none, whatever ran before here.
+    compiled_cron.cache_clear()
+    longest_interval.cache_clear()
     cron = f"{uuid.uuid4().int % 60} 7 * * *"
     await store.put(clinic, [{"type": "inbound", "cron": cron}])
     # Written before the limits existed (or straight into the table): it is refused unread.
